@@ -1,0 +1,8 @@
+"""doremi: learn data-mixture weights with DoReMi and hand them to other trainers."""
+
+__version__ = "0.1.0"
+
+from doremi.errors import DoremiError  # noqa: E402
+from doremi.mixture import load_mixture, validate_weights  # noqa: E402
+
+__all__ = ["DoremiError", "load_mixture", "validate_weights", "__version__"]

@@ -1,0 +1,132 @@
+"""Packed token chunks per domain: written incrementally, read back as memory maps.
+
+Layout under a prepare directory:
+
+    manifest.json                 domains, counts, tokenizer identity, sequence length
+    tokenizer.json                the tokenizer (for BPE / pretrained kinds)
+    train/000.bin, val/000.bin    one file per domain and split: chunks of seq_len + 1 tokens
+
+Each document's tokens are followed by the end-of-document id; a domain's token stream
+is cut into fixed chunks of `seq_len + 1` tokens (inputs and shifted targets); the tail
+that does not fill a chunk is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from doremi.errors import DoremiError
+from doremi.files import read_json
+
+SPLITS = ("train", "val")
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
+
+
+@dataclass
+class _Stream:
+    path: Path
+    chunk_len: int
+    dtype: np.dtype
+    buffer: list[int] = field(default_factory=list)
+    documents: int = 0
+    tokens: int = 0
+    chunks: int = 0
+    digest: int = 0
+
+    def add(self, text: str, ids: list[int], eod_id: int) -> None:
+        self.documents += 1
+        self.tokens += len(ids) + 1
+        doc_hash = int.from_bytes(hashlib.sha256(text.encode("utf-8", "replace")).digest()[:8], "big")
+        self.digest = (self.digest + doc_hash) % 2**64  # order-independent corpus fingerprint
+        self.buffer.extend(ids)
+        self.buffer.append(eod_id)
+        if len(self.buffer) >= 64 * self.chunk_len:
+            self.flush()
+
+    def flush(self) -> None:
+        full = len(self.buffer) // self.chunk_len * self.chunk_len
+        if full:
+            with open(self.path, "ab") as f:
+                np.asarray(self.buffer[:full], dtype=self.dtype).tofile(f)
+            self.chunks += full // self.chunk_len
+            del self.buffer[:full]
+
+
+class PackWriter:
+    """Appends tokenized documents to per-domain, per-split chunk files; memory stays bounded."""
+
+    def __init__(self, out_dir: Path, seq_len: int, vocab_size: int, eod_id: int):
+        self.out_dir = Path(out_dir)
+        self.chunk_len = seq_len + 1
+        self.dtype = token_dtype(vocab_size)
+        self.eod_id = eod_id
+        self.streams: dict[tuple[str, str], _Stream] = {}
+        self.domain_index: dict[str, int] = {}
+
+    def add(self, domain: str, split: str, text: str, ids: list[int]) -> None:
+        key = (domain, split)
+        if key not in self.streams:
+            index = self.domain_index.setdefault(domain, len(self.domain_index))
+            path = self.out_dir / split / f"{index:04d}.bin"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.streams[key] = _Stream(path, self.chunk_len, self.dtype)
+        self.streams[key].add(text, ids, self.eod_id)
+
+    def finish(self) -> dict:
+        """Flush all streams; return per-split, per-domain counts for the manifest."""
+        splits: dict[str, dict] = {split: {} for split in SPLITS}
+        for (domain, split), stream in sorted(self.streams.items()):
+            stream.flush()
+            splits[split][domain] = {
+                "documents": stream.documents,
+                "tokens": stream.tokens,
+                "chunks": stream.chunks,
+                "dropped_tokens": len(stream.buffer),
+                "file": str(stream.path.relative_to(self.out_dir)),
+                "digest": f"{stream.digest:016x}",
+            }
+            stream.buffer.clear()
+        return splits
+
+
+class PackedData:
+    """Read-only view of a prepare directory: memory-mapped chunks per domain and split."""
+
+    def __init__(self, prepare_dir: str | Path):
+        self.dir = Path(prepare_dir)
+        self.manifest = read_json(self.dir / "manifest.json", "run stage=prepare first (same run_dir=)")
+        self.domains: list[str] = list(self.manifest["domains"])
+        self.seq_len: int = int(self.manifest["seq_len"])
+        self.dtype = np.dtype(self.manifest["dtype"])
+        self._maps: dict[tuple[str, str], np.ndarray] = {}
+
+    def chunks(self, split: str, domain: str) -> np.ndarray:
+        """(n_chunks, seq_len + 1) token array of one domain and split."""
+        key = (split, domain)
+        if key not in self._maps:
+            info = self.manifest["splits"][split].get(domain)
+            if info is None or info["chunks"] == 0:
+                self._maps[key] = np.zeros((0, self.seq_len + 1), dtype=self.dtype)
+            else:
+                path = self.dir / info["file"]
+                if not path.exists():
+                    raise DoremiError(f"{path} is missing: the prepare output is incomplete; rerun stage=prepare")
+                self._maps[key] = np.memmap(path, dtype=self.dtype, mode="r", shape=(info["chunks"], self.seq_len + 1))
+        return self._maps[key]
+
+    def chunk_counts(self, split: str = "train") -> list[int]:
+        return [int(self.manifest["splits"][split].get(d, {}).get("chunks", 0)) for d in self.domains]
+
+    def token_counts(self, split: str = "train") -> list[int]:
+        return [int(self.manifest["splits"][split].get(d, {}).get("tokens", 0)) for d in self.domains]
+
+    @property
+    def tokenizer(self) -> dict:
+        return self.manifest["tokenizer"]

@@ -1,0 +1,146 @@
+"""Weighted domain sampling over packed chunks, with exact proportions.
+
+Guarantees (tested in tests/data/test_sampler.py):
+
+- Per batch, domain i gets floor(w_i * B) or that plus one sequence; after any number of
+  batches its cumulative count is within 1 of w_i * (sequences drawn). The extra
+  sequences of each batch go to the domains furthest behind their share.
+- A zero-weight domain is never drawn. With uniform weights and B >= k every domain is
+  in every batch (the proxy's stratified minibatch).
+- Within a domain, chunks are drawn without replacement in a seeded order; when the
+  domain is used up a new pass begins with a fresh order. Passes are counted.
+- Batch `step` is a pure function of (seed, step): `batch(step)` replays the allocation
+  from step 0 when asked out of order, so a resumed run draws what an uninterrupted one
+  would. Process `rank` of `world` takes positions rank, rank + world, ... of the
+  global batch: processes draw disjoint sequences.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from doremi.errors import DoremiError
+
+
+class MixtureSampler:
+    def __init__(self, chunk_counts: list[int], weights: list[float], batch_size: int, seed: int):
+        weights_arr = np.asarray(weights, dtype=np.float64)
+        counts = np.asarray(chunk_counts, dtype=np.int64)
+        if weights_arr.shape != counts.shape:
+            raise DoremiError(f"sampler: {len(weights)} weights for {len(chunk_counts)} domains")
+        if not np.all(np.isfinite(weights_arr)) or (weights_arr < 0).any() or abs(weights_arr.sum() - 1) > 1e-6:
+            raise DoremiError(f"sampler: weights must be finite, >= 0 and sum to 1 (got {weights_arr.tolist()})")
+        if ((weights_arr > 0) & (counts == 0)).any():
+            empty = int(np.flatnonzero((weights_arr > 0) & (counts == 0))[0])
+            raise DoremiError(f"sampler: domain #{empty} has weight > 0 but no chunks to draw")
+        self.weights = weights_arr
+        self.chunk_counts = counts
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        target = weights_arr * self.batch_size
+        self._base = np.floor(target + 1e-9).astype(np.int64)
+        self._frac = np.clip(target - self._base, 0.0, None)
+        self._frac[weights_arr == 0] = 0.0
+        self._extra_per_batch = self.batch_size - int(self._base.sum())
+        self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
+        self.reset()
+
+    # -- allocation state: how many sequences each domain got so far --------------------
+    def reset(self) -> None:
+        self.step = 0
+        self.extras = np.zeros_like(self._base)  # extra sequences given so far
+        self.drawn = np.zeros_like(self._base)  # sequences drawn so far, per domain
+
+    def _counts_next(self) -> np.ndarray:
+        """Per-domain counts of the next batch (advances the allocation by one batch)."""
+        deficit = self._frac * (self.step + 1) - self.extras
+        deficit[self._frac == 0] = -np.inf
+        # the `extra` domains furthest behind their share; ties go to the lower index
+        order = np.lexsort((np.arange(len(deficit)), -deficit))
+        extra = np.zeros_like(self._base)
+        extra[order[: self._extra_per_batch]] = 1
+        self.extras += extra
+        counts = self._base + extra
+        self.step += 1
+        return counts
+
+    def seek(self, step: int) -> None:
+        """Put the allocation at the start of batch `step` (replaying from 0 if needed)."""
+        if step < self.step:
+            self.reset()
+        while self.step < step:
+            self.drawn += self._counts_next()
+
+    # -- drawing chunks ----------------------------------------------------------------
+    def _permutation(self, domain: int, epoch: int) -> np.ndarray:
+        key = (domain, epoch)
+        if key not in self._perm_cache:
+            if len(self._perm_cache) > 4 * len(self.chunk_counts):
+                self._perm_cache.clear()
+            rng = np.random.default_rng([self.seed, domain, epoch])
+            self._perm_cache[key] = rng.permutation(int(self.chunk_counts[domain]))
+        return self._perm_cache[key]
+
+    def _chunk_ids(self, domain: int, start: int, count: int) -> np.ndarray:
+        n = int(self.chunk_counts[domain])
+        positions = np.arange(start, start + count)
+        out = np.empty(count, dtype=np.int64)
+        for epoch in np.unique(positions // n):
+            sel = positions // n == epoch
+            out[sel] = self._permutation(domain, int(epoch))[positions[sel] % n]
+        return out
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(domain ids, chunk ids) of this process's share of global batch `step`."""
+        self.seek(step)
+        start = self.drawn.copy()
+        counts = self._counts_next()
+        self.drawn += counts
+        domains = np.repeat(np.arange(len(counts)), counts)
+        chunks = np.concatenate(
+            [self._chunk_ids(d, int(start[d]), int(c)) for d, c in enumerate(counts) if c > 0]
+        )
+        # shuffle positions within the batch so that each process gets a mix of domains
+        order = np.random.default_rng([self.seed, 1_000_003, step]).permutation(len(domains))
+        domains, chunks = domains[order], chunks[order]
+        return domains[rank::world], chunks[rank::world]
+
+    def passes(self) -> np.ndarray:
+        """Passes over each domain's chunks so far (1.0 = every chunk seen once)."""
+        return self.drawn / np.maximum(self.chunk_counts, 1)
+
+
+def _dist_rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class MixtureBatches(torch.utils.data.IterableDataset):
+    """Endless batches {input, target, domain} drawn by a MixtureSampler from packed chunks.
+
+    Yields whole batches (use `DataLoader(..., batch_size=None)`); `batch_size` is the
+    global batch, split across processes.
+    """
+
+    def __init__(self, domain_chunks: list[np.ndarray], sampler: MixtureSampler, start_step: int = 0):
+        self.domain_chunks = domain_chunks
+        self.sampler = sampler
+        self.start_step = start_step
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        rank, world = _dist_rank_world()
+        step = self.start_step
+        while True:
+            domains, chunks = self.sampler.batch(step, rank, world)
+            rows = np.stack([self.domain_chunks[d][c] for d, c in zip(domains, chunks)]).astype(np.int64)
+            tokens = torch.from_numpy(rows)
+            yield {
+                "input": tokens[:, :-1],
+                "target": tokens[:, 1:],
+                "domain": torch.from_numpy(domains.astype(np.int64)),
+            }
+            step += 1

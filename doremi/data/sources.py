@@ -1,0 +1,155 @@
+"""Where documents come from: the demo corpus, local files (through `datasets`), or the hub.
+
+Every source yields `Document`s carrying their domain and an `origin` ("file:record")
+so that errors can point at the record that caused them.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from doremi.errors import DoremiError
+
+BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".txt": "text", ".arrow": "arrow"}
+COMPRESSION = {".gz", ".zst", ".bz2", ".xz"}
+
+
+@dataclass(frozen=True)
+class Document:
+    domain: str
+    text: str
+    origin: str
+
+
+def heldout_fraction(text: str) -> float:
+    """A number in [0, 1) fixed by the document's text: the held-out split is `< val_fraction`."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "replace")).digest()[:8], "big") / 2**64
+
+
+def _expand(pattern: str, key: str) -> list[str]:
+    files = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+    files = [f for f in files if Path(f).is_file()]
+    if not files:
+        raise DoremiError(f"{key}: no file matches {pattern!r}; check the path (relative to {Path.cwd()})")
+    return files
+
+
+def _builder(path: str) -> str:
+    suffixes = [s for s in Path(path).suffixes if s not in COMPRESSION]
+    builder = BUILDERS.get(suffixes[-1] if suffixes else "")
+    if builder is None:
+        raise DoremiError(
+            f"{path}: unknown file type; use .jsonl/.json, .parquet, .arrow or .txt (optionally .gz/.zst)"
+        )
+    return builder
+
+
+def _field(record: dict, dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value or value[part] is None:
+            return None
+        value = value[part]
+    return value
+
+
+def _records(path: str) -> Iterator[dict]:
+    """Stream a local file's records through `datasets` without loading it into memory."""
+    from datasets import load_dataset
+
+    try:
+        stream = load_dataset(_builder(path), data_files=[path], split="train", streaming=True)
+        yield from stream
+    except DoremiError:
+        raise
+    except Exception as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise DoremiError(f"{path}: could not read records ({type(err).__name__}: {first})") from None
+
+
+def _text_of(record: dict, text_field: str, where: str) -> str:
+    text = _field(record, text_field)
+    if not isinstance(text, str):
+        problem = "has no field" if text is None else "has a non-text field"
+        raise DoremiError(f"{where}: record {problem} {text_field!r}; set data.text_field to the field holding the text")
+    return text
+
+
+def _domain_of(record: dict, domain_field: str, where: str) -> str:
+    domain = _field(record, domain_field)
+    if domain is None or isinstance(domain, (dict, list)):
+        raise DoremiError(
+            f"{where}: record has no field {domain_field!r}; set data.domain_field "
+            "(dotted paths such as meta.pile_set_name allowed) or give data.domains={name: file}"
+        )
+    return str(domain)
+
+
+def file_documents(paths: list[str], text_field: str, domain_field: str) -> Iterator[Document]:
+    """Documents from files whose records name their domain in `domain_field`."""
+    for pattern in paths:
+        for path in _expand(pattern, "data.paths"):
+            for i, record in enumerate(_records(path)):
+                where = f"{path}:{i + 1}"
+                yield Document(_domain_of(record, domain_field, where), _text_of(record, text_field, where), where)
+
+
+def domain_file_documents(domains: dict[str, Any], text_field: str) -> Iterator[Document]:
+    """Documents from one file, glob or list of them per domain."""
+    for name in sorted(domains):
+        patterns = domains[name]
+        patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        for pattern in patterns:
+            for path in _expand(pattern, f"data.domains.{name}"):
+                for i, record in enumerate(_records(path)):
+                    where = f"{path}:{i + 1}"
+                    yield Document(name, _text_of(record, text_field, where), where)
+
+
+def hub_documents(name: str, config: str | None, split: str, text_field: str, domain_field: str) -> Iterator[Document]:
+    """A dataset on the Hugging Face hub, streamed (needs internet)."""
+    from datasets import load_dataset
+
+    try:
+        stream = load_dataset(name, config, split=split, streaming=True)
+    except Exception as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise DoremiError(f"data.dataset={name}: could not open it on the hub ({first})") from None
+    for i, record in enumerate(stream):
+        where = f"{name}:{i + 1}"
+        yield Document(_domain_of(record, domain_field, where), _text_of(record, text_field, where), where)
+
+
+def demo_documents(max_chars: int) -> Iterator[Document]:
+    from doremi.data.demo import demo_corpus
+
+    for domain, docs in demo_corpus(max_chars).items():
+        for i, text in enumerate(docs):
+            yield Document(domain, text, f"demo:{domain}:{i + 1}")
+
+
+def documents(data_cfg: Any) -> Iterator[Document]:
+    """The documents that `data.*` describes, in a deterministic order."""
+    if data_cfg.get("domains"):
+        return domain_file_documents(dict(data_cfg.domains), data_cfg.text_field)
+    if data_cfg.get("paths"):
+        return file_documents(list(data_cfg.paths), data_cfg.text_field, data_cfg.domain_field)
+    if data_cfg.get("dataset"):
+        return hub_documents(
+            data_cfg.dataset, data_cfg.get("dataset_config"), data_cfg.split, data_cfg.text_field, data_cfg.domain_field
+        )
+    return demo_documents(int(data_cfg.demo_max_chars))
+
+
+def describe(data_cfg: Any) -> str:
+    if data_cfg.get("domains"):
+        return f"files per domain: {dict(data_cfg.domains)}"
+    if data_cfg.get("paths"):
+        return f"files {list(data_cfg.paths)} (domain field {data_cfg.domain_field!r})"
+    if data_cfg.get("dataset"):
+        return f"hub dataset {data_cfg.dataset}"
+    return "embedded demo corpus (Python standard library)"

@@ -1,0 +1,126 @@
+"""Tokenizers: byte-level (default, no downloads), BPE trained on the corpus, or pretrained.
+
+Every tokenizer ends each document with an end-of-document id (`eod_id`) and has an
+identity (kind, vocab size, hash of vocabulary and special tokens) that the manifest
+records and later stages check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable, Protocol
+
+from doremi.errors import DoremiError
+
+EOD_TOKEN = "<|endoftext|>"
+
+
+class Tokenizer(Protocol):
+    kind: str
+    vocab_size: int
+    eod_id: int
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+    def identity(self) -> dict: ...
+
+    def save(self, directory: Path) -> None: ...
+
+
+class ByteTokenizer:
+    """UTF-8 bytes are ids 0..255; 256 ends a document."""
+
+    kind = "byte"
+    vocab_size = 257
+    eod_id = 256
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [list(text.encode("utf-8")) for text in texts]
+
+    def decode(self, ids: list[int]) -> str:
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    def identity(self) -> dict:
+        digest = hashlib.sha256(b"byte-utf8+eod256").hexdigest()[:16]
+        return {"kind": self.kind, "vocab_size": self.vocab_size, "hash": digest}
+
+    def save(self, directory: Path) -> None:
+        (Path(directory) / "tokenizer.json").write_text(json.dumps({"kind": "byte"}))
+
+
+class HFTokenizer:
+    """A `tokenizers` tokenizer (trained BPE or pretrained), with an end-of-document token."""
+
+    def __init__(self, tokenizer, kind: str):
+        self._tok = tokenizer
+        self.kind = kind
+        eod = tokenizer.token_to_id(EOD_TOKEN)
+        if eod is None:
+            tokenizer.add_special_tokens([EOD_TOKEN])
+            eod = tokenizer.token_to_id(EOD_TOKEN)
+        self.eod_id = eod
+        self.vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        # `tokenizers` runs a batch on all cores (Rust threads).
+        return [enc.ids for enc in self._tok.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tok.decode(ids)
+
+    def identity(self) -> dict:
+        vocab = sorted(self._tok.get_vocab(with_added_tokens=True).items())
+        digest = hashlib.sha256(json.dumps([vocab, EOD_TOKEN]).encode()).hexdigest()[:16]
+        return {"kind": self.kind, "vocab_size": self.vocab_size, "hash": digest}
+
+    def save(self, directory: Path) -> None:
+        self._tok.save(str(Path(directory) / "tokenizer.json"))
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int) -> HFTokenizer:
+    """Byte-level BPE trained with the `tokenizers` library on a sample of the corpus."""
+    from tokenizers import Tokenizer as RustTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = RustTokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOD_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return HFTokenizer(tok, "bpe")
+
+
+def load_pretrained(path_or_name: str) -> HFTokenizer:
+    """A `tokenizer.json` file, or a tokenizer name on the Hugging Face hub (needs internet)."""
+    from tokenizers import Tokenizer as RustTokenizer
+
+    try:
+        if Path(path_or_name).exists():
+            tok = RustTokenizer.from_file(str(path_or_name))
+        else:
+            tok = RustTokenizer.from_pretrained(path_or_name)
+    except Exception as err:  # tokenizers raises plain Exceptions with long messages
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DoremiError(
+            f"tokenizer.path={path_or_name}: could not load a tokenizer ({first}); "
+            "give a tokenizer.json file or a hub name"
+        ) from None
+    return HFTokenizer(tok, "pretrained")
+
+
+def load_saved(directory: Path, kind: str) -> Tokenizer:
+    """The tokenizer a prepare stage saved into its run directory."""
+    if kind == "byte":
+        return ByteTokenizer()
+    tok = load_pretrained(str(Path(directory) / "tokenizer.json"))
+    tok.kind = kind
+    return tok

@@ -1,0 +1,1 @@
+"""PyTorch Lightning modules and callbacks that train the plain-PyTorch models."""

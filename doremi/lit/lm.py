@@ -1,0 +1,80 @@
+"""Language-model training (reference and final models) with per-domain held-out evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+
+from doremi.model.gpt import GPT, GPTConfig
+
+
+def reduce_sum(module: pl.LightningModule, tensor: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor over all processes (a no-op with one)."""
+    if module._trainer is None or module.trainer.world_size == 1:
+        return tensor
+    return module.trainer.strategy.reduce(tensor, reduce_op="sum")
+
+
+class LMModule(pl.LightningModule):
+    """Next-token prediction on mixture batches; validation reports loss per domain.
+
+    `eval_history` collects {"step", "losses": {domain: nats/token}} at every validation.
+    """
+
+    def __init__(self, model: dict, domains: list[str], optim: dict, max_steps: int):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = GPT(GPTConfig(**model))
+        self.domains = list(domains)
+        self.eval_history: list[dict] = []
+        self._val_sums = torch.zeros(len(domains), dtype=torch.float64)
+        self._val_counts = torch.zeros(len(domains), dtype=torch.float64)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.model.token_losses(batch["input"], batch["target"]).mean()
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(len(self.domains), dtype=torch.float64, device=self.device)
+        self._val_counts = torch.zeros_like(self._val_sums)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        losses = self.model.token_losses(batch["input"], batch["target"]).double()
+        self._val_sums.index_add_(0, batch["domain"], losses.sum(dim=1))
+        self._val_counts.index_add_(0, batch["domain"], torch.full_like(losses[:, 0], losses.shape[1]))
+
+    def on_validation_epoch_end(self) -> None:
+        sums, counts = reduce_sum(self, self._val_sums), reduce_sum(self, self._val_counts)
+        means = (sums / counts.clamp_min(1)).tolist()
+        losses = {d: m for d, m, c in zip(self.domains, means, counts.tolist()) if c > 0}
+        if not losses:
+            return
+        average = sum(losses.values()) / len(losses)
+        self.eval_history.append({"step": int(self.global_step), "losses": losses})
+        self.log_dict({f"val/{d}": v for d, v in losses.items()})
+        self.log("val/average", average)
+        self.log("val/worst", max(losses.values()))
+
+    def configure_optimizers(self):
+        return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps)
+
+
+def make_optimizer(params, optim: dict, max_steps: int):
+    """AdamW with linear warmup, then cosine decay to `min_lr_ratio` of the peak rate."""
+    optimizer = torch.optim.AdamW(
+        params, lr=optim["lr"], betas=tuple(optim["betas"]), weight_decay=optim["weight_decay"]
+    )
+    warmup = max(int(optim["warmup_steps"]), 0)
+    floor = float(optim["min_lr_ratio"])
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min((step - warmup) / max(max_steps - warmup, 1), 1.0)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,127 @@
+"""The report's text: tables built once, rendered as Markdown, HTML and a terminal summary."""
+
+from __future__ import annotations
+
+import html
+
+
+def weights_table(mixture: dict) -> tuple[list[str], list[list[str]]]:
+    domains = mixture["domains"]
+    baselines = mixture.get("baseline_weights", {})
+    header = ["domain", *baselines, "learned", "learned / uniform"]
+    rows = []
+    for d in domains:
+        learned = mixture["weights"][d]
+        rows.append([d, *(f"{b[d]:.4f}" for b in baselines.values()), f"{learned:.4f}", f"{learned * len(domains):.2f}x"])
+    return header, rows
+
+
+def loss_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
+    results = evaluation["mixtures"]
+    header = ["domain", *results]
+    rows = [[d, *(f"{r['losses'][d]:.4f}" for r in results.values())] for d in evaluation["domains"]]
+    rows.append(["**average**", *(f"{r['average']:.4f}" for r in results.values())])
+    rows.append(["**worst**", *(f"{r['worst']['loss']:.4f} ({r['worst']['domain']})" for r in results.values())])
+    return header, rows
+
+
+def speedup_lines(evaluation: dict) -> list[str]:
+    steps = evaluation["budget"]["steps"]
+    lines = []
+    for name, step in evaluation["doremi_steps_to_baseline"].items():
+        if step is None:
+            lines.append(f"DoReMi does not reach {name}'s final average loss within {steps} steps.")
+        else:
+            lines.append(f"DoReMi reaches {name}'s final average loss at step {step} of {steps} ({steps / max(step, 1):.2f}x fewer steps).")
+    return lines
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c.replace('**', ''))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def sections(name: str, mixture: dict, evaluation: dict | None) -> list[tuple[str, list]]:
+    """(title, parts) where a part is a paragraph string, a table (header, rows) or an image dict."""
+    prov = mixture.get("provenance", {})
+    intro = (
+        f"Mixture **{name}** learned with DoReMi over {len(mixture['domains'])} domains: "
+        f"{prov.get('steps', '?')} proxy steps, eta={prov.get('eta')}, smoothing={prov.get('smoothing')}, "
+        f"seed={prov.get('seed')}, tokenizer {prov.get('tokenizer', {}).get('kind')}. Weights are shares of tokens."
+    )
+    out = [
+        ("Domain weights", [intro, weights_table(mixture), {"src": "weights.png", "alt": "learned vs baseline weights"}]),
+        ("Weights over proxy steps", [
+            "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed).",
+            {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
+        ]),
+    ]
+    if evaluation:
+        budget = evaluation["budget"]
+        out.append(("Final models", [
+            f"Each mixture trained the same model from the same seed for {budget['steps']} steps of "
+            f"{budget['batch_size']} sequences ({budget['tokens']:,} tokens). Held-out loss in nats/token:",
+            loss_table(evaluation),
+            " ".join(speedup_lines(evaluation)),
+            {"src": "domain_loss.png", "alt": "held-out loss per domain"},
+            {"src": "loss_over_steps.png", "alt": "average and worst-domain loss over steps"},
+        ]))
+    return out
+
+
+def to_markdown(title: str, parts: list[tuple[str, list]]) -> str:
+    lines = [f"# {title}", ""]
+    for heading, items in parts:
+        lines += [f"## {heading}", ""]
+        for item in items:
+            if isinstance(item, str):
+                lines.append(item)
+            elif isinstance(item, dict):
+                lines.append(f"![{item['alt']}]({item['src']})")
+            else:
+                lines.append(_md_table(*item))
+            lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(title: str, parts: list[tuple[str, list]]) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for heading, items in parts:
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        for item in items:
+            if isinstance(item, str):
+                text = html.escape(item)
+                while "**" in text:
+                    text = text.replace("**", "<b>", 1).replace("**", "</b>", 1)
+                body.append(f"<p>{text}</p>")
+            elif isinstance(item, dict):
+                body.append(f'<img src="{item["src"]}" alt="{html.escape(item["alt"])}">')
+            else:
+                body.append(_html_table(*item))
+    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}img{max-width:100%}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def terminal_summary(mixture: dict, evaluation: dict | None, mixture_path: str, report_path: str) -> str:
+    """The few lines printed at the end of a pipeline run."""
+    header, rows = weights_table(mixture)
+    if evaluation:
+        lh, lrows = loss_table(evaluation)
+        header = header + [f"loss:{h}" for h in lh[1:]]
+        rows = [r + lr[1:] for r, lr in zip(rows, lrows)] + [[lr[0].strip("*")] + [""] * (len(header) - len(lh)) + lr[1:] for lr in lrows[len(rows):]]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    lines = ["", fmt(header), *map(fmt, rows), ""]
+    if evaluation:
+        lines += speedup_lines(evaluation) + [""]
+    lines += [f"mixture: {mixture_path}", f"report:  {report_path}"]
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""The report's plots (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def weights_bar(domains: list[str], series: dict[str, dict[str, float]], path: Path) -> Path:
+    """Learned weights beside baseline weights, one group of bars per domain."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(domains) + 2), 4))
+    width = 0.8 / len(series)
+    x = np.arange(len(domains))
+    for i, (name, weights) in enumerate(series.items()):
+        ax.bar(x + i * width - 0.4 + width / 2, [weights[d] for d in domains], width, label=name)
+    ax.set_xticks(x, domains, rotation=30, ha="right")
+    ax.set_ylabel("share of tokens")
+    ax.set_title("Domain weights: learned (DoReMi) vs baselines")
+    ax.legend()
+    return _save(fig, path)
+
+
+def weights_over_steps(domains: list[str], trajectory: list[dict], path: Path) -> Path:
+    """alpha_t per domain over proxy steps, with the running average dashed."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [r["step"] for r in trajectory]
+    for domain in domains:
+        values = np.array([r["weights"][domain] for r in trajectory])
+        line = ax.plot(steps, values, label=domain, linewidth=1)[0]
+        ax.plot(steps, np.cumsum(values) / np.arange(1, len(values) + 1), "--", color=line.get_color(), linewidth=1)
+    ax.set_xlabel("proxy step")
+    ax.set_ylabel("domain weight")
+    ax.set_title("Domain weights over proxy steps (dashed: running average)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def domain_loss_bars(domains: list[str], results: dict[str, dict], path: Path) -> Path:
+    """Held-out loss per domain for every trained mixture."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(domains) + 2), 4))
+    width = 0.8 / len(results)
+    x = np.arange(len(domains))
+    for i, (name, result) in enumerate(results.items()):
+        ax.bar(x + i * width - 0.4 + width / 2, [result["losses"][d] for d in domains], width, label=name)
+    ax.set_xticks(x, domains, rotation=30, ha="right")
+    ax.set_ylabel("held-out loss (nats/token)")
+    ax.set_title("Final models: held-out loss per domain")
+    ax.legend()
+    return _save(fig, path)
+
+
+def loss_over_steps(results: dict[str, dict], path: Path) -> Path:
+    """Average (solid) and worst-domain (dashed) held-out loss over training steps."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, result in results.items():
+        steps = [h["step"] for h in result["history"]]
+        line = ax.plot(steps, [h["average"] for h in result["history"]], marker="o", markersize=3, label=f"{name} average")[0]
+        ax.plot(steps, [h["worst"] for h in result["history"]], "--", color=line.get_color(), label=f"{name} worst")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out loss (nats/token)")
+    ax.set_title("Final models: average and worst-domain held-out loss")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,177 @@
+"""What every stage shares: its output directory, skip/overwrite rules, input checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from doremi.data.packing import PackedData
+from doremi.errors import DoremiError
+from doremi.files import write_json_atomic
+
+# The config keys whose values decide each stage's output. A finished stage is reused
+# only when these (and its upstream stage's) settings are unchanged.
+STAGE_SETTINGS = {
+    "prepare": ["data", "tokenizer", "model.seq_len"],
+    "reference": ["model", "optim", "reference", "seed"],
+    "proxy": ["model", "optim", "proxy", "dro", "seed"],
+    "final": ["model", "optim", "final", "seed"],
+}
+UPSTREAM = {"reference": "prepare", "proxy": "reference", "final": "proxy"}
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def quiet_lightning() -> None:
+    """Keep the screen for our own progress lines: Lightning's banners and hints go."""
+    import pytorch_lightning  # noqa: F401  (its import sets its loggers to INFO; override after)
+
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for pattern in (
+        ".*does not have many workers.*",
+        ".*infer the `batch_size`.*",
+        ".*LeafSpec.*",
+        ".*is an instance of `nn.Module` and is already saved.*",
+        ".*`training_step` returned `None`.*",
+    ):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def stage_dir(cfg: DictConfig, stage: str) -> Path:
+    return Path(cfg.run_dir) / stage
+
+
+def _select(cfg: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(cfg, key)
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+
+
+def _flat(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(f"{prefix}.{k}", v))
+        return out
+    return {prefix: value}
+
+
+def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for key in STAGE_SETTINGS[stage]:
+        settings.update(_flat(key, _select(cfg, key)))
+    upstream = UPSTREAM.get(stage)
+    if upstream:
+        done = stage_dir(cfg, upstream) / "done.json"
+        settings[f"{upstream} output"] = json.loads(done.read_text())["fingerprint"] if done.exists() else None
+    return json.loads(json.dumps(settings, default=str))
+
+
+def fingerprint(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class StageOutput:
+    stage: str
+    final: Path
+    tmp: Path
+    settings: dict
+
+
+def start(cfg: DictConfig, stage: str) -> StageOutput | None:
+    """Begin a stage: None if its finished output can be reused, else a fresh temporary dir.
+
+    A finished stage is never silently replaced: with other settings it is an error naming
+    the first changed key, unless `overwrite=true`.
+    """
+    final = stage_dir(cfg, stage)
+    settings = stage_settings(cfg, stage)
+    done = final / "done.json"
+    if done.exists() and not cfg.overwrite:
+        before = json.loads(done.read_text()).get("settings", {})
+        if before == settings:
+            say(f"[{stage}] already done in {final} with these settings; reusing it (overwrite=true redoes it)")
+            return None
+        changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        key = changed[0]
+        raise DoremiError(
+            f"{final} was made with other settings ({key}: {before.get(key)!r} -> {settings.get(key)!r}"
+            f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}); "
+            "pass overwrite=true to redo it or use another run_dir="
+        )
+    tmp = final.with_name(final.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return StageOutput(stage, final, tmp, settings)
+
+
+def commit(out: StageOutput) -> Path:
+    """Mark the stage done and move its output into place (all or nothing)."""
+    write_json_atomic(out.tmp / "done.json", {"settings": out.settings, "fingerprint": fingerprint(out.settings)})
+    if out.final.exists():
+        shutil.rmtree(out.final)
+    out.tmp.rename(out.final)
+    return out.final
+
+
+def load_prepared(cfg: DictConfig) -> PackedData:
+    """The prepare stage's output, checked against this run's sequence length."""
+    data = PackedData(stage_dir(cfg, "prepare"))
+    if data.seq_len != int(cfg.model.seq_len):
+        raise DoremiError(
+            f"model.seq_len={cfg.model.seq_len} but {data.dir} holds {data.seq_len}-token sequences; "
+            f"set model.seq_len={data.seq_len} or rerun stage=prepare with overwrite=true"
+        )
+    return data
+
+
+def model_config(cfg: DictConfig, data: PackedData) -> dict:
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model["vocab_size"] = int(data.tokenizer["vocab_size"])
+    return model
+
+
+def load_checkpoint(path: Path, data: PackedData, what: str) -> dict:
+    """A saved model of an earlier stage, checked against the prepared data it must match."""
+    if not path.exists():
+        raise DoremiError(f"{path} not found: run {what} first (same run_dir=)")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved["tokenizer"] != data.tokenizer:
+        raise DoremiError(
+            f"{path} was trained with tokenizer {saved['tokenizer']} but {data.dir} uses {data.tokenizer}; "
+            "rerun the stages after prepare"
+        )
+    if saved["domains"] != data.domains:
+        raise DoremiError(f"{path} was trained on domains {saved['domains']} but the data has {data.domains}")
+    return saved
+
+
+def code_version() -> str:
+    from doremi import __version__
+
+    try:
+        commit_id = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit_id = ""
+    return f"{__version__}+{commit_id}" if commit_id else __version__

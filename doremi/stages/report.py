@@ -1,0 +1,40 @@
+"""stage=report: plots and a Markdown / HTML report under reports/<name>/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from doremi.files import read_json, staged_dir
+from doremi.report import plots
+from doremi.report.document import sections, terminal_summary, to_html, to_markdown
+from doremi.stages.common import say, stage_dir
+
+
+def run(cfg: DictConfig) -> str:
+    proxy_dir = stage_dir(cfg, "proxy")
+    mixture = read_json(proxy_dir / "mixture.json", "run stage=proxy first (same run_dir=)")
+    trajectory_file = proxy_dir / "trajectory.jsonl"
+    trajectory = [json.loads(line) for line in trajectory_file.read_text().splitlines() if line.strip()]
+    eval_file = stage_dir(cfg, "final") / "eval.json"
+    evaluation = read_json(eval_file, "") if eval_file.exists() else None
+    if evaluation is None:
+        say(f"[report] {eval_file} not found: reporting weights only (run stage=final for losses)")
+    domains = mixture["domains"]
+    target = Path(cfg.reports_dir) / str(cfg.name)
+    with staged_dir(target) as tmp:
+        series = {**mixture.get("baseline_weights", {}), "learned": mixture["weights"]}
+        plots.weights_bar(domains, series, tmp / "weights.png")
+        plots.weights_over_steps(domains, trajectory, tmp / "weights_over_steps.png")
+        if evaluation:
+            plots.domain_loss_bars(domains, evaluation["mixtures"], tmp / "domain_loss.png")
+            plots.loss_over_steps(evaluation["mixtures"], tmp / "loss_over_steps.png")
+        parts = sections(str(cfg.name), mixture, evaluation)
+        title = f"DoReMi mixture report: {cfg.name}"
+        (tmp / "report.md").write_text(to_markdown(title, parts))
+        (tmp / "report.html").write_text(to_html(title, parts))
+    mixture_path = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
+    say(f"[report] wrote {target / 'report.md'} and {target / 'report.html'}")
+    return terminal_summary(mixture, evaluation, str(mixture_path), str(target / "report.md"))
