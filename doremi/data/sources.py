@@ -61,11 +61,14 @@ def _records(path: str) -> Iterator[dict]:
     """Stream a local file's records through `datasets` without loading it into memory."""
     from datasets import load_dataset
 
+    builder = _builder(path)
+    if Path(path).stat().st_size == 0:
+        return  # an empty file has no records (datasets cannot infer a schema from it)
     try:
-        stream = load_dataset(_builder(path), data_files=[path], split="train", streaming=True)
+        stream = load_dataset(builder, data_files=[path], split="train", streaming=True)
         yield from stream
-    except DoremiError:
-        raise
+    except StopIteration:  # no record to infer a schema from
+        return
     except Exception as err:
         first = (str(err).splitlines() or [type(err).__name__])[0][:200]
         raise DoremiError(f"{path}: could not read records ({type(err).__name__}: {first})") from None

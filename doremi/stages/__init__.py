@@ -14,6 +14,9 @@ def run_stage(cfg: DictConfig) -> None:
     """Run `cfg.stage` (or the whole pipeline for `all`) and print the summary when there is one."""
     import importlib
 
+    from doremi.stages.common import quiet_lightning
+
+    quiet_lightning()
     stage = str(cfg.stage)
     if stage not in STAGES:
         from doremi.mixture import closest

@@ -47,6 +47,8 @@ def quiet_lightning() -> None:
         ".*LeafSpec.*",
         ".*is an instance of `nn.Module` and is already saved.*",
         ".*`training_step` returned `None`.*",
+        ".*defined a `validation_step` but have no `val_dataloader`.*",
+        ".*module\\(s\\) in eval mode at the start of training.*",  # the proxy's frozen reference
     ):
         warnings.filterwarnings("ignore", message=pattern)
 

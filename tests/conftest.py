@@ -1,0 +1,74 @@
+"""Shared test helpers: configs composed through Hydra, tiny settings, synthetic corpora."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from doremi.__main__ import CONFIG_DIR
+
+# A model and schedule small enough that a whole pipeline runs in seconds on a CPU.
+TINY = [
+    "model.seq_len=32",
+    "model.n_layer=1",
+    "model.n_head=2",
+    "model.d_model=32",
+    "trainer.max_steps=20",
+    "trainer.batch_size=8",
+    "trainer.progress_lines=2",
+    "optim.warmup_steps=2",
+    "final.eval_every=10",
+    "final.eval_chunks=4",
+]
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """make_cfg(*overrides) -> a composed config writing everything under tmp_path."""
+
+    def _make(*overrides: str):
+        base = [
+            f"run_dir={tmp_path / 'run'}",
+            f"mixtures_dir={tmp_path / 'mixtures'}",
+            f"reports_dir={tmp_path / 'reports'}",
+        ]
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose(config_name="config", overrides=[*base, *TINY, *overrides])
+
+    return _make
+
+
+WORDS = "the of and to in is was for on that with as by at from his her it an be this which or".split()
+
+
+def words_text(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n_words)) + "."
+
+
+def digits_text(rng: random.Random, n_chars: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(n_chars))
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def synthetic_domains(root: Path, domains: dict[str, str], n_docs: int = 200, seed: int = 0) -> dict[str, str]:
+    """Write one JSONL file per domain; kind 'words' or 'digits'. Same kind + seed = same text."""
+    files = {}
+    for name, kind in domains.items():
+        rng = random.Random(f"{kind}-{seed}")
+        make = words_text if kind == "words" else digits_text
+        texts = [make(rng, rng.randint(30, 60)) for _ in range(n_docs)]
+        files[name] = str(write_jsonl(root / f"{name}.jsonl", [{"text": t} for t in texts]))
+    return files
+
+
+def domains_override(files: dict[str, str]) -> str:
+    return "data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"
