@@ -31,6 +31,7 @@ def _separate_multirun_jobs(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     from doremi.stages import run_stage
+
     try:
         _separate_multirun_jobs(cfg)
         run_stage(cfg)

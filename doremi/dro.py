@@ -47,18 +47,14 @@ def excess_loss_sums(
     return sums, counts
 
 
-def domain_excess(
-    sums: torch.Tensor, counts: torch.Tensor, previous_excess: torch.Tensor
-) -> torch.Tensor:
+def domain_excess(sums: torch.Tensor, counts: torch.Tensor, previous_excess: torch.Tensor) -> torch.Tensor:
     """lambda_t: mean clipped excess per domain; a domain with no tokens keeps its previous value."""
     present = counts > 0
     mean = sums / counts.clamp_min(1.0)
     return torch.where(present, mean, previous_excess.to(mean.dtype))
 
 
-def update_weights(
-    weights: torch.Tensor, excess: torch.Tensor, eta: float, smoothing: float
-) -> torch.Tensor:
+def update_weights(weights: torch.Tensor, excess: torch.Tensor, eta: float, smoothing: float) -> torch.Tensor:
     """alpha_t = (1 - c) * softmax(log alpha_{t-1} + eta * lambda_t) + c / k, in float64."""
     weights = weights.double()
     k = weights.numel()

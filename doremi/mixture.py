@@ -14,8 +14,8 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from doremi.errors import DoremiError
 from doremi.files import write_json_atomic
@@ -49,7 +49,9 @@ def validate_weights(
             )
         missing = [d for d in domains if d not in weights]
         if missing:
-            raise DoremiError(f"{where}: no weight for domain {missing[0]!r}; give every domain a weight (0 to leave it out)")
+            raise DoremiError(
+                f"{where}: no weight for domain {missing[0]!r}; give every domain a weight (0 to leave it out)"
+            )
     names = list(domains) if domains is not None else sorted(weights)
     out: dict[str, float] = {}
     for name in names:
@@ -57,7 +59,9 @@ def validate_weights(
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise DoremiError(f"{where}: weight of {name!r} is {value!r}; weights must be finite numbers")
         if value < 0 or (value == 0 and not allow_zero):
-            raise DoremiError(f"{where}: weight of {name!r} is {value}; weights must be {'>= 0' if allow_zero else '> 0'}")
+            raise DoremiError(
+                f"{where}: weight of {name!r} is {value}; weights must be {'>= 0' if allow_zero else '> 0'}"
+            )
         out[name] = float(value)
     total = sum(out.values())
     if total <= 0:
@@ -90,9 +94,7 @@ def read_mixture(path: str | Path) -> dict:
     raise DoremiError(f"{path}: no 'weights' (or 'train_domain_weights') field; is this a mixture file?")
 
 
-def load_mixture(
-    path: str | Path, domains: Sequence[str] | None = None, normalize: bool = False
-) -> dict[str, float]:
+def load_mixture(path: str | Path, domains: Sequence[str] | None = None, normalize: bool = False) -> dict[str, float]:
     """{domain: weight} from a mixture file, validated against `domains` when given."""
     raw = read_mixture(path)
     return validate_weights(raw["weights"], domains, f"{path}: field 'weights'", normalize=normalize)

@@ -21,8 +21,8 @@ import hashlib
 import io
 import sysconfig
 import tokenize
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 DOC_CHARS = 4000
 MIN_DOMAINS = 5

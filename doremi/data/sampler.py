@@ -17,7 +17,7 @@ Guarantees (tested in tests/data/test_sampler.py):
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -100,9 +100,7 @@ class MixtureSampler:
         counts = self._counts_next()
         self.drawn += counts
         domains = np.repeat(np.arange(len(counts)), counts)
-        chunks = np.concatenate(
-            [self._chunk_ids(d, int(start[d]), int(c)) for d, c in enumerate(counts) if c > 0]
-        )
+        chunks = np.concatenate([self._chunk_ids(d, int(start[d]), int(c)) for d, c in enumerate(counts) if c > 0])
         # shuffle positions within the batch so that each process gets a mix of domains
         order = np.random.default_rng([self.seed, 1_000_003, step]).permutation(len(domains))
         domains, chunks = domains[order], chunks[order]

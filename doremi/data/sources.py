@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import glob
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from doremi.errors import DoremiError
 
@@ -78,7 +79,9 @@ def _text_of(record: dict, text_field: str, where: str) -> str:
     text = _field(record, text_field)
     if not isinstance(text, str):
         problem = "has no field" if text is None else "has a non-text field"
-        raise DoremiError(f"{where}: record {problem} {text_field!r}; set data.text_field to the field holding the text")
+        raise DoremiError(
+            f"{where}: record {problem} {text_field!r}; set data.text_field to the field holding the text"
+        )
     return text
 
 

@@ -64,6 +64,10 @@ def heldout_batches(data: PackedData, per_domain: int, batch_size: int) -> list[
     tokens = torch.from_numpy(np.concatenate(rows))
     domain_ids = torch.tensor(domains, dtype=torch.long)
     return [
-        {"input": tokens[s : s + batch_size, :-1], "target": tokens[s : s + batch_size, 1:], "domain": domain_ids[s : s + batch_size]}
+        {
+            "input": tokens[s : s + batch_size, :-1],
+            "target": tokens[s : s + batch_size, 1:],
+            "domain": domain_ids[s : s + batch_size],
+        }
         for s in range(0, len(tokens), batch_size)
     ]

@@ -12,7 +12,9 @@ def weights_table(mixture: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for d in domains:
         learned = mixture["weights"][d]
-        rows.append([d, *(f"{b[d]:.4f}" for b in baselines.values()), f"{learned:.4f}", f"{learned * len(domains):.2f}x"])
+        rows.append(
+            [d, *(f"{b[d]:.4f}" for b in baselines.values()), f"{learned:.4f}", f"{learned * len(domains):.2f}x"]
+        )
     return header, rows
 
 
@@ -32,7 +34,9 @@ def speedup_lines(evaluation: dict) -> list[str]:
         if step is None:
             lines.append(f"DoReMi does not reach {name}'s final average loss within {steps} steps.")
         else:
-            lines.append(f"DoReMi reaches {name}'s final average loss at step {step} of {steps} ({steps / max(step, 1):.2f}x fewer steps).")
+            lines.append(
+                f"DoReMi reaches {name}'s final average loss at step {step} of {steps} ({steps / max(step, 1):.2f}x fewer steps)."
+            )
     return lines
 
 
@@ -59,22 +63,33 @@ def sections(name: str, mixture: dict, evaluation: dict | None) -> list[tuple[st
         f"seed={prov.get('seed')}, tokenizer {prov.get('tokenizer', {}).get('kind')}. Weights are shares of tokens."
     )
     out = [
-        ("Domain weights", [intro, weights_table(mixture), {"src": "weights.png", "alt": "learned vs baseline weights"}]),
-        ("Weights over proxy steps", [
-            "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed).",
-            {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
-        ]),
+        (
+            "Domain weights",
+            [intro, weights_table(mixture), {"src": "weights.png", "alt": "learned vs baseline weights"}],
+        ),
+        (
+            "Weights over proxy steps",
+            [
+                "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed).",
+                {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
+            ],
+        ),
     ]
     if evaluation:
         budget = evaluation["budget"]
-        out.append(("Final models", [
-            f"Each mixture trained the same model from the same seed for {budget['steps']} steps of "
-            f"{budget['batch_size']} sequences ({budget['tokens']:,} tokens). Held-out loss in nats/token:",
-            loss_table(evaluation),
-            " ".join(speedup_lines(evaluation)),
-            {"src": "domain_loss.png", "alt": "held-out loss per domain"},
-            {"src": "loss_over_steps.png", "alt": "average and worst-domain loss over steps"},
-        ]))
+        out.append(
+            (
+                "Final models",
+                [
+                    f"Each mixture trained the same model from the same seed for {budget['steps']} steps of "
+                    f"{budget['batch_size']} sequences ({budget['tokens']:,} tokens). Held-out loss in nats/token:",
+                    loss_table(evaluation),
+                    " ".join(speedup_lines(evaluation)),
+                    {"src": "domain_loss.png", "alt": "held-out loss per domain"},
+                    {"src": "loss_over_steps.png", "alt": "average and worst-domain loss over steps"},
+                ],
+            )
+        )
     return out
 
 
@@ -117,7 +132,9 @@ def terminal_summary(mixture: dict, evaluation: dict | None, mixture_path: str, 
     if evaluation:
         lh, lrows = loss_table(evaluation)
         header = header + [f"loss:{h}" for h in lh[1:]]
-        rows = [r + lr[1:] for r, lr in zip(rows, lrows)] + [[lr[0].strip("*")] + [""] * (len(header) - len(lh)) + lr[1:] for lr in lrows[len(rows):]]
+        rows = [r + lr[1:] for r, lr in zip(rows, lrows)] + [
+            [lr[0].strip("*")] + [""] * (len(header) - len(lh)) + lr[1:] for lr in lrows[len(rows) :]
+        ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     fmt = lambda row: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
     lines = ["", fmt(header), *map(fmt, rows), ""]

@@ -66,7 +66,9 @@ def loss_over_steps(results: dict[str, dict], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, result in results.items():
         steps = [h["step"] for h in result["history"]]
-        line = ax.plot(steps, [h["average"] for h in result["history"]], marker="o", markersize=3, label=f"{name} average")[0]
+        line = ax.plot(
+            steps, [h["average"] for h in result["history"]], marker="o", markersize=3, label=f"{name} average"
+        )[0]
         ax.plot(steps, [h["worst"] for h in result["history"]], "--", color=line.get_color(), label=f"{name} worst")
     ax.set_xlabel("training step")
     ax.set_ylabel("held-out loss (nats/token)")

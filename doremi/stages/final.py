@@ -37,7 +37,12 @@ def summarize(history: list[dict]) -> dict:
         "average": sum(last.values()) / len(last),
         "worst": {"domain": worst, "loss": last[worst]},
         "history": [
-            {"step": h["step"], "average": sum(h["losses"].values()) / len(h["losses"]), "worst": max(h["losses"].values()), "losses": h["losses"]}
+            {
+                "step": h["step"],
+                "average": sum(h["losses"].values()) / len(h["losses"]),
+                "worst": max(h["losses"].values()),
+                "losses": h["losses"],
+            }
             for h in history
         ],
     }
@@ -59,7 +64,9 @@ def run(cfg: DictConfig) -> None:
     results = {}
     for name, weights in mixtures_to_train(cfg, data, learned).items():
         say(f"[final] training on the {name} mixture")
-        module = fit_lm(cfg, data, weights, cfg.final, out.tmp / name, f"final:{name}", eval_every=int(cfg.final.eval_every))
+        module = fit_lm(
+            cfg, data, weights, cfg.final, out.tmp / name, f"final:{name}", eval_every=int(cfg.final.eval_every)
+        )
         results[name] = {"weights": dict(zip(data.domains, weights)), **summarize(module.eval_history)}
         if name == "doremi":
             save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
@@ -67,7 +74,11 @@ def run(cfg: DictConfig) -> None:
     steps = int(cfg.final.max_steps)
     report = {
         "domains": data.domains,
-        "budget": {"steps": steps, "batch_size": int(cfg.final.batch_size), "tokens": steps * int(cfg.final.batch_size) * data.seq_len},
+        "budget": {
+            "steps": steps,
+            "batch_size": int(cfg.final.batch_size),
+            "tokens": steps * int(cfg.final.batch_size) * data.seq_len,
+        },
         "unit": "nats/token",
         "mixtures": results,
         "doremi_steps_to_baseline": {

@@ -112,4 +112,3 @@ def run(cfg: DictConfig) -> None:
     took = time.perf_counter() - started
     train_tokens = sum(v["tokens"] for v in splits["train"].values())
     say(f"[prepare] {len(domains)} domains, {docs:,} documents, {train_tokens:,} training tokens in {took:.1f}s")
-

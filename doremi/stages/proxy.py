@@ -13,7 +13,16 @@ from doremi.lit.callbacks import TrajectoryWriter
 from doremi.lit.proxy import ProxyModule
 from doremi.lit.train import make_trainer, train_loader
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
-from doremi.stages.common import code_version, commit, load_checkpoint, load_prepared, model_config, say, stage_dir, start
+from doremi.stages.common import (
+    code_version,
+    commit,
+    load_checkpoint,
+    load_prepared,
+    model_config,
+    say,
+    stage_dir,
+    start,
+)
 
 
 def run(cfg: DictConfig) -> None:
@@ -37,13 +46,19 @@ def run(cfg: DictConfig) -> None:
 
     pl.seed_everything(int(cfg.seed), verbose=False)
     module = ProxyModule(
-        model_config(cfg, data), data.domains, dict(cfg.optim), steps,
-        eta=float(cfg.dro.eta), smoothing=float(cfg.dro.smoothing),
+        model_config(cfg, data),
+        data.domains,
+        dict(cfg.optim),
+        steps,
+        eta=float(cfg.dro.eta),
+        smoothing=float(cfg.dro.smoothing),
         init_weights=None if cfg.dro.init == "uniform" else init,
     )
     module.load_reference(reference["state_dict"])
     say(f"[proxy] Group DRO over {k} domains, eta={cfg.dro.eta}, smoothing={cfg.dro.smoothing}, {steps} steps")
-    trainer = make_trainer(cfg, out.tmp, "proxy", steps, batch_size, callbacks=[TrajectoryWriter(out.tmp / "trajectory.jsonl")])
+    trainer = make_trainer(
+        cfg, out.tmp, "proxy", steps, batch_size, callbacks=[TrajectoryWriter(out.tmp / "trajectory.jsonl")]
+    )
     # the proxy draws uniform, stratified minibatches (every domain in every batch)
     trainer.fit(module, train_dataloaders=train_loader(data, uniform, batch_size, int(cfg.seed)))
 

@@ -58,7 +58,10 @@ def run(cfg: DictConfig) -> None:
     if out is None:
         return
     weights = resolve_mixture(str(cfg.reference.mixture), data.domains, data.token_counts("train"), "reference.mixture")
-    say(f"[reference] training on the {cfg.reference.mixture} mixture: " + ", ".join(f"{d} {w:.3f}" for d, w in zip(data.domains, weights)))
+    say(
+        f"[reference] training on the {cfg.reference.mixture} mixture: "
+        + ", ".join(f"{d} {w:.3f}" for d, w in zip(data.domains, weights))
+    )
     module = fit_lm(cfg, data, weights, cfg.reference, out.tmp, "reference")
     save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
     commit(out)

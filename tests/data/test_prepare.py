@@ -9,16 +9,16 @@ from doremi.data.packing import PackedData
 from doremi.data.sources import heldout_fraction
 from doremi.errors import DoremiError
 from doremi.stages import prepare
-from tests.conftest import digits_text, synthetic_domains, domains_override, words_text, write_jsonl
+from tests.conftest import digits_text, domains_override, synthetic_domains, words_text, write_jsonl
 
 
 def test_dotted_domain_field_packs_each_domain_with_eod(tmp_path, make_cfg):
     import random
 
     rng = random.Random(0)
-    records = [
-        {"text": words_text(rng, 40), "meta": {"pile_set_name": "Wiki"}} for _ in range(60)
-    ] + [{"text": digits_text(rng, 200), "meta": {"pile_set_name": "Math"}} for _ in range(60)]
+    records = [{"text": words_text(rng, 40), "meta": {"pile_set_name": "Wiki"}} for _ in range(60)] + [
+        {"text": digits_text(rng, 200), "meta": {"pile_set_name": "Math"}} for _ in range(60)
+    ]
     write_jsonl(tmp_path / "corpus.jsonl", records)
     cfg = make_cfg(f"data.paths=[{tmp_path / 'corpus.jsonl'}]", "data.domain_field=meta.pile_set_name")
     prepare.run(cfg)

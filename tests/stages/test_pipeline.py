@@ -49,7 +49,18 @@ def test_whole_pipeline_writes_every_artifact(tmp_path, make_cfg):
     assert abs(sum(mixture["weights"].values()) - 1) < 1e-9
     assert mixture["train_domain_weights"] == mixture["weights"]
     assert set(mixture["baseline_weights"]) >= {"uniform", "natural"}
-    for key in ("method", "eta", "smoothing", "steps", "rounds", "seed", "tokenizer", "data_hash", "config", "code_version"):
+    for key in (
+        "method",
+        "eta",
+        "smoothing",
+        "steps",
+        "rounds",
+        "seed",
+        "tokenizer",
+        "data_hash",
+        "config",
+        "code_version",
+    ):
         assert key in mixture["provenance"]
     assert load_mixture(tmp_path / "mixtures" / "tiny.json") == mixture["weights"]
 
@@ -66,7 +77,14 @@ def test_whole_pipeline_writes_every_artifact(tmp_path, make_cfg):
     assert {"train/loss", "excess/prose", "weight/numbers"} <= set(header)
 
     report = tmp_path / "reports" / "tiny"
-    for name in ("weights.png", "weights_over_steps.png", "domain_loss.png", "loss_over_steps.png", "report.md", "report.html"):
+    for name in (
+        "weights.png",
+        "weights_over_steps.png",
+        "domain_loss.png",
+        "loss_over_steps.png",
+        "report.md",
+        "report.html",
+    ):
         assert (report / name).stat().st_size > 0
     assert "prose" in (report / "report.md").read_text()
 
