@@ -33,10 +33,12 @@ def speedup_lines(evaluation: dict) -> list[str]:
     for name, step in evaluation["doremi_steps_to_baseline"].items():
         if step is None:
             lines.append(f"DoReMi does not reach {name}'s final average loss within {steps} steps.")
-        else:
+        elif step < steps:
             lines.append(
-                f"DoReMi reaches {name}'s final average loss at step {step} of {steps} ({steps / max(step, 1):.2f}x fewer steps)."
+                f"DoReMi reaches {name}'s final average loss at step {step} of {steps} ({steps / step:.2f}x fewer)."
             )
+        else:
+            lines.append(f"DoReMi reaches {name}'s final average loss only at the last step ({steps}).")
     return lines
 
 
