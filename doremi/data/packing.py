@@ -13,7 +13,6 @@ that does not fill a chunk is dropped and counted.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,29 +33,35 @@ class _Stream:
     path: Path
     chunk_len: int
     dtype: np.dtype
-    buffer: list[int] = field(default_factory=list)
+    buffer: list[np.ndarray] = field(default_factory=list)
+    buffered: int = 0
     documents: int = 0
     tokens: int = 0
     chunks: int = 0
     digest: int = 0
 
-    def add(self, text: str, ids: list[int], eod_id: int) -> None:
-        self.documents += 1
-        self.tokens += len(ids) + 1
-        doc_hash = int.from_bytes(hashlib.sha256(text.encode("utf-8", "replace")).digest()[:8], "big")
-        self.digest = (self.digest + doc_hash) % 2**64  # order-independent corpus fingerprint
-        self.buffer.extend(ids)
-        self.buffer.append(eod_id)
-        if len(self.buffer) >= 64 * self.chunk_len:
+    def add(self, ids: np.ndarray, doc_hash: int | None = None) -> None:
+        """Append a document's tokens (or a piece of one: doc_hash None until its last piece)."""
+        self.tokens += len(ids)
+        self.buffer.append(np.asarray(ids, dtype=self.dtype))
+        self.buffered += len(ids)
+        if doc_hash is not None:
+            self.documents += 1
+            self.digest = (self.digest + doc_hash) % 2**64  # order-independent corpus fingerprint
+        if self.buffered >= 256 * self.chunk_len:
             self.flush()
 
     def flush(self) -> None:
-        full = len(self.buffer) // self.chunk_len * self.chunk_len
-        if full:
-            with open(self.path, "ab") as f:
-                np.asarray(self.buffer[:full], dtype=self.dtype).tofile(f)
-            self.chunks += full // self.chunk_len
-            del self.buffer[:full]
+        full = self.buffered // self.chunk_len * self.chunk_len
+        if not full:
+            return
+        tokens = np.concatenate(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
+        with open(self.path, "ab") as f:
+            tokens[:full].tofile(f)
+        self.chunks += full // self.chunk_len
+        rest = tokens[full:]
+        self.buffer = [rest] if len(rest) else []
+        self.buffered = len(rest)
 
 
 class PackWriter:
@@ -70,14 +75,18 @@ class PackWriter:
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.domain_index: dict[str, int] = {}
 
-    def add(self, domain: str, split: str, text: str, ids: list[int]) -> None:
+    def add(self, domain: str, split: str, ids: np.ndarray, doc_hash: int | None) -> None:
+        """Append tokens to a domain's split; `doc_hash` ends the document (adds the EOD id)."""
         key = (domain, split)
         if key not in self.streams:
             index = self.domain_index.setdefault(domain, len(self.domain_index))
             path = self.out_dir / split / f"{index:04d}.bin"
             path.parent.mkdir(parents=True, exist_ok=True)
             self.streams[key] = _Stream(path, self.chunk_len, self.dtype)
-        self.streams[key].add(text, ids, self.eod_id)
+        stream = self.streams[key]
+        stream.add(ids)
+        if doc_hash is not None:
+            stream.add(np.array([self.eod_id]), doc_hash)
 
     def finish(self) -> dict:
         """Flush all streams; return per-split, per-domain counts for the manifest."""
@@ -88,11 +97,11 @@ class PackWriter:
                 "documents": stream.documents,
                 "tokens": stream.tokens,
                 "chunks": stream.chunks,
-                "dropped_tokens": len(stream.buffer),
+                "dropped_tokens": stream.buffered,
                 "file": str(stream.path.relative_to(self.out_dir)),
                 "digest": f"{stream.digest:016x}",
             }
-            stream.buffer.clear()
+            stream.buffer, stream.buffered = [], 0
         return splits
 
 

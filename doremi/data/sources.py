@@ -6,12 +6,18 @@ so that errors can point at the record that caused them.
 
 from __future__ import annotations
 
+import bz2
+import codecs
 import glob
+import gzip
 import hashlib
+import itertools
+import lzma
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from doremi.errors import DoremiError
 
@@ -26,9 +32,63 @@ class Document:
     origin: str
 
 
+def document_hash(text: str) -> int:
+    """A 64-bit hash of a document's text: it fixes the split, shard and cap sampling of the document."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "replace")).digest()[:8], "big")
+
+
 def heldout_fraction(text: str) -> float:
     """A number in [0, 1) fixed by the document's text: the held-out split is `< val_fraction`."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "replace")).digest()[:8], "big") / 2**64
+    return document_hash(text) / 2**64
+
+
+def _open_binary(path: str) -> BinaryIO:
+    suffix = Path(path).suffix
+    if suffix == ".gz":
+        return gzip.open(path, "rb")
+    if suffix == ".bz2":
+        return bz2.open(path, "rb")
+    if suffix == ".xz":
+        return lzma.open(path, "rb")
+    if suffix == ".zst":
+        import zstandard
+
+        return zstandard.open(path, "rb")
+    return open(path, "rb")
+
+
+def first_invalid_utf8(path: str) -> int | None:
+    """Byte offset (in the decompressed stream) of the first invalid UTF-8 sequence, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with _open_binary(path) as f:
+        while block := f.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as err:
+                return offset + err.start
+            offset += len(block)
+    return None
+
+
+def _replaced_copy(path: str, directory: str) -> tuple[str, int]:
+    """A decompressed copy with invalid UTF-8 replaced by U+FFFD, and how many bytes were bad."""
+    bad = 0
+
+    def count(err: UnicodeDecodeError):
+        nonlocal bad
+        bad += err.end - err.start
+        return ("\ufffd", err.end)
+
+    codecs.register_error("doremi-count", count)
+    suffixes = [s for s in Path(path).suffixes if s not in COMPRESSION]
+    out = str(Path(directory) / ("clean" + "".join(suffixes)))
+    decoder = codecs.getincrementaldecoder("utf-8")("doremi-count")
+    with _open_binary(path) as src, open(out, "w", encoding="utf-8") as dst:
+        while block := src.read(1 << 20):
+            dst.write(decoder.decode(block))
+        dst.write(decoder.decode(b"", final=True))
+    return out, bad
 
 
 def _expand(pattern: str, key: str) -> list[str]:
@@ -58,18 +118,37 @@ def _field(record: dict, dotted: str) -> Any:
     return value
 
 
-def _records(path: str) -> Iterator[dict]:
-    """Stream a local file's records through `datasets` without loading it into memory."""
+def _records(path: str, invalid_utf8: str = "error") -> Iterator[dict]:
+    """Stream a local file's records through `datasets` without loading it into memory.
+
+    Invalid UTF-8 is an error naming the byte offset; with invalid_utf8="replace" the
+    file is read from a repaired copy and the number of bad bytes is reported.
+    """
     from datasets import load_dataset
 
     builder = _builder(path)
     if Path(path).stat().st_size == 0:
         return  # an empty file has no records (datasets cannot infer a schema from it)
+    yielded = 0
     try:
-        stream = load_dataset(builder, data_files=[path], split="train", streaming=True)
-        yield from stream
+        for record in load_dataset(builder, data_files=[path], split="train", streaming=True):
+            yield record
+            yielded += 1
     except StopIteration:  # no record to infer a schema from
         return
+    except UnicodeDecodeError:
+        offset = first_invalid_utf8(path)
+        if invalid_utf8 != "replace":
+            raise DoremiError(
+                f"{path}: invalid UTF-8 at byte {offset}; fix the file or set data.invalid_utf8=replace"
+            ) from None
+        from doremi.stages.common import say
+
+        with tempfile.TemporaryDirectory() as tmp:
+            clean, bad = _replaced_copy(path, tmp)
+            say(f"[prepare] {path}: replaced {bad} invalid UTF-8 bytes (data.invalid_utf8=replace)")
+            repaired = load_dataset(builder, data_files=[clean], split="train", streaming=True)
+            yield from itertools.islice(repaired, yielded, None)  # records before the bad bytes came already
     except Exception as err:
         first = (str(err).splitlines() or [type(err).__name__])[0][:200]
         raise DoremiError(f"{path}: could not read records ({type(err).__name__}: {first})") from None
@@ -95,23 +174,25 @@ def _domain_of(record: dict, domain_field: str, where: str) -> str:
     return str(domain)
 
 
-def file_documents(paths: list[str], text_field: str, domain_field: str) -> Iterator[Document]:
+def file_documents(
+    paths: list[str], text_field: str, domain_field: str, invalid_utf8: str = "error"
+) -> Iterator[Document]:
     """Documents from files whose records name their domain in `domain_field`."""
     for pattern in paths:
         for path in _expand(pattern, "data.paths"):
-            for i, record in enumerate(_records(path)):
+            for i, record in enumerate(_records(path, invalid_utf8)):
                 where = f"{path}:{i + 1}"
                 yield Document(_domain_of(record, domain_field, where), _text_of(record, text_field, where), where)
 
 
-def domain_file_documents(domains: dict[str, Any], text_field: str) -> Iterator[Document]:
+def domain_file_documents(domains: dict[str, Any], text_field: str, invalid_utf8: str = "error") -> Iterator[Document]:
     """Documents from one file, glob or list of them per domain."""
     for name in sorted(domains):
         patterns = domains[name]
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         for pattern in patterns:
             for path in _expand(pattern, f"data.domains.{name}"):
-                for i, record in enumerate(_records(path)):
+                for i, record in enumerate(_records(path, invalid_utf8)):
                     where = f"{path}:{i + 1}"
                     yield Document(name, _text_of(record, text_field, where), where)
 
@@ -138,17 +219,34 @@ def demo_documents(max_chars: int) -> Iterator[Document]:
             yield Document(domain, text, f"demo:{domain}:{i + 1}")
 
 
-def documents(data_cfg: Any) -> Iterator[Document]:
-    """The documents that `data.*` describes, in a deterministic order."""
+def _raw_documents(data_cfg: Any) -> Iterator[Document]:
+    invalid_utf8 = str(data_cfg.get("invalid_utf8", "error"))
     if data_cfg.get("domains"):
-        return domain_file_documents(dict(data_cfg.domains), data_cfg.text_field)
+        return domain_file_documents(dict(data_cfg.domains), data_cfg.text_field, invalid_utf8)
     if data_cfg.get("paths"):
-        return file_documents(list(data_cfg.paths), data_cfg.text_field, data_cfg.domain_field)
+        return file_documents(list(data_cfg.paths), data_cfg.text_field, data_cfg.domain_field, invalid_utf8)
     if data_cfg.get("dataset"):
         return hub_documents(
             data_cfg.dataset, data_cfg.get("dataset_config"), data_cfg.split, data_cfg.text_field, data_cfg.domain_field
         )
     return demo_documents(int(data_cfg.demo_max_chars))
+
+
+def documents(data_cfg: Any, seen_sources: set[str] | None = None) -> Iterator[Document]:
+    """The documents that `data.*` describes, in a deterministic order, domains mapped.
+
+    `data.domain_map` renames or merges source domain names ({source: domain}); a source
+    mapped to null is dropped. Source names met are added to `seen_sources`.
+    """
+    mapping = dict(data_cfg.get("domain_map") or {})
+    for doc in _raw_documents(data_cfg):
+        if seen_sources is not None:
+            seen_sources.add(doc.domain)
+        if doc.domain in mapping:
+            if mapping[doc.domain] is None:
+                continue
+            doc = Document(str(mapping[doc.domain]), doc.text, doc.origin)
+        yield doc
 
 
 def describe(data_cfg: Any) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from doremi.errors import DoremiError
 
 EOD_TOKEN = "<|endoftext|>"
@@ -23,7 +25,7 @@ class Tokenizer(Protocol):
     vocab_size: int
     eod_id: int
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]: ...
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]: ...
 
     def decode(self, ids: list[int]) -> str: ...
 
@@ -39,8 +41,8 @@ class ByteTokenizer:
     vocab_size = 257
     eod_id = 256
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [list(text.encode("utf-8")) for text in texts]
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        return [np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8) for text in texts]
 
     def decode(self, ids: list[int]) -> str:
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
@@ -66,9 +68,10 @@ class HFTokenizer:
         self.eod_id = eod
         self.vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
         # `tokenizers` runs a batch on all cores (Rust threads).
-        return [enc.ids for enc in self._tok.encode_batch(texts, add_special_tokens=False)]
+        encodings = self._tok.encode_batch(texts, add_special_tokens=False)
+        return [np.asarray(enc.ids, dtype=np.uint32) for enc in encodings]
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(ids)

@@ -134,6 +134,14 @@ def commit(out: StageOutput) -> Path:
 def load_prepared(cfg: DictConfig) -> PackedData:
     """The prepare stage's output, checked against this run's sequence length."""
     data = PackedData(stage_dir(cfg, "prepare"))
+    wanted = OmegaConf.to_container(cfg.tokenizer, resolve=True)
+    had = data.manifest.get("tokenizer_config", {})
+    for key in sorted(set(wanted) | set(had)):
+        if wanted.get(key) != had.get(key):
+            raise DoremiError(
+                f"tokenizer.{key}={wanted.get(key)} but {data.dir} was prepared with tokenizer.{key}={had.get(key)} "
+                f"({data.tokenizer['kind']}, {data.tokenizer['vocab_size']} ids); rerun stage=prepare with overwrite=true"
+            )
     if data.seq_len != int(cfg.model.seq_len):
         raise DoremiError(
             f"model.seq_len={cfg.model.seq_len} but {data.dir} holds {data.seq_len}-token sequences; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 import json
 import time
@@ -14,9 +15,11 @@ from doremi.data.packing import PackWriter, token_dtype
 from doremi.data.tokenizer import ByteTokenizer, Tokenizer, load_pretrained, train_bpe
 from doremi.errors import DoremiError
 from doremi.files import write_json_atomic
+from doremi.mixture import closest
 from doremi.stages.common import commit, say, start
 
 BATCH_DOCUMENTS = 512
+PIECE_CHARS = 1 << 20  # documents longer than this are tokenized in pieces
 
 
 def build_tokenizer(cfg: DictConfig) -> Tokenizer:
@@ -43,6 +46,14 @@ def build_tokenizer(cfg: DictConfig) -> Tokenizer:
     raise DoremiError(f"tokenizer.kind={kind}: expected byte, bpe or pretrained")
 
 
+def _check_domain_map(cfg: DictConfig, seen_sources: set[str]) -> None:
+    for source in cfg.data.get("domain_map") or {}:
+        if source not in seen_sources:
+            raise DoremiError(
+                f"data.domain_map names {source!r}, which the data does not have{closest(source, sorted(seen_sources))}"
+            )
+
+
 def _check_domains(cfg: DictConfig, splits: dict, seq_len: int) -> list[str]:
     domains = sorted(set(splits["train"]) | set(splits["val"]))
     expected = sorted(cfg.data.domains) if cfg.data.get("domains") else domains
@@ -66,6 +77,43 @@ def _check_domains(cfg: DictConfig, splits: dict, seq_len: int) -> list[str]:
     return domains
 
 
+def _pieces(text: str) -> list[str]:
+    """A document cut into pieces of at most PIECE_CHARS characters, so huge documents stay in bounded memory."""
+    if len(text) <= PIECE_CHARS:
+        return [text]
+    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
+
+
+def cap_thresholds(cfg: DictConfig, tokenizer: Tokenizer) -> dict[str, int] | None:
+    """Per domain, the largest document hash kept under data.max_documents / data.max_tokens.
+
+    The kept documents are those with the smallest hashes: a deterministic sample that does
+    not depend on file order or sharding. Needs one extra pass over the corpus.
+    """
+    max_docs, max_tokens = cfg.data.get("max_documents"), cfg.data.get("max_tokens")
+    if not max_docs and not max_tokens:
+        return None
+    say(f"[prepare] sampling documents under caps (max_documents={max_docs}, max_tokens={max_tokens})")
+    heaps: dict[str, list[tuple[int, int]]] = {}
+    totals: dict[str, int] = {}
+    stream = iter(sources.documents(cfg.data))
+    while batch := list(itertools.islice(stream, BATCH_DOCUMENTS)):
+        lengths = (
+            [sum(len(ids) for ids in tokenizer.encode_batch(_pieces(d.text))) + 1 for d in batch]
+            if max_tokens
+            else [1] * len(batch)
+        )
+        for doc, n_tokens in zip(batch, lengths):
+            heap = heaps.setdefault(doc.domain, [])
+            heapq.heappush(heap, (-sources.document_hash(doc.text), n_tokens))  # max-heap on hash
+            totals[doc.domain] = totals.get(doc.domain, 0) + n_tokens
+            while heap and (
+                (max_docs and len(heap) > int(max_docs)) or (max_tokens and totals[doc.domain] > int(max_tokens))
+            ):
+                totals[doc.domain] -= heapq.heappop(heap)[1]
+    return {domain: -heap[0][0] for domain, heap in heaps.items() if heap}
+
+
 def run(cfg: DictConfig) -> None:
     out = start(cfg, "prepare")
     if out is None:
@@ -76,18 +124,29 @@ def run(cfg: DictConfig) -> None:
         raise DoremiError(f"data.val_fraction={val_fraction}: must be between 0 and 1")
     say(f"[prepare] reading {sources.describe(cfg.data)}")
     tokenizer = build_tokenizer(cfg)
+    thresholds = cap_thresholds(cfg, tokenizer)
     writer = PackWriter(out.tmp, seq_len, tokenizer.vocab_size, tokenizer.eod_id)
-    started, chars, docs = time.perf_counter(), 0, 0
-    stream = iter(sources.documents(cfg.data))
+    started, chars, docs, batches = time.perf_counter(), 0, 0, 0
+    seen_sources: set[str] = set()
+    stream = iter(sources.documents(cfg.data, seen_sources))
     while batch := list(itertools.islice(stream, BATCH_DOCUMENTS)):
-        for doc, ids in zip(batch, tokenizer.encode_batch([d.text for d in batch])):
-            split = "val" if sources.heldout_fraction(doc.text) < val_fraction else "train"
-            writer.add(doc.domain, split, doc.text, ids)
+        hashes = [sources.document_hash(d.text) for d in batch]
+        if thresholds is not None:
+            keep = [i for i, (d, h) in enumerate(zip(batch, hashes)) if h <= thresholds[d.domain]]
+            batch, hashes = [batch[i] for i in keep], [hashes[i] for i in keep]
+        pieces = [_pieces(d.text) for d in batch]
+        encoded = iter(tokenizer.encode_batch([p for doc_pieces in pieces for p in doc_pieces]))
+        for doc, doc_hash, doc_pieces in zip(batch, hashes, pieces):
+            split = "val" if doc_hash / 2**64 < val_fraction else "train"
+            for i in range(len(doc_pieces)):
+                writer.add(doc.domain, split, next(encoded), doc_hash if i == len(doc_pieces) - 1 else None)
         docs += len(batch)
         chars += sum(len(d.text) for d in batch)
-        if docs % (BATCH_DOCUMENTS * 20) == 0:
+        batches += 1
+        if batches % 20 == 0:
             rate = chars / 1e6 / max(time.perf_counter() - started, 1e-9)
             say(f"[prepare] {docs:,} documents, {chars / 1e6:.1f} M characters, {rate:.1f} M chars/s")
+    _check_domain_map(cfg, seen_sources)
     splits = writer.finish()
     domains = _check_domains(cfg, splits, seq_len)
     data_hash = hashlib.sha256(
@@ -101,6 +160,7 @@ def run(cfg: DictConfig) -> None:
         "chunk_len": seq_len + 1,
         "dtype": token_dtype(tokenizer.vocab_size).name,
         "tokenizer": tokenizer.identity(),
+        "tokenizer_config": OmegaConf.to_container(cfg.tokenizer, resolve=True),
         "data_hash": data_hash,
         "val_fraction": val_fraction,
         "source": sources.describe(cfg.data),

@@ -1,0 +1,130 @@
+"""Corpora as users bring them: compressed files, domain maps, caps, bad bytes, tokenizers."""
+
+import gzip
+import json
+import random
+
+import numpy as np
+import pytest
+
+from doremi.data.packing import PackedData
+from doremi.errors import DoremiError
+from doremi.stages import prepare, run_stage
+from tests.conftest import digits_text, domains_override, synthetic_domains, words_text, write_jsonl
+
+
+def corpus_records(n=60, seed=0):
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        records.append({"text": words_text(rng, 50), "meta": {"set": "Pile-CC" if i % 2 else "OpenWebText2"}})
+        records.append({"text": digits_text(rng, 250), "meta": {"set": "DM Mathematics"}})
+    return records
+
+
+def manifest(tmp_path):
+    return json.loads((tmp_path / "run" / "prepare" / "manifest.json").read_text())
+
+
+def test_compressed_jsonl_gz_and_zst(tmp_path, make_cfg):
+    import zstandard
+
+    records = corpus_records()
+    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(body))
+    (tmp_path / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(body))
+    for name in ("a.jsonl.gz", "b.jsonl.zst"):
+        prepare.run(make_cfg(f"data.paths=[{tmp_path / name}]", "data.domain_field=meta.set", "overwrite=true"))
+        counts = manifest(tmp_path)["splits"]
+        assert sum(counts[s][d]["documents"] for s in counts for d in counts[s]) == len(records)
+
+
+def test_domain_map_merges_renames_and_drops(tmp_path, make_cfg):
+    path = write_jsonl(tmp_path / "c.jsonl", corpus_records())
+    prepare.run(
+        make_cfg(
+            f"data.paths=[{path}]",
+            "data.domain_field=meta.set",
+            "data.domain_map={Pile-CC: web, OpenWebText2: web, DM Mathematics: null}",
+        )
+    )
+    m = manifest(tmp_path)
+    assert m["domains"] == ["web"]
+    assert m["splits"]["train"]["web"]["documents"] + m["splits"]["val"]["web"]["documents"] == 60
+
+
+def test_domain_map_with_unknown_source_names_the_closest(tmp_path, make_cfg):
+    path = write_jsonl(tmp_path / "c.jsonl", corpus_records())
+    with pytest.raises(DoremiError, match="closest: Pile-CC"):
+        prepare.run(make_cfg(f"data.paths=[{path}]", "data.domain_field=meta.set", "data.domain_map={Pile-C: web}"))
+
+
+def test_caps_keep_the_same_documents_whatever_the_file_order(tmp_path, make_cfg):
+    records = corpus_records(n=100)
+    shuffled = records[:]
+    random.Random(5).shuffle(shuffled)
+    digests = []
+    for name, recs in (("ordered.jsonl", records), ("shuffled.jsonl", shuffled)):
+        path = write_jsonl(tmp_path / name, recs)
+        prepare.run(
+            make_cfg(f"data.paths=[{path}]", "data.domain_field=meta.set", "data.max_documents=30", "overwrite=true")
+        )
+        m = manifest(tmp_path)
+        for domain in m["domains"]:
+            assert m["splits"]["train"][domain]["documents"] + m["splits"]["val"][domain]["documents"] == 30
+        digests.append(m["data_hash"])
+    assert digests[0] == digests[1]
+
+
+def test_token_cap_bounds_each_domain(tmp_path, make_cfg):
+    path = write_jsonl(tmp_path / "c.jsonl", corpus_records(n=100))
+    prepare.run(make_cfg(f"data.paths=[{path}]", "data.domain_field=meta.set", "data.max_tokens=6000"))
+    m = manifest(tmp_path)
+    for domain in m["domains"]:
+        tokens = m["splits"]["train"][domain]["tokens"] + m["splits"]["val"][domain]["tokens"]
+        assert 6000 - 300 < tokens <= 6000  # documents are ~250-300 tokens
+
+
+def test_invalid_utf8_is_an_error_naming_the_offset_or_replaced_on_request(tmp_path, make_cfg):
+    good = "".join(json.dumps({"text": words_text(random.Random(i), 40), "domain": "a"}) + "\n" for i in range(80))
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(good.encode() + b'{"text": "caf\xe9 ' + b"x" * 200 + b'", "domain": "a"}\n')
+    with pytest.raises(DoremiError, match=f"{path}: invalid UTF-8 at byte {len(good.encode()) + 13}"):
+        prepare.run(make_cfg(f"data.paths=[{path}]"))
+    prepare.run(make_cfg(f"data.paths=[{path}]", "data.invalid_utf8=replace"))
+    m = manifest(tmp_path)
+    assert m["splits"]["train"]["a"]["documents"] + m["splits"]["val"]["a"]["documents"] == 81
+
+
+def test_huge_document_is_tokenized_in_pieces_with_the_same_result(tmp_path, make_cfg, monkeypatch):
+    files = synthetic_domains(tmp_path / "src", {"a": "words", "b": "digits"}, n_docs=60)
+    prepare.run(make_cfg(domains_override(files)))
+    whole = (tmp_path / "run" / "prepare" / "train" / "0000.bin").read_bytes()
+    monkeypatch.setattr(prepare, "PIECE_CHARS", 7)
+    prepare.run(make_cfg(domains_override(files), "overwrite=true"))
+    assert (tmp_path / "run" / "prepare" / "train" / "0000.bin").read_bytes() == whole
+
+
+def test_bpe_tokenizer_is_trained_saved_and_checked_by_later_stages(tmp_path, make_cfg):
+    files = synthetic_domains(tmp_path / "src", {"a": "words", "b": "digits"}, n_docs=120)
+    prepare.run(make_cfg(domains_override(files), "tokenizer=bpe", "tokenizer.vocab_size=320"))
+    data = PackedData(tmp_path / "run" / "prepare")
+    assert data.tokenizer["kind"] == "bpe" and data.tokenizer["vocab_size"] <= 320
+    assert data.dtype == np.uint16
+    from doremi.data.tokenizer import load_saved
+
+    tok = load_saved(data.dir, "bpe")
+    assert tok.identity() == data.tokenizer
+    row = data.chunks("train", "a")[0]
+    assert "the" in tok.decode([int(t) for t in row if t != tok.eod_id])
+    # a later stage run with another tokenizer stops, naming the difference
+    with pytest.raises(DoremiError, match="tokenizer.kind=byte"):
+        run_stage(make_cfg(domains_override(files), "stage=reference"))
+
+
+def test_pretrained_tokenizer_that_does_not_load(tmp_path, make_cfg):
+    files = synthetic_domains(tmp_path / "src", {"a": "words"}, n_docs=60)
+    broken = tmp_path / "tokenizer.json"
+    broken.write_text("{not json")
+    with pytest.raises(DoremiError, match="could not load a tokenizer"):
+        prepare.run(make_cfg(domains_override(files), "tokenizer=pretrained", f"tokenizer.path={broken}"))
