@@ -75,24 +75,30 @@ class PackWriter:
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.domain_index: dict[str, int] = {}
 
-    def add(self, domain: str, split: str, ids: np.ndarray, doc_hash: int | None) -> None:
-        """Append tokens to a domain's split; `doc_hash` ends the document (adds the EOD id)."""
+    def add_document(self, domain: str, split: str, pieces: list[np.ndarray], doc_hash: int) -> None:
+        """Append a document (its token pieces, then the end-of-document id) to a domain's split."""
         key = (domain, split)
         if key not in self.streams:
             index = self.domain_index.setdefault(domain, len(self.domain_index))
-            path = self.out_dir / split / f"{index:04d}.bin"
+            path = self.out_dir / split / f"unsorted-{index:04d}.bin"
             path.parent.mkdir(parents=True, exist_ok=True)
             self.streams[key] = _Stream(path, self.chunk_len, self.dtype)
         stream = self.streams[key]
-        stream.add(ids)
-        if doc_hash is not None:
-            stream.add(np.array([self.eod_id]), doc_hash)
+        for ids in pieces:
+            stream.add(ids)
+        stream.add(np.array([self.eod_id]), doc_hash)
 
     def finish(self) -> dict:
         """Flush all streams; return per-split, per-domain counts for the manifest."""
         splits: dict[str, dict] = {split: {} for split in SPLITS}
+        order = {domain: i for i, domain in enumerate(sorted(self.domain_index))}
         for (domain, split), stream in sorted(self.streams.items()):
             stream.flush()
+            # files are numbered by sorted domain name, whatever order the domains came in
+            final_path = stream.path.with_name(f"{order[domain]:04d}.bin")
+            if stream.path.exists():
+                stream.path.rename(final_path)
+            stream.path = final_path
             splits[split][domain] = {
                 "documents": stream.documents,
                 "tokens": stream.tokens,

@@ -94,13 +94,13 @@ class StageOutput:
     settings: dict
 
 
-def start(cfg: DictConfig, stage: str) -> StageOutput | None:
+def start(cfg: DictConfig, stage: str, final: Path | None = None) -> StageOutput | None:
     """Begin a stage: None if its finished output can be reused, else a fresh temporary dir.
 
     A finished stage is never silently replaced: with other settings it is an error naming
     the first changed key, unless `overwrite=true`.
     """
-    final = stage_dir(cfg, stage)
+    final = final or stage_dir(cfg, stage)
     settings = stage_settings(cfg, stage)
     done = final / "done.json"
     if done.exists() and not cfg.overwrite:

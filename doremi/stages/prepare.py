@@ -7,16 +7,20 @@ import heapq
 import itertools
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.data import sources
 from doremi.data.packing import PackWriter, token_dtype
-from doremi.data.tokenizer import ByteTokenizer, Tokenizer, load_pretrained, train_bpe
+from doremi.data.shards import ShardWriter, merged_documents
+from doremi.data.tokenizer import ByteTokenizer, Tokenizer, load_pretrained, load_saved, train_bpe
 from doremi.errors import DoremiError
 from doremi.files import write_json_atomic
 from doremi.mixture import closest
-from doremi.stages.common import commit, say, start
+from doremi.stages.common import commit, say, stage_dir, start
 
 BATCH_DOCUMENTS = 512
 PIECE_CHARS = 1 << 20  # documents longer than this are tokenized in pieces
@@ -114,40 +118,135 @@ def cap_thresholds(cfg: DictConfig, tokenizer: Tokenizer) -> dict[str, int] | No
     return {domain: -heap[0][0] for domain, heap in heaps.items() if heap}
 
 
-def run(cfg: DictConfig) -> None:
-    out = start(cfg, "prepare")
-    if out is None:
-        return
-    seq_len = int(cfg.model.seq_len)
-    val_fraction = float(cfg.data.val_fraction)
-    if not 0 < val_fraction < 1:
-        raise DoremiError(f"data.val_fraction={val_fraction}: must be between 0 and 1")
-    say(f"[prepare] reading {sources.describe(cfg.data)}")
-    tokenizer = build_tokenizer(cfg)
+def tokenized_documents(
+    cfg: DictConfig, tokenizer: Tokenizer, seen_sources: set[str], shard: int = 0, num_shards: int = 1
+) -> Iterator[tuple[int, str, int, list[np.ndarray]]]:
+    """(position in the corpus, domain, text hash, token pieces) of every kept document, with progress.
+
+    Documents are kept when under the caps and, with num_shards > 1, when their hash
+    assigns them to `shard`.
+    """
     thresholds = cap_thresholds(cfg, tokenizer)
-    writer = PackWriter(out.tmp, seq_len, tokenizer.vocab_size, tokenizer.eod_id)
-    started, chars, docs, batches = time.perf_counter(), 0, 0, 0
-    seen_sources: set[str] = set()
+    started, chars, docs, batches, position = time.perf_counter(), 0, 0, 0, 0
     stream = iter(sources.documents(cfg.data, seen_sources))
     while batch := list(itertools.islice(stream, BATCH_DOCUMENTS)):
-        hashes = [sources.document_hash(d.text) for d in batch]
-        if thresholds is not None:
-            keep = [i for i, (d, h) in enumerate(zip(batch, hashes)) if h <= thresholds[d.domain]]
-            batch, hashes = [batch[i] for i in keep], [hashes[i] for i in keep]
-        pieces = [_pieces(d.text) for d in batch]
-        encoded = iter(tokenizer.encode_batch([p for doc_pieces in pieces for p in doc_pieces]))
-        for doc, doc_hash, doc_pieces in zip(batch, hashes, pieces):
-            split = "val" if doc_hash / 2**64 < val_fraction else "train"
-            for i in range(len(doc_pieces)):
-                writer.add(doc.domain, split, next(encoded), doc_hash if i == len(doc_pieces) - 1 else None)
-        docs += len(batch)
-        chars += sum(len(d.text) for d in batch)
+        rows = []
+        for doc in batch:
+            doc_hash = sources.document_hash(doc.text)
+            if doc_hash % num_shards == shard and (thresholds is None or doc_hash <= thresholds[doc.domain]):
+                rows.append((position, doc, doc_hash, _pieces(doc.text)))
+            position += 1
+        encoded = iter(tokenizer.encode_batch([p for row in rows for p in row[3]]))
+        for pos, doc, doc_hash, pieces in rows:
+            yield pos, doc.domain, doc_hash, [next(encoded) for _ in pieces]
+        docs += len(rows)
+        chars += sum(len(row[1].text) for row in rows)
         batches += 1
         if batches % 20 == 0:
             rate = chars / 1e6 / max(time.perf_counter() - started, 1e-9)
             say(f"[prepare] {docs:,} documents, {chars / 1e6:.1f} M characters, {rate:.1f} M chars/s")
+
+
+def split_of(doc_hash: int, val_fraction: float) -> str:
+    return "val" if doc_hash / 2**64 < val_fraction else "train"
+
+
+def _check_settings(cfg: DictConfig) -> float:
+    val_fraction = float(cfg.data.val_fraction)
+    if not 0 < val_fraction < 1:
+        raise DoremiError(f"data.val_fraction={val_fraction}: must be between 0 and 1")
+    say(f"[prepare] reading {sources.describe(cfg.data)}")
+    return val_fraction
+
+
+def shard_dir(cfg: DictConfig, shard: int, num_shards: int) -> Path:
+    return stage_dir(cfg, "prepare_shards") / f"{shard:05d}-of-{num_shards:05d}"
+
+
+def run_shard(cfg: DictConfig, shard: int, num_shards: int) -> None:
+    """One machine's share: the documents whose hash is `shard` modulo `num_shards`, tokenized."""
+    if not 0 <= shard < num_shards:
+        raise DoremiError(f"prepare.shard={shard}: must be in 0..{num_shards - 1} (prepare.num_shards={num_shards})")
+    out = start(cfg, "prepare", final=shard_dir(cfg, shard, num_shards))
+    if out is None:
+        return
+    val_fraction = _check_settings(cfg)
+    tokenizer = build_tokenizer(cfg)
+    seen_sources: set[str] = set()
+    writer = ShardWriter(out.tmp, token_dtype(tokenizer.vocab_size))
+    for position, domain, doc_hash, pieces in tokenized_documents(cfg, tokenizer, seen_sources, shard, num_shards):
+        writer.add_document(position, domain, split_of(doc_hash, val_fraction), pieces, doc_hash)
+    tokenizer.save(out.tmp)
+    info = {
+        "shard": shard,
+        "num_shards": num_shards,
+        "tokenizer": tokenizer.identity(),
+        "seen_sources": sorted(seen_sources),
+    }
+    write_json_atomic(out.tmp / "shard.json", {**info, "streams": writer.finish()})
+    commit(out)
+    say(
+        f"[prepare] shard {shard} of {num_shards} done in {out.final}; merge with stage=prepare prepare.num_shards={num_shards}"
+    )
+
+
+def merge_shards(cfg: DictConfig, num_shards: int, out_dir: Path) -> tuple[Tokenizer, set[str]]:
+    """Pack all shards' documents in corpus order: the same output as a single-machine prepare."""
+    shards, identities, seen_sources = [], set(), set()
+    for shard in range(num_shards):
+        directory = shard_dir(cfg, shard, num_shards)
+        if not (directory / "done.json").exists():
+            raise DoremiError(
+                f"prepare shard {shard} of {num_shards} is missing ({directory}); run stage=prepare "
+                f"prepare.shard={shard} prepare.num_shards={num_shards} with the same settings first"
+            )
+        info = json.loads((directory / "shard.json").read_text())
+        shards.append((directory, info["streams"]))
+        identities.add(json.dumps(info["tokenizer"], sort_keys=True))
+        seen_sources.update(info["seen_sources"])
+    if len(identities) > 1:
+        raise DoremiError(
+            f"the {num_shards} prepare shards used different tokenizers; prepare them with one tokenizer.path"
+        )
+    tokenizer = load_saved(shards[0][0], cfg.tokenizer.kind)
+    writer = PackWriter(out_dir, int(cfg.model.seq_len), tokenizer.vocab_size, tokenizer.eod_id)
+    dtype = token_dtype(tokenizer.vocab_size)
+    domains = sorted({d for _, streams in shards for d in streams})
+    for domain in domains:
+        for split in ("train", "val"):
+            for doc_hash, tokens in merged_documents(shards, domain, split, dtype):
+                writer.add_document(domain, split, [tokens], doc_hash)
+    write_json_atomic(out_dir / "splits.json", writer.finish())
+    tokenizer.save(out_dir)
+    say(f"[prepare] merged {num_shards} shards")
+    return tokenizer, seen_sources
+
+
+def run(cfg: DictConfig) -> None:
+    """Prepare the corpus; with prepare.num_shards > 1, one shard (prepare.shard=i) or the merge of all."""
+    num_shards, shard = int(cfg.prepare.num_shards), cfg.prepare.shard
+    if num_shards > 1 and shard is not None:
+        return run_shard(cfg, int(shard), num_shards)
+    out = start(cfg, "prepare")
+    if out is None:
+        return
+    started = time.perf_counter()
+    seq_len = int(cfg.model.seq_len)
+    if num_shards > 1:
+        tokenizer, seen_sources = merge_shards(cfg, num_shards, out.tmp)
+        splits = None
+    else:
+        val_fraction = _check_settings(cfg)
+        tokenizer = build_tokenizer(cfg)
+        seen_sources: set[str] = set()
+        writer = PackWriter(out.tmp, seq_len, tokenizer.vocab_size, tokenizer.eod_id)
+        for _, domain, doc_hash, pieces in tokenized_documents(cfg, tokenizer, seen_sources):
+            writer.add_document(domain, split_of(doc_hash, val_fraction), pieces, doc_hash)
+        splits = writer.finish()
+    if splits is None:
+        splits = json.loads((out.tmp / "splits.json").read_text())
+        (out.tmp / "splits.json").unlink()
     _check_domain_map(cfg, seen_sources)
-    splits = writer.finish()
     domains = _check_domains(cfg, splits, seq_len)
     data_hash = hashlib.sha256(
         json.dumps([[d, s, splits[s].get(d, {}).get("digest")] for d in domains for s in ("train", "val")]).encode()
@@ -162,7 +261,7 @@ def run(cfg: DictConfig) -> None:
         "tokenizer": tokenizer.identity(),
         "tokenizer_config": OmegaConf.to_container(cfg.tokenizer, resolve=True),
         "data_hash": data_hash,
-        "val_fraction": val_fraction,
+        "val_fraction": float(cfg.data.val_fraction),
         "source": sources.describe(cfg.data),
         "splits": splits,
         "data_config": OmegaConf.to_container(cfg.data, resolve=True),
@@ -171,4 +270,5 @@ def run(cfg: DictConfig) -> None:
     commit(out)
     took = time.perf_counter() - started
     train_tokens = sum(v["tokens"] for v in splits["train"].values())
+    docs = sum(v["documents"] for split in splits.values() for v in split.values())
     say(f"[prepare] {len(domains)} domains, {docs:,} documents, {train_tokens:,} training tokens in {took:.1f}s")

@@ -128,3 +128,26 @@ def test_pretrained_tokenizer_that_does_not_load(tmp_path, make_cfg):
     broken.write_text("{not json")
     with pytest.raises(DoremiError, match="could not load a tokenizer"):
         prepare.run(make_cfg(domains_override(files), "tokenizer=pretrained", f"tokenizer.path={broken}"))
+
+
+def test_sharded_prepare_merges_to_exactly_the_single_machine_result(tmp_path, make_cfg):
+    path = write_jsonl(tmp_path / "c.jsonl", corpus_records(n=80))
+    base = [f"data.paths=[{path}]", "data.domain_field=meta.set"]
+    prepare.run(make_cfg(*base))
+    single = tmp_path / "run" / "prepare"
+    expected = {p.relative_to(single): p.read_bytes() for p in single.rglob("*.bin")}
+    expected_manifest = json.loads((single / "manifest.json").read_text())
+    import shutil
+
+    shutil.rmtree(single)
+    for shard in range(3):
+        prepare.run(make_cfg(*base, "prepare.num_shards=3", f"prepare.shard={shard}"))
+    with pytest.raises(DoremiError, match="shard 1 of 4 is missing"):
+        prepare.run(make_cfg(*base, "prepare.num_shards=4", "prepare.shard=0"))
+        prepare.run(make_cfg(*base, "prepare.num_shards=4"))
+    prepare.run(make_cfg(*base, "prepare.num_shards=3"))
+    merged = {p.relative_to(single): p.read_bytes() for p in single.rglob("*.bin")}
+    assert merged.keys() == expected.keys() and merged == expected
+    manifest = json.loads((single / "manifest.json").read_text())
+    for key in ("domains", "splits", "tokenizer", "data_hash"):
+        assert manifest[key] == expected_manifest[key]
