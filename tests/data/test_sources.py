@@ -151,3 +151,35 @@ def test_sharded_prepare_merges_to_exactly_the_single_machine_result(tmp_path, m
     manifest = json.loads((single / "manifest.json").read_text())
     for key in ("domains", "splits", "tokenizer", "data_hash"):
         assert manifest[key] == expected_manifest[key]
+
+
+def test_hub_dataset_code_path_with_a_local_stream_of_the_same_schema(tmp_path, make_cfg, monkeypatch):
+    """Everything up to the network call: datasets.load_dataset(name, config, split, streaming=True)."""
+    import datasets
+
+    records = corpus_records(n=60)
+    calls = []
+
+    def fake_load_dataset(name, config=None, split=None, streaming=False, **kwargs):
+        calls.append((name, config, split, streaming))
+        return iter(records)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    prepare.run(make_cfg("data.dataset=some/pile-copy", "data.dataset_config=all", "data.domain_field=meta.set"))
+    assert calls == [("some/pile-copy", "all", "train", True)]
+    assert manifest(tmp_path)["domains"] == ["DM Mathematics", "OpenWebText2", "Pile-CC"]
+
+
+def test_record_without_text_field_names_file_record_and_key(tmp_path, make_cfg):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"body": "x", "domain": "a"}])
+    with pytest.raises(DoremiError, match=r"c.jsonl:1: record has no field 'text'; set data.text_field"):
+        prepare.run(make_cfg(f"data.paths=[{path}]"))
+
+
+def test_reference_mixture_with_a_domain_the_data_lacks_names_the_closest(tmp_path, make_cfg):
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=80)
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"weights": {"prose": 0.5, "number": 0.5}}))
+    run_stage(make_cfg(domains_override(files), "stage=prepare"))
+    with pytest.raises(DoremiError, match="'number' is not in the data \\(closest: numbers\\)"):
+        run_stage(make_cfg(domains_override(files), "stage=reference", f"reference.mixture={mix}"))
