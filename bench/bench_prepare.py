@@ -8,7 +8,7 @@ fresh process so that peak memory (max RSS) is its own:
   same tokenizer, the way a user would tokenize with `datasets` alone.
 
     python bench/bench_prepare.py --mb 200
-    python bench/bench_prepare.py --mb 2000 --only doremi-byte   # peak memory on a large corpus
+    python bench/bench_prepare.py --mb 1500 --only doremi-byte   # peak memory on a corpus 3x the 512 MB cap
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--only", default="doremi-byte,datasets-byte,doremi-bpe,datasets-bpe")
+    parser.add_argument("--cap-mb", type=int, default=512, help="peak-memory cap doremi prepare must stay under")
     parser.add_argument("--child", nargs=3)
     args = parser.parse_args()
     if args.child:
@@ -102,6 +103,10 @@ def main() -> None:
             print(
                 f"{mode:15s} {size_mb / r['seconds']:7.1f} MB/s  {r['seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB"
             )
+        for mode, r in results.items():
+            if mode.startswith("doremi"):
+                within = "within" if r["peak_rss_mb"] <= args.cap_mb else "OVER"
+                print(f"{mode}: memory cap {args.cap_mb} MB, corpus {size_mb / args.cap_mb:.1f}x the cap, peak {within} the cap")
         for kind in ("byte", "bpe"):
             if f"doremi-{kind}" in results and f"datasets-{kind}" in results:
                 ratio = results[f"datasets-{kind}"]["seconds"] / results[f"doremi-{kind}"]["seconds"]
