@@ -106,7 +106,9 @@ def main() -> None:
         for mode, r in results.items():
             if mode.startswith("doremi"):
                 within = "within" if r["peak_rss_mb"] <= args.cap_mb else "OVER"
-                print(f"{mode}: memory cap {args.cap_mb} MB, corpus {size_mb / args.cap_mb:.1f}x the cap, peak {within} the cap")
+                print(
+                    f"{mode}: memory cap {args.cap_mb} MB, corpus {size_mb / args.cap_mb:.1f}x the cap, peak {within} the cap"
+                )
         for kind in ("byte", "bpe"):
             if f"doremi-{kind}" in results and f"datasets-{kind}" in results:
                 ratio = results[f"datasets-{kind}"]["seconds"] / results[f"doremi-{kind}"]["seconds"]

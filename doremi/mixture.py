@@ -97,7 +97,10 @@ def read_mixture(path: str | Path) -> dict:
 def load_mixture(path: str | Path, domains: Sequence[str] | None = None, normalize: bool = False) -> dict[str, float]:
     """{domain: weight} from a mixture file, validated against `domains` when given."""
     raw = read_mixture(path)
-    return validate_weights(raw["weights"], domains, f"{path}: field 'weights'", normalize=normalize)
+    weights = validate_weights(raw["weights"], domains, f"{path}: field 'weights'", normalize=normalize)
+    if domains is None and isinstance(raw.get("domains"), list) and sorted(raw["domains"]) == sorted(weights):
+        weights = {d: weights[d] for d in raw["domains"]}  # the file's own domain order
+    return weights
 
 
 def resolve_mixture(
