@@ -2,7 +2,17 @@
 
 __version__ = "0.1.0"
 
+from doremi.data.packing import PackedData  # noqa: E402
+from doremi.data.sampler import MixtureBatches, MixtureSampler  # noqa: E402
 from doremi.errors import DoremiError  # noqa: E402
 from doremi.mixture import load_mixture, validate_weights  # noqa: E402
 
-__all__ = ["DoremiError", "load_mixture", "validate_weights", "__version__"]
+__all__ = [
+    "DoremiError",
+    "MixtureBatches",
+    "MixtureSampler",
+    "PackedData",
+    "__version__",
+    "load_mixture",
+    "validate_weights",
+]

@@ -67,7 +67,11 @@ def run(cfg: DictConfig) -> None:
         module = fit_lm(
             cfg, data, weights, cfg.final, out.tmp / name, f"final:{name}", eval_every=int(cfg.final.eval_every)
         )
-        results[name] = {"weights": dict(zip(data.domains, weights)), **summarize(module.eval_history)}
+        results[name] = {
+            "weights": dict(zip(data.domains, weights)),
+            "passes": module.passes,
+            **summarize(module.eval_history),
+        }
         if name == "doremi":
             save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
     doremi_history = results["doremi"]["history"]

@@ -34,6 +34,8 @@ def fit_lm(
         heldout = heldout_batches(data, int(cfg.final.eval_chunks), batch_size)
         loaders["val_dataloaders"] = torch.utils.data.DataLoader(heldout, batch_size=None)
     trainer.fit(module, **loaders)
+    sampler = loaders["train_dataloaders"].dataset.sampler
+    module.passes = dict(zip(data.domains, sampler.passes().tolist()))  # repetition per domain
     if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):
         trainer.validate(module, loaders["val_dataloaders"], verbose=False)
     return module

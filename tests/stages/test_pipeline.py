@@ -71,6 +71,11 @@ def test_whole_pipeline_writes_every_artifact(tmp_path, make_cfg):
         assert result["worst"]["loss"] == max(result["losses"].values())
         assert [h["step"] for h in result["history"]] == [10, 20]
     assert set(evaluation["doremi_steps_to_baseline"]) == {"uniform", "natural"}
+    # passes = sequences drawn / chunks: 20 steps x 8 sequences (Lightning may fetch one batch ahead)
+    chunks = {d: manifest["splits"]["train"][d]["chunks"] for d in manifest["domains"]}
+    for result in evaluation["mixtures"].values():
+        drawn = sum(result["passes"][d] * chunks[d] for d in chunks)
+        assert 160 - 0.01 <= drawn <= 168 + 0.01
 
     # Lightning's CSV log carries the loss, excess and weight of every domain each step
     header = (run / "proxy" / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
