@@ -190,7 +190,7 @@ def run_shard(cfg: DictConfig, shard: int, num_shards: int) -> None:
     )
 
 
-def merge_shards(cfg: DictConfig, num_shards: int, out_dir: Path) -> tuple[Tokenizer, set[str]]:
+def merge_shards(cfg: DictConfig, num_shards: int, out_dir: Path) -> tuple[Tokenizer, set[str], dict]:
     """Pack all shards' documents in corpus order: the same output as a single-machine prepare."""
     shards, identities, seen_sources = [], set(), set()
     for shard in range(num_shards):
@@ -216,10 +216,8 @@ def merge_shards(cfg: DictConfig, num_shards: int, out_dir: Path) -> tuple[Token
         for split in ("train", "val"):
             for doc_hash, tokens in merged_documents(shards, domain, split, dtype):
                 writer.add_document(domain, split, [tokens], doc_hash)
-    write_json_atomic(out_dir / "splits.json", writer.finish())
-    tokenizer.save(out_dir)
     say(f"[prepare] merged {num_shards} shards")
-    return tokenizer, seen_sources
+    return tokenizer, seen_sources, writer.finish()
 
 
 def run(cfg: DictConfig) -> None:
@@ -233,8 +231,7 @@ def run(cfg: DictConfig) -> None:
     started = time.perf_counter()
     seq_len = int(cfg.model.seq_len)
     if num_shards > 1:
-        tokenizer, seen_sources = merge_shards(cfg, num_shards, out.tmp)
-        splits = None
+        tokenizer, seen_sources, splits = merge_shards(cfg, num_shards, out.tmp)
     else:
         val_fraction = _check_settings(cfg)
         tokenizer = build_tokenizer(cfg)
@@ -243,9 +240,6 @@ def run(cfg: DictConfig) -> None:
         for _, domain, doc_hash, pieces in tokenized_documents(cfg, tokenizer, seen_sources):
             writer.add_document(domain, split_of(doc_hash, val_fraction), pieces, doc_hash)
         splits = writer.finish()
-    if splits is None:
-        splits = json.loads((out.tmp / "splits.json").read_text())
-        (out.tmp / "splits.json").unlink()
     _check_domain_map(cfg, seen_sources)
     domains = _check_domains(cfg, splits, seq_len)
     data_hash = hashlib.sha256(
