@@ -42,6 +42,11 @@ def heldout_fraction(text: str) -> float:
     return document_hash(text) / 2**64
 
 
+def split_of(doc_hash: int, val_fraction: float) -> str:
+    """The split of a document whose text hashes to `doc_hash` (see `heldout_fraction`)."""
+    return "val" if doc_hash / 2**64 < val_fraction else "train"
+
+
 def _open_binary(path: str) -> BinaryIO:
     suffix = Path(path).suffix
     if suffix == ".gz":

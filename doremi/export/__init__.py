@@ -6,10 +6,10 @@ from pathlib import Path
 
 from doremi.errors import DoremiError
 from doremi.export.formats import FORMATS, ExportInput
-
-__all__ = ["FORMATS", "ExportInput", "export_input", "export_mixture"]
 from doremi.files import read_json, write_text_atomic
 from doremi.mixture import closest, load_mixture
+
+__all__ = ["FORMATS", "ExportInput", "export_input", "export_mixture"]
 
 
 def export_input(

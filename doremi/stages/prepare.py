@@ -147,10 +147,6 @@ def tokenized_documents(
             say(f"[prepare] {docs:,} documents, {chars / 1e6:.1f} M characters, {rate:.1f} M chars/s")
 
 
-def split_of(doc_hash: int, val_fraction: float) -> str:
-    return "val" if doc_hash / 2**64 < val_fraction else "train"
-
-
 def _check_settings(cfg: DictConfig) -> float:
     val_fraction = float(cfg.data.val_fraction)
     if not 0 < val_fraction < 1:
@@ -175,7 +171,7 @@ def run_shard(cfg: DictConfig, shard: int, num_shards: int) -> None:
     seen_sources: set[str] = set()
     writer = ShardWriter(out.tmp, token_dtype(tokenizer.vocab_size))
     for position, domain, doc_hash, pieces in tokenized_documents(cfg, tokenizer, seen_sources, shard, num_shards):
-        writer.add_document(position, domain, split_of(doc_hash, val_fraction), pieces, doc_hash)
+        writer.add_document(position, domain, sources.split_of(doc_hash, val_fraction), pieces, doc_hash)
     tokenizer.save(out.tmp)
     info = {
         "shard": shard,
@@ -238,7 +234,7 @@ def run(cfg: DictConfig) -> None:
         seen_sources: set[str] = set()
         writer = PackWriter(out.tmp, seq_len, tokenizer.vocab_size, tokenizer.eod_id)
         for _, domain, doc_hash, pieces in tokenized_documents(cfg, tokenizer, seen_sources):
-            writer.add_document(domain, split_of(doc_hash, val_fraction), pieces, doc_hash)
+            writer.add_document(domain, sources.split_of(doc_hash, val_fraction), pieces, doc_hash)
         splits = writer.finish()
     _check_domain_map(cfg, seen_sources)
     domains = _check_domains(cfg, splits, seq_len)

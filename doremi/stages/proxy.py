@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -82,8 +81,6 @@ def run(cfg: DictConfig) -> None:
     write_mixture(out.tmp / "mixture.json", mixture)
     commit(out)
     published = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
-    published.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out.final / "mixture.json", published.with_name(published.name + ".tmp"))
-    published.with_name(published.name + ".tmp").replace(published)
+    write_mixture(published, mixture)  # the same atomic writer as proxy/mixture.json
     say("[proxy] learned mixture: " + ", ".join(f"{d} {w:.3f}" for d, w in mixture["weights"].items()))
     say(f"[proxy] wrote {out.final / 'mixture.json'} and {published}")
