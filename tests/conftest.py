@@ -72,3 +72,15 @@ def synthetic_domains(root: Path, domains: dict[str, str], n_docs: int = 200, se
 
 def domains_override(files: dict[str, str]) -> str:
     return "data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"
+
+
+@pytest.fixture
+def prepared(tmp_path, make_cfg):
+    """A prepared run of three small synthetic domains: (cfg, PackedData)."""
+    from doremi.data.packing import PackedData
+    from doremi.stages import run_stage
+
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits", "more": "words"}, seed=1)
+    cfg = make_cfg(domains_override(files), "stage=prepare")
+    run_stage(cfg)
+    return cfg, PackedData(tmp_path / "run" / "prepare")

@@ -111,17 +111,20 @@ class MixtureSampler:
         return self.drawn / np.maximum(self.chunk_counts, 1)
 
 
-def _dist_rank_world() -> tuple[int, int]:
+def dist_rank_world() -> tuple[int, int]:
+    """(rank, world size) of this process in torch.distributed, (0, 1) without it."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
 
 class MixtureBatches(torch.utils.data.IterableDataset):
-    """Endless batches {input, target, domain} drawn by a MixtureSampler from packed chunks.
+    """Endless batches {input, target, domain, step} drawn by a MixtureSampler from packed chunks.
 
-    Yields whole batches (use `DataLoader(..., batch_size=None)`); `batch_size` is the
-    global batch, split across processes.
+    Yields whole batches (use `DataLoader(..., batch_size=None)`, or `MixtureLoader`);
+    `batch_size` is the global batch, split across processes. With DataLoader workers,
+    worker w of W makes batches start+w, start+w+W, ... and the DataLoader's round-robin
+    puts them back in order.
     """
 
     def __init__(self, domain_chunks: list[np.ndarray], sampler: MixtureSampler, start_step: int = 0):
@@ -129,16 +132,22 @@ class MixtureBatches(torch.utils.data.IterableDataset):
         self.sampler = sampler
         self.start_step = start_step
 
+    def make_batch(self, step: int, rank: int, world: int) -> dict[str, torch.Tensor]:
+        domains, chunks = self.sampler.batch(step, rank, world)
+        rows = np.stack([self.domain_chunks[d][c] for d, c in zip(domains, chunks)]).astype(np.int64)
+        tokens = torch.from_numpy(rows)
+        return {
+            "input": tokens[:, :-1],
+            "target": tokens[:, 1:],
+            "domain": torch.from_numpy(domains.astype(np.int64)),
+            "step": torch.tensor(step, dtype=torch.long),
+        }
+
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        rank, world = _dist_rank_world()
-        step = self.start_step
+        rank, world = dist_rank_world()
+        worker = torch.utils.data.get_worker_info()
+        offset, stride = (worker.id, worker.num_workers) if worker else (0, 1)
+        step = self.start_step + offset
         while True:
-            domains, chunks = self.sampler.batch(step, rank, world)
-            rows = np.stack([self.domain_chunks[d][c] for d, c in zip(domains, chunks)]).astype(np.int64)
-            tokens = torch.from_numpy(rows)
-            yield {
-                "input": tokens[:, :-1],
-                "target": tokens[:, 1:],
-                "domain": torch.from_numpy(domains.astype(np.int64)),
-            }
-            step += 1
+            yield self.make_batch(step, rank, world)
+            step += stride
