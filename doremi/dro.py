@@ -23,6 +23,7 @@ def excess_loss_sums(
     domain_ids: torch.Tensor,
     num_domains: int,
     mask: torch.Tensor | None = None,
+    clip: str = "token",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-domain sums of per-token clipped excess loss, and per-domain token counts.
 
@@ -30,10 +31,15 @@ def excess_loss_sums(
     domain_ids: (batch,) domain index of each sequence.
     mask: (batch, seq), true where a token counts (padding and prompt tokens excluded).
 
+    clip: "token" (the paper: clip each token's excess at 0) or "domain" (sum the raw
+    differences; `domain_excess` clips the domain's mean instead).
+
     Sums and counts are returned separately (float64) so that several processes or
     micro-batches can add them up before dividing.
     """
-    excess = (proxy_loss.detach().double() - reference_loss.detach().double()).clamp_min(0.0)
+    excess = proxy_loss.detach().double() - reference_loss.detach().double()
+    if clip == "token":
+        excess = excess.clamp_min(0.0)
     if mask is None:
         mask = torch.ones_like(excess, dtype=torch.bool)
     mask = mask.bool()
@@ -47,10 +53,24 @@ def excess_loss_sums(
     return sums, counts
 
 
-def domain_excess(sums: torch.Tensor, counts: torch.Tensor, previous_excess: torch.Tensor) -> torch.Tensor:
-    """lambda_t: mean clipped excess per domain; a domain with no tokens keeps its previous value."""
+def domain_excess(
+    sums: torch.Tensor,
+    counts: torch.Tensor,
+    previous_excess: torch.Tensor,
+    normalize: str = "domain",
+    clip: str = "token",
+) -> torch.Tensor:
+    """lambda_t: mean clipped excess per domain; a domain with no tokens keeps its previous value.
+
+    normalize: "domain" (the paper: divide by the domain's own token count) or "tokens"
+    (the original code: divide by all tokens of the batch, so domains with more tokens
+    in the batch weigh more). clip="domain" clips after averaging (see excess_loss_sums).
+    """
     present = counts > 0
-    mean = sums / counts.clamp_min(1.0)
+    denominator = counts if normalize == "domain" else counts.sum().expand_as(counts)
+    mean = sums / denominator.clamp_min(1.0)
+    if clip == "domain":
+        mean = mean.clamp_min(0.0)
     return torch.where(present, mean, previous_excess.to(mean.dtype))
 
 

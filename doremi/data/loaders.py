@@ -23,10 +23,12 @@ from doremi.data.sampler import MixtureBatches, MixtureSampler
 from doremi.errors import DoremiError
 
 
-def mixture_batches(data: PackedData, weights: list[float], batch_size: int, seed: int, split: str = "train"):
+def mixture_batches(
+    data: PackedData, weights: list[float], batch_size: int, seed: int, split: str = "train", micro_batches: int = 1
+) -> MixtureBatches:
     """MixtureBatches over every domain of a prepared run directory."""
     sampler = MixtureSampler(data.chunk_counts(split), list(weights), batch_size, seed)
-    return MixtureBatches([data.chunks(split, d) for d in data.domains], sampler)
+    return MixtureBatches([data.chunks(split, d) for d in data.domains], sampler, micro_batches=micro_batches)
 
 
 class MixtureLoader(torch.utils.data.DataLoader):
@@ -41,13 +43,18 @@ class MixtureLoader(torch.utils.data.DataLoader):
         self.dataset.start_step = self.next_step
         for batch in super().__iter__():
             if self._count_yields:
-                self.next_step = int(batch["step"]) + 1
+                self.next_step = self._after(batch)
             yield batch
+
+    def _after(self, batch: dict) -> int:
+        """The step to resume at once `batch` is trained on (a step ends with its last micro-batch)."""
+        last_micro = int(batch.get("micro", 0)) == self.dataset.micro_batches - 1
+        return int(batch["step"]) + (1 if last_micro else 0)
 
     def consumed(self, batch: dict) -> None:
         """Report that `batch` is being trained on (the resume point becomes the one after it)."""
         self._count_yields = False
-        self.next_step = int(batch["step"]) + 1
+        self.next_step = self._after(batch)
 
     def passes(self) -> np.ndarray:
         """Passes over each domain's chunks by the batches consumed so far."""
@@ -89,15 +96,17 @@ class MixtureDataModule(pl.LightningDataModule):
         seed: int,
         val_batches: list[dict] | None = None,
         num_workers: int = 0,
+        micro_batches: int = 1,
     ):
         super().__init__()
         self.data, self.weights, self.batch_size, self.seed = data, list(weights), int(batch_size), int(seed)
         self.val_batches = val_batches
         self.num_workers = num_workers
+        self.micro_batches = micro_batches
         self.loader: MixtureLoader | None = None
 
     def train_dataloader(self) -> MixtureLoader:
-        batches = mixture_batches(self.data, self.weights, self.batch_size, self.seed)
+        batches = mixture_batches(self.data, self.weights, self.batch_size, self.seed, micro_batches=self.micro_batches)
         self.loader = MixtureLoader(batches, num_workers=self.num_workers)
         return self.loader
 

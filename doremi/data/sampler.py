@@ -121,16 +121,20 @@ def dist_rank_world() -> tuple[int, int]:
 class MixtureBatches(torch.utils.data.IterableDataset):
     """Endless batches {input, target, domain, step} drawn by a MixtureSampler from packed chunks.
 
-    Yields whole batches (use `DataLoader(..., batch_size=None)`, or `MixtureLoader`);
+    Yields whole batches (use `DataLoader(..., batch_size=None)`, or `MixtureLoader`) with
+    the domain and chunk id of every row;
     `batch_size` is the global batch, split across processes. With DataLoader workers,
     worker w of W makes batches start+w, start+w+W, ... and the DataLoader's round-robin
     puts them back in order.
     """
 
-    def __init__(self, domain_chunks: list[np.ndarray], sampler: MixtureSampler, start_step: int = 0):
+    def __init__(
+        self, domain_chunks: list[np.ndarray], sampler: MixtureSampler, start_step: int = 0, micro_batches: int = 1
+    ):
         self.domain_chunks = domain_chunks
         self.sampler = sampler
         self.start_step = start_step
+        self.micro_batches = micro_batches  # gradient accumulation: each batch is yielded this many times
 
     def make_batch(self, step: int, rank: int, world: int) -> dict[str, torch.Tensor]:
         domains, chunks = self.sampler.batch(step, rank, world)
@@ -140,6 +144,7 @@ class MixtureBatches(torch.utils.data.IterableDataset):
             "input": tokens[:, :-1],
             "target": tokens[:, 1:],
             "domain": torch.from_numpy(domains.astype(np.int64)),
+            "chunk": torch.from_numpy(chunks.astype(np.int64)),
             "step": torch.tensor(step, dtype=torch.long),
         }
 
@@ -147,7 +152,13 @@ class MixtureBatches(torch.utils.data.IterableDataset):
         rank, world = dist_rank_world()
         worker = torch.utils.data.get_worker_info()
         offset, stride = (worker.id, worker.num_workers) if worker else (0, 1)
-        step = self.start_step + offset
+        m = self.micro_batches
+        item = self.start_step * m + offset  # items are (step, micro-batch) pairs, in order
+        built, batch = -1, None
         while True:
-            yield self.make_batch(step, rank, world)
-            step += stride
+            step, micro = divmod(item, m)
+            if step != built:
+                batch, built = self.make_batch(step, rank, world), step
+            # with accumulation every micro-batch carries the whole batch and its index (lit.lm.micro_part)
+            yield batch if m == 1 else {**batch, "micro": torch.tensor(micro)}
+            item += stride

@@ -1,13 +1,19 @@
-"""Callbacks: progress lines on screen, and the proxy's trajectory file."""
+"""Callbacks: progress lines on screen, the proxy's trajectory file, and checkpoints."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
+
+from doremi.errors import DoremiError
 
 
 def _clock(seconds: float) -> str:
@@ -53,8 +59,13 @@ class TrajectoryWriter(pl.Callback):
         self._file = None
 
     def on_train_start(self, trainer, pl_module) -> None:
-        if trainer.is_global_zero:
-            self._file = open(self.path, "a")
+        if not trainer.is_global_zero:
+            return
+        if self.path.exists():  # resumed: keep the steps the checkpoint has seen, drop the rest
+            done = int(pl_module.dro_steps)
+            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= done]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        self._file = open(self.path, "a")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._file is not None and pl_module.last_record is not None:
@@ -65,3 +76,77 @@ class TrajectoryWriter(pl.Callback):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def rng_states() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+
+
+class Checkpoints(pl.Callback):
+    """A full checkpoint every `every` optimizer steps: model, optimizer, scheduler, loops,
+    sampler position (the data loader's state), the module's buffers (the domain-weight
+    state) and the RNG states. Written under a temporary name and renamed, so a file named
+    step-*.ckpt is always complete; the newest `keep` are kept."""
+
+    def __init__(self, directory: Path, every: int, keep: int):
+        self.dir = Path(directory)
+        self.every, self.keep = every, max(keep, 1)
+        self._last = -1
+        self._rng_to_restore: dict | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if not self.every or step == 0 or step % self.every or step == self._last:
+            return
+        self._last = step
+        final = self.dir / f"step-{step:08d}.ckpt"
+        tmp = self.dir / f".step-{step:08d}.ckpt.tmp"
+        if trainer.is_global_zero:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, final)
+            for old in sorted(self.dir.glob("step-*.ckpt"))[: -self.keep]:
+                old.unlink()
+        trainer.strategy.barrier("checkpoint")
+
+    def state_dict(self) -> dict:
+        return {"rng": rng_states()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._rng_to_restore = state_dict.get("rng")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # restored here, after Lightning has built its data iterators (which draw from the RNG)
+        if self._rng_to_restore is not None:
+            set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
+
+
+def resume_checkpoint(resume: str | None, directory: Path, label: str) -> str | None:
+    """The checkpoint to resume from: `resume=auto` takes the newest complete one, a path that file."""
+    if resume in (None, "", "never", False):
+        return None
+    if str(resume) == "auto":
+        found = sorted(Path(directory).glob("step-*.ckpt"))
+        if not found:
+            print(f"[{label}] resume=auto: no checkpoint in {directory}; starting from step 0", file=sys.stderr)
+            return None
+        print(f"[{label}] resuming from {found[-1]}", file=sys.stderr, flush=True)
+        return str(found[-1])
+    if not Path(resume).is_file():
+        raise DoremiError(f"resume={resume}: no such checkpoint file; use resume=auto or a step-*.ckpt path")
+    return str(resume)

@@ -17,13 +17,27 @@ def reduce_sum(module: pl.LightningModule, tensor: torch.Tensor) -> torch.Tensor
     return module.trainer.strategy.reduce(tensor, reduce_op="sum")
 
 
+def all_finite(module: pl.LightningModule, tensor: torch.Tensor) -> bool:
+    """True when the tensor is finite on every process (all processes decide alike)."""
+    bad = (~torch.isfinite(tensor)).sum().double().reshape(1)
+    return float(reduce_sum(module, bad)) == 0
+
+
+def micro_part(batch: dict, index: int, parts: int) -> dict:
+    """Part `index` of `parts` equal slices of a batch (the whole batch when parts == 1)."""
+    if parts == 1:
+        return batch
+    size = len(batch["domain"]) // parts
+    return {k: v[index * size : (index + 1) * size] for k, v in batch.items() if k not in ("step", "micro")}
+
+
 class LMModule(pl.LightningModule):
     """Next-token prediction on mixture batches; validation reports loss per domain.
 
     `eval_history` collects {"step", "losses": {domain: nats/token}} at every validation.
     """
 
-    def __init__(self, model: dict, domains: list[str], optim: dict, max_steps: int):
+    def __init__(self, model: dict, domains: list[str], optim: dict, max_steps: int, micro_batches: int = 1):
         super().__init__()
         self.save_hyperparameters()
         self.model = GPT(GPTConfig(**model))
@@ -31,9 +45,14 @@ class LMModule(pl.LightningModule):
         self.eval_history: list[dict] = []
         self._val_sums = torch.zeros(len(domains), dtype=torch.float64)
         self._val_counts = torch.zeros(len(domains), dtype=torch.float64)
+        self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long))
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.model.token_losses(batch["input"], batch["target"]).mean()
+    def training_step(self, batch: dict, batch_idx: int):
+        part = micro_part(batch, int(batch.get("micro", 0)), int(self.hparams.micro_batches))
+        loss = self.model.token_losses(part["input"], part["target"]).mean()
+        if not all_finite(self, loss.detach()):
+            self.skipped_steps.add_(1)  # a non-finite loss is not trained on
+            return None
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -57,6 +76,12 @@ class LMModule(pl.LightningModule):
         self.log_dict({f"val/{d}": v for d, v in losses.items()})
         self.log("val/average", average)
         self.log("val/worst", max(losses.values()))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["eval_history"] = self.eval_history
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.eval_history = list(checkpoint.get("eval_history", []))
 
     def configure_optimizers(self):
         return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps)

@@ -10,9 +10,10 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import CSVLogger
 
+from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
-from doremi.data.sampler import MixtureBatches, MixtureSampler
-from doremi.lit.callbacks import Progress
+from doremi.errors import DoremiError
+from doremi.lit.callbacks import Checkpoints, Progress, resume_checkpoint
 
 
 def make_trainer(
@@ -24,34 +25,62 @@ def make_trainer(
     callbacks: list[pl.Callback] | None = None,
     eval_every: int | None = None,
 ) -> pl.Trainer:
-    """A Trainer logging to CSV under out_dir/logs, printing progress lines, no checkpoints."""
+    """A Trainer logging to CSV under out_dir/logs, printing progress lines, checkpointing
+    into out_dir/checkpoints every `checkpoint.every` steps."""
     tokens_per_step = batch_size * int(cfg.model.seq_len)
     progress = Progress(label, max_steps, tokens_per_step, int(cfg.trainer.progress_lines))
-    return pl.Trainer(
+    saver = Checkpoints(out_dir / "checkpoints", int(cfg.checkpoint.every), int(cfg.checkpoint.keep))
+    trainer = pl.Trainer(
         max_steps=max_steps,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
+        num_nodes=int(cfg.trainer.num_nodes),
         strategy=cfg.trainer.strategy,
         precision=cfg.trainer.precision,
         gradient_clip_val=cfg.trainer.grad_clip,
+        accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
         logger=CSVLogger(str(out_dir), name="logs", version=""),
-        callbacks=[progress, *(callbacks or [])],
+        callbacks=[progress, saver, *(callbacks or [])],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        log_every_n_steps=1,
+        log_every_n_steps=int(cfg.trainer.log_every),
         num_sanity_val_steps=0,
-        val_check_interval=eval_every if eval_every else None,
+        val_check_interval=eval_every * int(cfg.trainer.accumulate_grad_batches) if eval_every else None,
         check_val_every_n_epoch=None,
         limit_val_batches=1.0 if eval_every else 0,
     )
+    parts = trainer.world_size * int(cfg.trainer.accumulate_grad_batches)
+    if batch_size % parts:
+        raise DoremiError(
+            f"[{label}] batch size {batch_size} does not split over {trainer.world_size} process(es) x "
+            f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}: make the stage's batch_size "
+            f"a multiple of {parts}"
+        )
+    return trainer
 
 
-def train_loader(data: PackedData, weights: list[float], batch_size: int, seed: int) -> torch.utils.data.DataLoader:
-    """Endless mixture batches from the training split, drawn with exact proportions."""
-    sampler = MixtureSampler(data.chunk_counts("train"), weights, batch_size, seed)
-    chunks = [data.chunks("train", d) for d in data.domains]
-    return torch.utils.data.DataLoader(MixtureBatches(chunks, sampler), batch_size=None)
+def fit(
+    cfg: DictConfig,
+    module: pl.LightningModule,
+    out_dir: Path,
+    label: str,
+    data: PackedData,
+    weights: list[float],
+    max_steps: int,
+    batch_size: int,
+    callbacks: list[pl.Callback] | None = None,
+    eval_every: int | None = None,
+) -> tuple[pl.Trainer, MixtureDataModule]:
+    """Train `module` on batches drawn with `weights`, resuming from a checkpoint when `resume=` asks."""
+    trainer = make_trainer(cfg, out_dir, label, max_steps, batch_size, callbacks, eval_every)
+    heldout = heldout_batches(data, int(cfg.final.eval_chunks), batch_size) if eval_every else None
+    dm = MixtureDataModule(
+        data, weights, batch_size, int(cfg.seed), heldout, micro_batches=int(cfg.trainer.accumulate_grad_batches)
+    )
+    ckpt = resume_checkpoint(cfg.resume, out_dir / "checkpoints", label)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    return trainer, dm
 
 
 def heldout_batches(data: PackedData, per_domain: int, batch_size: int) -> list[dict[str, torch.Tensor]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -25,14 +26,23 @@ from doremi.files import write_json_atomic
 STAGE_SETTINGS = {
     "prepare": ["data", "tokenizer", "model.seq_len"],
     "reference": ["model", "optim", "reference", "seed"],
-    "proxy": ["model", "optim", "proxy", "dro", "seed"],
+    "proxy": ["model", "optim", "proxy", "dro", "seed", "rounds", "rounds_tolerance", "reference.max_steps"],
     "final": ["model", "optim", "final", "seed"],
 }
 UPSTREAM = {"reference": "prepare", "proxy": "reference", "final": "proxy"}
 
 
+def is_main_process() -> bool:
+    """False in the other processes of a multi-process run (torchrun, SLURM, Lightning's launcher)."""
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        if os.environ.get(key, "0") not in ("", "0"):
+            return False
+    return True
+
+
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    if is_main_process():
+        print(message, file=sys.stderr, flush=True)
 
 
 def quiet_lightning() -> None:
@@ -49,6 +59,7 @@ def quiet_lightning() -> None:
         ".*`training_step` returned `None`.*",
         ".*defined a `validation_step` but have no `val_dataloader`.*",
         ".*module\\(s\\) in eval mode at the start of training.*",  # the proxy's frozen reference
+        ".*val_dataloader.*but have no `validation_step`.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
 
@@ -116,19 +127,41 @@ def start(cfg: DictConfig, stage: str, final: Path | None = None) -> StageOutput
             "pass overwrite=true to redo it or use another run_dir="
         )
     tmp = final.with_name(final.name + ".partial")
+    if not is_main_process():  # the main process owns the directory; the others only train
+        return StageOutput(stage, final, tmp, settings)
+    if tmp.exists() and cfg.resume:
+        before = json.loads((tmp / "settings.json").read_text()) if (tmp / "settings.json").exists() else None
+        if before == settings:
+            say(f"[{stage}] resume={cfg.resume}: continuing the interrupted run in {tmp}")
+            return StageOutput(stage, final, tmp, settings)
+        say(f"[{stage}] {tmp} was started with other settings; starting over")
+    elif tmp.exists() and any(tmp.rglob("step-*.ckpt")):
+        say(f"[{stage}] discarding the interrupted run in {tmp} (resume=auto would continue it)")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
+    write_json_atomic(tmp / "settings.json", settings)
     return StageOutput(stage, final, tmp, settings)
 
 
 def commit(out: StageOutput) -> Path:
-    """Mark the stage done and move its output into place (all or nothing)."""
-    write_json_atomic(out.tmp / "done.json", {"settings": out.settings, "fingerprint": fingerprint(out.settings)})
-    if out.final.exists():
-        shutil.rmtree(out.final)
-    out.tmp.rename(out.final)
+    """Mark the stage done and move its output into place (all or nothing); checkpoints go."""
+    if is_main_process():
+        for directory in list(out.tmp.rglob("checkpoints")):
+            shutil.rmtree(directory)
+        (out.tmp / "settings.json").unlink(missing_ok=True)
+        write_json_atomic(out.tmp / "done.json", {"settings": out.settings, "fingerprint": fingerprint(out.settings)})
+        if out.final.exists():
+            shutil.rmtree(out.final)
+        out.tmp.rename(out.final)
+    barrier()
     return out.final
+
+
+def barrier() -> None:
+    """Wait for every process (after the main one has written a stage's output)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
 
 
 def load_prepared(cfg: DictConfig) -> PackedData:

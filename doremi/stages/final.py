@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture, validate_weights
-from doremi.stages.common import commit, load_prepared, model_config, say, stage_dir, start
+from doremi.stages.common import commit, is_main_process, load_prepared, model_config, say, stage_dir, start
 from doremi.stages.reference import fit_lm, save_model
 
 
@@ -63,6 +63,10 @@ def run(cfg: DictConfig) -> None:
         return
     results = {}
     for name, weights in mixtures_to_train(cfg, data, learned).items():
+        done = out.tmp / name / "result.json"
+        if done.exists():  # trained before an interruption (resume=auto)
+            results[name] = read_json(done, "")
+            continue
         say(f"[final] training on the {name} mixture")
         module = fit_lm(
             cfg, data, weights, cfg.final, out.tmp / name, f"final:{name}", eval_every=int(cfg.final.eval_every)
@@ -72,8 +76,13 @@ def run(cfg: DictConfig) -> None:
             "passes": module.passes,
             **summarize(module.eval_history),
         }
-        if name == "doremi":
-            save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
+        if is_main_process():
+            if name == "doremi":
+                save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
+            write_json_atomic(done, results[name])
+    if not is_main_process():
+        commit(out)
+        return
     doremi_history = results["doremi"]["history"]
     steps = int(cfg.final.max_steps)
     report = {

@@ -1,4 +1,11 @@
-"""stage=proxy: train the proxy with Group DRO against the reference; write the learned mixture."""
+"""stage=proxy: train the proxy with Group DRO against the reference; write the learned mixture.
+
+With `rounds=N` (iterated DoReMi) round r+1 trains a new reference on round r's averaged
+weights and a new proxy against it, until N rounds or until the L1 change of the weights
+falls below `rounds_tolerance`. Each round keeps its mixture and trajectory under
+`proxy/round-<r>/`; `proxy/mixture.json` and `proxy/trajectory.jsonl` are the last round's,
+and `proxy/rounds.json` lists every round's weights and change.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,19 @@ from pathlib import Path
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.data.packing import PackedData
+from doremi.data.sampler import MixtureSampler
 from doremi.errors import DoremiError
+from doremi.files import read_json, write_json_atomic
+from doremi.lit.cache import build_reference_losses
 from doremi.lit.callbacks import TrajectoryWriter
 from doremi.lit.proxy import ProxyModule
-from doremi.lit.train import make_trainer, train_loader
+from doremi.lit.train import fit
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
 from doremi.stages.common import (
     code_version,
     commit,
+    is_main_process,
     load_checkpoint,
     load_prepared,
     model_config,
@@ -22,27 +34,15 @@ from doremi.stages.common import (
     stage_dir,
     start,
 )
+from doremi.stages.reference import fit_lm, save_model
 
 
-def run(cfg: DictConfig) -> None:
-    data = load_prepared(cfg)
-    reference = load_checkpoint(stage_dir(cfg, "reference") / "model.pt", data, "stage=reference")
-    out = start(cfg, "proxy")
-    if out is None:
-        return
+def train_proxy(
+    cfg: DictConfig, data: PackedData, reference: dict, out_dir: Path, label: str, init, round_index: int = 1
+) -> ProxyModule:
+    """One DoReMi run: Group DRO over uniform stratified batches against `reference`."""
     k = len(data.domains)
     steps, batch_size = int(cfg.proxy.max_steps), int(cfg.proxy.batch_size)
-    if batch_size < k:
-        raise DoremiError(
-            f"proxy.batch_size={batch_size} is smaller than the {k} domains; every proxy batch must hold "
-            f"every domain: set proxy.batch_size >= {k}"
-        )
-    natural = resolve_mixture("natural", data.domains, data.token_counts("train"), "natural")
-    uniform = [1.0 / k] * k
-    init = resolve_mixture(str(cfg.dro.init), data.domains, data.token_counts("train"), "dro.init")
-    if min(init) <= 0:
-        raise DoremiError(f"dro.init={cfg.dro.init}: initial weights must all be > 0 (the update works in log space)")
-
     pl.seed_everything(int(cfg.seed), verbose=False)
     module = ProxyModule(
         model_config(cfg, data),
@@ -52,35 +52,131 @@ def run(cfg: DictConfig) -> None:
         eta=float(cfg.dro.eta),
         smoothing=float(cfg.dro.smoothing),
         init_weights=None if cfg.dro.init == "uniform" else init,
+        micro_batches=int(cfg.trainer.accumulate_grad_batches),
+        normalize=str(cfg.dro.normalize),
+        clip=str(cfg.dro.clip),
+        collapse_weight=float(cfg.dro.collapse_weight),
+        collapse_entropy=float(cfg.dro.collapse_entropy),
+        collapse_steps=int(cfg.dro.collapse_steps),
     )
     module.load_reference(reference["state_dict"])
-    say(f"[proxy] Group DRO over {k} domains, eta={cfg.dro.eta}, smoothing={cfg.dro.smoothing}, {steps} steps")
-    trainer = make_trainer(
-        cfg, out.tmp, "proxy", steps, batch_size, callbacks=[TrajectoryWriter(out.tmp / "trajectory.jsonl")]
-    )
+    uniform = [1.0 / k] * k
+    if cfg.proxy.reference_cache:
+        sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, int(cfg.seed))
+        module.reference_cache = build_reference_losses(
+            module.reference,
+            data,
+            sampler,
+            steps,
+            out_dir.parent / f"{out_dir.name}-reference-losses",
+            main=is_main_process(),
+        )
+    say(f"[{label}] Group DRO over {k} domains, eta={cfg.dro.eta}, smoothing={cfg.dro.smoothing}, {steps} steps")
+    out_dir.mkdir(parents=True, exist_ok=True)
     # the proxy draws uniform, stratified minibatches (every domain in every batch)
-    trainer.fit(module, train_dataloaders=train_loader(data, uniform, batch_size, int(cfg.seed)))
+    callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
+    fit(cfg, module, out_dir, label, data, uniform, steps, batch_size, callbacks=callbacks)
+    diagnostics = module.diagnostics()
+    if diagnostics["skipped_steps"] or any(diagnostics["steps_without_domain"].values()):
+        say(f"[{label}] diagnostics: {diagnostics}")
+    return module
 
-    provenance = {
-        "method": "doremi",
-        "eta": float(cfg.dro.eta),
-        "smoothing": float(cfg.dro.smoothing),
-        "steps": int(module.dro_steps),
-        "rounds": int(cfg.rounds),
-        "seed": int(cfg.seed),
-        "init": str(cfg.dro.init),
-        "tokenizer": data.tokenizer,
-        "data_hash": data.manifest["data_hash"],
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "code_version": code_version(),
-    }
-    if cfg.dro.init != "uniform":
-        provenance["init_weights"] = dict(zip(data.domains, init))
+
+def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
+    k = len(data.domains)
+    batch_size = int(cfg.proxy.batch_size)
+    if batch_size < k:
+        raise DoremiError(
+            f"proxy.batch_size={batch_size} is smaller than the {k} domains; every proxy batch must hold "
+            f"every domain: set proxy.batch_size >= {k}"
+        )
+    for key, allowed in (("normalize", ("domain", "tokens")), ("clip", ("token", "domain"))):
+        if str(cfg.dro[key]) not in allowed:
+            raise DoremiError(f"dro.{key}={cfg.dro[key]}: expected one of {', '.join(allowed)}")
+    if int(cfg.rounds) < 1:
+        raise DoremiError(f"rounds={cfg.rounds}: expected 1 or more")
+    init = resolve_mixture(str(cfg.dro.init), data.domains, data.token_counts("train"), "dro.init")
+    if min(init) <= 0:
+        raise DoremiError(f"dro.init={cfg.dro.init}: initial weights must all be > 0 (the update works in log space)")
+    return init
+
+
+def run(cfg: DictConfig) -> None:
+    data = load_prepared(cfg)
+    reference = load_checkpoint(stage_dir(cfg, "reference") / "model.pt", data, "stage=reference")
+    init = check_settings(cfg, data)
+    out = start(cfg, "proxy")
+    if out is None:
+        return
+    k = len(data.domains)
+    tokens = data.token_counts("train")
+    uniform = [1.0 / k] * k
+    natural = resolve_mixture("natural", data.domains, tokens, "natural")
     baselines = {"uniform": uniform, "natural": natural, "reference": list(reference["mixture"].values())}
-    mixture = make_mixture(data.domains, module.average_weights(), baselines, provenance)
-    write_mixture(out.tmp / "mixture.json", mixture)
+    rounds, history = int(cfg.rounds), []
+    for r in range(1, rounds + 1):
+        round_dir = out.tmp if rounds == 1 else out.tmp / f"round-{r}"
+        label = "proxy" if rounds == 1 else f"proxy:round-{r}"
+        if rounds > 1 and (round_dir / "mixture.json").exists():  # finished before an interruption
+            history.append(read_json(round_dir / "mixture.json", "")["weights"])
+            continue
+        if r > 1:  # a new reference, trained on the previous round's weights
+            previous = [history[-1][d] for d in data.domains]
+            say(f"[reference:round-{r}] training on round {r - 1}'s weights")
+            ref_module = fit_lm(cfg, data, previous, cfg.reference, round_dir / "reference", f"reference:round-{r}")
+            reference = {"state_dict": ref_module.model.state_dict(), "mixture": dict(zip(data.domains, previous))}
+            if is_main_process():
+                save_model(
+                    round_dir / "reference" / "model.pt", ref_module.model, model_config(cfg, data), data, previous
+                )
+        module = train_proxy(cfg, data, reference, round_dir, label, init)
+        provenance = {
+            "method": "doremi",
+            "eta": float(cfg.dro.eta),
+            "smoothing": float(cfg.dro.smoothing),
+            "steps": int(module.dro_steps),
+            "rounds": r,
+            "seed": int(cfg.seed),
+            "init": str(cfg.dro.init),
+            "tokenizer": data.tokenizer,
+            "data_hash": data.manifest["data_hash"],
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "code_version": code_version(),
+            "normalize": str(cfg.dro.normalize),
+            "clip": str(cfg.dro.clip),
+            **module.diagnostics(),
+        }
+        if cfg.dro.init != "uniform":
+            provenance["init_weights"] = dict(zip(data.domains, init))
+        mixture = make_mixture(data.domains, module.average_weights(), baselines, provenance)
+        if is_main_process():
+            write_mixture(round_dir / "mixture.json", mixture)
+        history.append(mixture["weights"])
+        if r > 1:
+            change = sum(abs(history[-1][d] - history[-2][d]) for d in data.domains)
+            say(f"[proxy] round {r}: L1 change of the weights {change:.4f}")
+            if change < float(cfg.rounds_tolerance):
+                say(f"[proxy] change below rounds_tolerance={cfg.rounds_tolerance}: stopping after round {r}")
+                break
+    if not is_main_process():
+        commit(out)
+        return
+    if rounds > 1:
+        last = out.tmp / f"round-{len(history)}"
+        (out.tmp / "trajectory.jsonl").write_bytes((last / "trajectory.jsonl").read_bytes())
+        mixture = read_json(last / "mixture.json", "")
+        write_mixture(out.tmp / "mixture.json", mixture)
+        write_json_atomic(out.tmp / "rounds.json", rounds_summary(history, data.domains))
     commit(out)
     published = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
     write_mixture(published, mixture)  # the same atomic writer as proxy/mixture.json
     say("[proxy] learned mixture: " + ", ".join(f"{d} {w:.3f}" for d, w in mixture["weights"].items()))
     say(f"[proxy] wrote {out.final / 'mixture.json'} and {published}")
+
+
+def rounds_summary(history: list[dict], domains: list[str]) -> list[dict]:
+    out = []
+    for r, weights in enumerate(history, start=1):
+        change = sum(abs(weights[d] - history[r - 2][d]) for d in domains) if r > 1 else None
+        out.append({"round": r, "weights": weights, "l1_change": change})
+    return out

@@ -10,9 +10,9 @@ from omegaconf import DictConfig
 
 from doremi.data.packing import PackedData
 from doremi.lit.lm import LMModule
-from doremi.lit.train import heldout_batches, make_trainer, train_loader
+from doremi.lit.train import fit
 from doremi.mixture import resolve_mixture
-from doremi.stages.common import commit, load_prepared, model_config, say, start
+from doremi.stages.common import commit, is_main_process, load_prepared, model_config, say, start
 
 
 def fit_lm(
@@ -27,17 +27,14 @@ def fit_lm(
     """Train a fresh model (seeded by `seed`) on batches drawn with `weights`."""
     pl.seed_everything(int(cfg.seed), verbose=False)
     steps, batch_size = int(stage_cfg.max_steps), int(stage_cfg.batch_size)
-    module = LMModule(model_config(cfg, data), data.domains, dict(cfg.optim), steps)
-    trainer = make_trainer(cfg, out_dir, label, steps, batch_size, eval_every=eval_every)
-    loaders = {"train_dataloaders": train_loader(data, weights, batch_size, int(cfg.seed))}
-    if eval_every:
-        heldout = heldout_batches(data, int(cfg.final.eval_chunks), batch_size)
-        loaders["val_dataloaders"] = torch.utils.data.DataLoader(heldout, batch_size=None)
-    trainer.fit(module, **loaders)
-    sampler = loaders["train_dataloaders"].dataset.sampler
-    module.passes = dict(zip(data.domains, sampler.passes().tolist()))  # repetition per domain
+    micro = int(cfg.trainer.accumulate_grad_batches)
+    module = LMModule(model_config(cfg, data), data.domains, dict(cfg.optim), steps, micro)
+    trainer, dm = fit(cfg, module, out_dir, label, data, weights, steps, batch_size, eval_every=eval_every)
+    module.passes = dict(zip(data.domains, dm.loader.passes().tolist()))  # repetition per domain
     if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):
-        trainer.validate(module, loaders["val_dataloaders"], verbose=False)
+        trainer.validate(module, datamodule=dm, verbose=False)
+    if int(module.skipped_steps):
+        say(f"[{label}] skipped {int(module.skipped_steps)} step(s) with non-finite loss")
     return module
 
 
@@ -65,5 +62,6 @@ def run(cfg: DictConfig) -> None:
         + ", ".join(f"{d} {w:.3f}" for d, w in zip(data.domains, weights))
     )
     module = fit_lm(cfg, data, weights, cfg.reference, out.tmp, "reference")
-    save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
+    if is_main_process():
+        save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
     commit(out)
