@@ -97,3 +97,21 @@ def test_weighted_objective_is_weighted_mean_of_domain_means_and_sums_over_shard
         loss[2:], domains[2:], weights, counts
     )
     assert torch.isclose(shards, torch.tensor(expected))
+
+
+def test_variants_token_pooled_normalization_and_domain_clipping():
+    # domain 0: two tokens with differences +3 and -1; domain 1: one token with difference -2
+    proxy = torch.tensor([[4.0, 1.0], [1.0, 1.0]])
+    reference = torch.tensor([[1.0, 2.0], [3.0, 1.0]])
+    ids = torch.tensor([0, 1])
+    mask = torch.tensor([[True, True], [True, False]])
+    prev = torch.zeros(2, dtype=torch.float64)
+
+    sums, counts = dro.excess_loss_sums(proxy, reference, ids, 2, mask)
+    assert dro.domain_excess(sums, counts, prev).tolist() == [1.5, 0.0]  # paper: clip per token, / own tokens
+    assert dro.domain_excess(sums, counts, prev, normalize="tokens").tolist() == [1.0, 0.0]  # / all 3 tokens
+
+    raw, counts = dro.excess_loss_sums(proxy, reference, ids, 2, mask, clip="domain")
+    assert dro.domain_excess(raw, counts, prev, clip="domain").tolist() == [1.0, 0.0]  # mean(+3, -1), max(-2, 0)
+    pooled = dro.domain_excess(raw, counts, prev, normalize="tokens", clip="domain")
+    assert pooled.tolist() == [2 / 3, 0.0]

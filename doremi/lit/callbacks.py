@@ -51,6 +51,13 @@ class Progress(pl.Callback):
         )
 
 
+def _step_of(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError):  # a line cut short by a kill
+        return float("inf")
+
+
 class TrajectoryWriter(pl.Callback):
     """Appends the proxy's `last_record` to trajectory.jsonl after every optimizer step."""
 
@@ -63,9 +70,9 @@ class TrajectoryWriter(pl.Callback):
             return
         if self.path.exists():  # resumed: keep the steps the checkpoint has seen, drop the rest
             done = int(pl_module.dro_steps)
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= done]
+            kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= done]
             self.path.write_text("".join(line + "\n" for line in kept))
-        self._file = open(self.path, "a")
+        self._file = open(self.path, "a", buffering=1)  # line-buffered: a killed run loses no finished step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._file is not None and pl_module.last_record is not None:
@@ -82,7 +89,9 @@ def rng_states() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": np.random.get_state(),
+        "numpy": list(np.random.get_state()[:1])
+        + [torch.from_numpy(np.random.get_state()[1].astype(np.int64))]
+        + list(np.random.get_state()[2:]),  # plain types and tensors: checkpoints load with weights_only
         "python": random.getstate(),
     }
 
@@ -91,7 +100,8 @@ def set_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-    np.random.set_state(states["numpy"])
+    kind, keys, *rest = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
     random.setstate(states["python"])
 
 

@@ -40,7 +40,7 @@ def make_trainer(
         gradient_clip_val=cfg.trainer.grad_clip,
         accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
         logger=CSVLogger(str(out_dir), name="logs", version=""),
-        callbacks=[progress, saver, *(callbacks or [])],
+        callbacks=[progress, *(callbacks or []), saver],  # the trajectory is written before a checkpoint
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

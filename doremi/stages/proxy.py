@@ -40,14 +40,14 @@ from doremi.stages.reference import fit_lm, save_model
 def train_proxy(
     cfg: DictConfig, data: PackedData, reference: dict, out_dir: Path, label: str, init, round_index: int = 1
 ) -> ProxyModule:
-    """One DoReMi run: Group DRO over uniform stratified batches against `reference`."""
+    """One DoReMi run against `reference`; `module.processes` is the number of processes it ran on."""
     k = len(data.domains)
     steps, batch_size = int(cfg.proxy.max_steps), int(cfg.proxy.batch_size)
     pl.seed_everything(int(cfg.seed), verbose=False)
     module = ProxyModule(
         model_config(cfg, data),
         data.domains,
-        dict(cfg.optim),
+        OmegaConf.to_container(cfg.optim, resolve=True),
         steps,
         eta=float(cfg.dro.eta),
         smoothing=float(cfg.dro.smoothing),
@@ -68,14 +68,15 @@ def train_proxy(
             data,
             sampler,
             steps,
-            out_dir.parent / f"{out_dir.name}-reference-losses",
+            Path(cfg.run_dir) / "reference_losses" / f"round-{round_index}",
             main=is_main_process(),
         )
     say(f"[{label}] Group DRO over {k} domains, eta={cfg.dro.eta}, smoothing={cfg.dro.smoothing}, {steps} steps")
     out_dir.mkdir(parents=True, exist_ok=True)
     # the proxy draws uniform, stratified minibatches (every domain in every batch)
     callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
-    fit(cfg, module, out_dir, label, data, uniform, steps, batch_size, callbacks=callbacks)
+    trainer, _ = fit(cfg, module, out_dir, label, data, uniform, steps, batch_size, callbacks=callbacks)
+    module.processes = trainer.world_size
     diagnostics = module.diagnostics()
     if diagnostics["skipped_steps"] or any(diagnostics["steps_without_domain"].values()):
         say(f"[{label}] diagnostics: {diagnostics}")
@@ -122,14 +123,16 @@ def run(cfg: DictConfig) -> None:
             continue
         if r > 1:  # a new reference, trained on the previous round's weights
             previous = [history[-1][d] for d in data.domains]
-            say(f"[reference:round-{r}] training on round {r - 1}'s weights")
-            ref_module = fit_lm(cfg, data, previous, cfg.reference, round_dir / "reference", f"reference:round-{r}")
-            reference = {"state_dict": ref_module.model.state_dict(), "mixture": dict(zip(data.domains, previous))}
-            if is_main_process():
-                save_model(
-                    round_dir / "reference" / "model.pt", ref_module.model, model_config(cfg, data), data, previous
-                )
-        module = train_proxy(cfg, data, reference, round_dir, label, init)
+            saved = round_dir / "reference" / "model.pt"
+            if saved.exists():  # trained before an interruption
+                reference = load_checkpoint(saved, data, "")
+            else:
+                say(f"[reference:round-{r}] training on round {r - 1}'s weights")
+                lm = fit_lm(cfg, data, previous, cfg.reference, round_dir / "reference", f"reference:round-{r}")
+                reference = {"state_dict": lm.model.state_dict(), "mixture": dict(zip(data.domains, previous))}
+                if is_main_process():
+                    save_model(saved, lm.model, model_config(cfg, data), data, previous)
+        module = train_proxy(cfg, data, reference, round_dir, label, init, r)
         provenance = {
             "method": "doremi",
             "eta": float(cfg.dro.eta),
@@ -144,6 +147,8 @@ def run(cfg: DictConfig) -> None:
             "code_version": code_version(),
             "normalize": str(cfg.dro.normalize),
             "clip": str(cfg.dro.clip),
+            "processes": module.processes,
+            "accumulate_grad_batches": int(cfg.trainer.accumulate_grad_batches),
             **module.diagnostics(),
         }
         if cfg.dro.init != "uniform":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from doremi.data.packing import PackedData
 from doremi.lit.lm import LMModule
@@ -28,7 +28,9 @@ def fit_lm(
     pl.seed_everything(int(cfg.seed), verbose=False)
     steps, batch_size = int(stage_cfg.max_steps), int(stage_cfg.batch_size)
     micro = int(cfg.trainer.accumulate_grad_batches)
-    module = LMModule(model_config(cfg, data), data.domains, dict(cfg.optim), steps, micro)
+    module = LMModule(
+        model_config(cfg, data), data.domains, OmegaConf.to_container(cfg.optim, resolve=True), steps, micro
+    )
     trainer, dm = fit(cfg, module, out_dir, label, data, weights, steps, batch_size, eval_every=eval_every)
     module.passes = dict(zip(data.domains, dm.loader.passes().tolist()))  # repetition per domain
     if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):

@@ -1,0 +1,156 @@
+"""Many processes, gradient accumulation, kill-and-resume, iterated rounds, the reference-loss cache."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from doremi.errors import DoremiError
+from doremi.stages import run_stage
+from tests.conftest import TINY, domains_override, synthetic_domains
+
+DOMAINS = {"prose": "words", "numbers": "digits", "more": "words"}
+
+
+def trajectory(run):
+    return [json.loads(line) for line in (run / "proxy" / "trajectory.jsonl").read_text().splitlines()]
+
+
+def weights_of(records):
+    return [list(r["weights"].values()) for r in records]
+
+
+@pytest.fixture
+def upstream(tmp_path, make_cfg):
+    """A run directory with prepare and reference done; returns (overrides, run path)."""
+    files = synthetic_domains(tmp_path / "src", DOMAINS, n_docs=150)
+    overrides = [domains_override(files), "trainer.batch_size=12"]
+    for stage in ("prepare", "reference"):
+        run_stage(make_cfg(*overrides, f"stage={stage}"))
+    return overrides, tmp_path / "run"
+
+
+def copy_upstream(run, to):
+    for stage in ("prepare", "reference"):
+        shutil.copytree(run / stage, to / stage)
+    return to
+
+
+def cli(cwd, run_dir, overrides, *args, launcher=(sys.executable, "-m", "doremi"), wait=True):
+    command = [*launcher, *TINY, *overrides, f"run_dir={run_dir}", f"mixtures_dir={cwd / 'mixtures'}", *args]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    if not wait:
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_moves_weights_once_per_step_like_one_batch(upstream, tmp_path, make_cfg):
+    overrides, run = upstream
+    run_stage(make_cfg(*overrides, "stage=proxy"))
+    other = copy_upstream(run, tmp_path / "accumulated")
+    run_stage(make_cfg(*overrides, "stage=proxy", f"run_dir={other}", "trainer.accumulate_grad_batches=3"))
+    one, accumulated = trajectory(run), trajectory(other)
+    assert len(accumulated) == len(one) == 20  # one update per optimizer step, not per micro-batch
+    for a, b in zip(weights_of(one), weights_of(accumulated)):
+        assert max(abs(x - y) for x, y in zip(a, b)) < 1e-6
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process(upstream, tmp_path):
+    overrides, run = upstream
+    single = copy_upstream(run, tmp_path / "single")
+    double = copy_upstream(run, tmp_path / "double")
+    cli(tmp_path, single, overrides, "stage=proxy", "trainer.accelerator=cpu")
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "doremi")
+    ddp = ["stage=proxy", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
+    cli(tmp_path, double, overrides, *ddp, launcher=torchrun)
+    one, two = trajectory(single), trajectory(double)
+    assert len(one) == len(two) == 20
+    worst = max(abs(x - y) for a, b in zip(weights_of(one), weights_of(two)) for x, y in zip(a, b))
+    assert worst < 1e-6, worst
+    provenance = json.loads((double / "proxy" / "mixture.json").read_text())["provenance"]
+    assert provenance["steps"] == 20 and provenance["processes"] == 2
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_bit_identical(upstream, tmp_path):
+    overrides, run = upstream
+    slow = ["model.d_model=64", "proxy.max_steps=240", "checkpoint.every=20", "stage=proxy"]
+    straight = copy_upstream(run, tmp_path / "straight")
+    killed = copy_upstream(run, tmp_path / "killed")
+    for stage in ("reference",):  # the bigger proxy needs a reference of the same shape
+        shutil.rmtree(straight / stage)
+        shutil.rmtree(killed / stage)
+    cli(tmp_path, straight, overrides, *slow[:1], "stage=reference")
+    shutil.copytree(straight / "reference", killed / "reference")
+    cli(tmp_path, straight, overrides, *slow)
+
+    process = cli(tmp_path, killed, overrides, *slow, wait=False)
+    checkpoints = killed / "proxy.partial" / "checkpoints"
+    deadline = time.time() + 300
+    while not list(checkpoints.glob("step-00000040.ckpt")) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "proxy" / "done.json").exists(), "the run finished before it could be killed"
+    assert list(checkpoints.glob("step-*.ckpt"))
+
+    result = cli(tmp_path, killed, overrides, *slow, "resume=auto")
+    assert "resuming from" in result.stderr
+    assert trajectory(killed) == trajectory(straight)  # losses, excess and weights, bit for bit
+    mixture = [json.loads((r / "proxy" / "mixture.json").read_text()) for r in (straight, killed)]
+    assert mixture[0]["weights"] == mixture[1]["weights"]
+    assert not list((killed / "proxy").rglob("*.ckpt"))  # checkpoints go once the stage is done
+
+
+def test_checkpoint_without_domain_weight_state_is_refused(upstream, tmp_path, make_cfg):
+    overrides, run = upstream
+    bad = tmp_path / "not-a-proxy.ckpt"
+    proxy_like = {
+        "state_dict": {"weights": torch.ones(3)},
+        "global_step": 1,
+        "pytorch-lightning_version": pl.__version__,
+    }
+    torch.save(proxy_like, bad)
+    with pytest.raises(DoremiError, match="weight_sum"):
+        run_stage(make_cfg(*overrides, "stage=proxy", f"resume={bad}"))
+
+
+@pytest.mark.slow
+def test_rounds_train_a_new_reference_on_the_previous_weights(upstream, make_cfg):
+    overrides, run = upstream
+    run_stage(make_cfg(*overrides, "stage=proxy", "rounds=3", "rounds_tolerance=10"))
+    rounds = json.loads((run / "proxy" / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == [1, 2]  # the change after round 2 is below the tolerance
+    assert rounds[0]["l1_change"] is None and rounds[1]["l1_change"] >= 0
+    reference = torch.load(run / "proxy" / "round-2" / "reference" / "model.pt", weights_only=True)
+    assert reference["mixture"] == pytest.approx(rounds[0]["weights"])
+    mixture = json.loads((run / "proxy" / "mixture.json").read_text())
+    assert mixture["weights"] == rounds[1]["weights"] and mixture["provenance"]["rounds"] == 2
+    assert (run / "proxy" / "trajectory.jsonl").read_text() == (
+        run / "proxy" / "round-2" / "trajectory.jsonl"
+    ).read_text()
+
+
+@pytest.mark.slow
+def test_reference_cache_replaces_the_reference_forward(upstream, tmp_path, make_cfg):
+    overrides, run = upstream
+    run_stage(make_cfg(*overrides, "stage=proxy"))
+    cached = copy_upstream(run, tmp_path / "cached")
+    run_stage(make_cfg(*overrides, "stage=proxy", f"run_dir={cached}", "proxy.reference_cache=true"))
+    files = list((cached / "reference_losses" / "round-1").glob("*.npy"))
+    losses = [f for f in files if not f.name.endswith(".done.npy")]
+    assert len(losses) == 3 and all(str(__import__("numpy").load(f, mmap_mode="r").dtype) == "float16" for f in losses)
+    plain, fast = trajectory(run), trajectory(cached)
+    for a, b in zip(plain, fast):  # float16 storage: excess agrees to a few thousandths
+        assert max(abs(a["excess"][d] - b["excess"][d]) for d in a["excess"]) < 5e-3
