@@ -1,0 +1,79 @@
+"""Proxy throughput with and without the reference-loss cache, against plain training.
+
+All three train the same model (conf/model/tiny by default) for the same steps on the
+same prepared demo data, through the same Lightning harness, in one run:
+
+- plain:   the reference stage's training (next-token loss on the batches, no reference);
+- proxy:   DoReMi's proxy, paying one reference forward per step;
+- cached:  the proxy reading the reference's per-token losses from the float16 cache
+           (built once beforehand; its build time is printed separately).
+
+The physical bound without the cache is about 0.75x: a training step is one forward and
+a backward (about two forwards), and the reference adds a forward.
+
+    python bench/bench_proxy.py [--steps 150] [model=small ...hydra overrides]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from doremi.__main__ import CONFIG_DIR
+from doremi.stages import run_stage
+from doremi.stages.common import load_checkpoint, load_prepared, quiet_lightning, stage_dir
+from doremi.stages.proxy import train_proxy
+from doremi.stages.reference import fit_lm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=150)
+    args, overrides = parser.parse_known_args()
+    quiet_lightning()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = [
+            f"run_dir={tmp}/run",
+            f"trainer.max_steps={args.steps}",
+            "trainer.progress_lines=1",
+            "checkpoint.every=0",
+            *overrides,
+        ]
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=base)
+            cached_cfg = compose(config_name="config", overrides=[*base, "proxy.reference_cache=true"])
+        for stage in ("prepare", "reference"):
+            run_stage(compose_stage(base, stage))
+        data = load_prepared(cfg)
+        reference = load_checkpoint(stage_dir(cfg, "reference") / "model.pt", data, "stage=reference")
+        k = len(data.domains)
+        uniform = [1.0 / k] * k
+
+        def timed(fn) -> float:
+            start = time.perf_counter()
+            fn()
+            return time.perf_counter() - start
+
+        out = Path(tmp)
+        plain = timed(lambda: fit_lm(cfg, data, uniform, cfg.reference, out / "plain", "plain"))
+        proxy = timed(lambda: train_proxy(cfg, data, reference, out / "proxy", "proxy", uniform))
+        build = timed(lambda: train_proxy(cached_cfg, data, reference, out / "warm", "warm-up", uniform))
+        cached = timed(lambda: train_proxy(cached_cfg, data, reference, out / "cached", "cached", uniform))
+    tokens = args.steps * int(cfg.proxy.batch_size) * int(cfg.model.seq_len)
+    print(f"{args.steps} steps x {cfg.proxy.batch_size} x {cfg.model.seq_len} tokens ({tokens:,} tokens), {k} domains")
+    for name, seconds in (("plain training", plain), ("proxy", proxy), ("proxy + cache", cached)):
+        print(f"{name:15s} {seconds:7.1f} s  {tokens / seconds:10,.0f} tok/s  {plain / seconds:5.2f}x plain")
+    print(f"cache build + one cached proxy run: {build:.1f} s (the build is {build - cached:.1f} s of it)")
+
+
+def compose_stage(base: list[str], stage: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=[*base, f"stage={stage}"])
+
+
+if __name__ == "__main__":
+    main()
