@@ -31,6 +31,12 @@ def micro_part(batch: dict, index: int, parts: int) -> dict:
     return {k: v[index * size : (index + 1) * size] for k, v in batch.items() if k not in ("step", "micro")}
 
 
+def maybe_compile(model: torch.nn.Module, enabled: bool) -> None:
+    """torch.compile in place (parameter names unchanged, so saved models load anywhere)."""
+    if enabled:
+        model.compile()
+
+
 class LMModule(pl.LightningModule):
     """Next-token prediction on mixture batches; validation reports loss per domain.
 
@@ -89,8 +95,12 @@ class LMModule(pl.LightningModule):
 
 def make_optimizer(params, optim: dict, max_steps: int):
     """AdamW with linear warmup, then cosine decay to `min_lr_ratio` of the peak rate."""
+    params = list(params)
+    fused = optim.get("fused", "auto")
+    if fused == "auto":  # PyTorch's fused AdamW kernel where the parameters are on a GPU
+        fused = bool(params) and all(p.is_cuda for p in params)
     optimizer = torch.optim.AdamW(
-        params, lr=optim["lr"], betas=tuple(optim["betas"]), weight_decay=optim["weight_decay"]
+        params, lr=optim["lr"], betas=tuple(optim["betas"]), weight_decay=optim["weight_decay"], fused=bool(fused)
     )
     warmup = max(int(optim["warmup_steps"]), 0)
     floor = float(optim["min_lr_ratio"])

@@ -56,7 +56,24 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def sections(name: str, mixture: dict, evaluation: dict | None) -> list[tuple[str, list]]:
+def rounds_section(rounds: list[dict]) -> tuple[str, list]:
+    domains = list(rounds[0]["weights"])
+    header = ["round", *domains, "L1 change"]
+    rows = [
+        [
+            str(r["round"]),
+            *(f"{r['weights'][d]:.4f}" for d in domains),
+            "" if r["l1_change"] is None else f"{r['l1_change']:.4f}",
+        ]
+        for r in rounds
+    ]
+    text = "Iterated DoReMi: each round's reference trained on the previous round's weights."
+    return ("Rounds", [text, (header, rows), {"src": "rounds.png", "alt": "weights per round"}])
+
+
+def sections(
+    name: str, mixture: dict, evaluation: dict | None, rounds: list[dict] | None = None
+) -> list[tuple[str, list]]:
     """(title, parts) where a part is a paragraph string, a table (header, rows) or an image dict."""
     prov = mixture.get("provenance", {})
     intro = (
@@ -77,6 +94,8 @@ def sections(name: str, mixture: dict, evaluation: dict | None) -> list[tuple[st
             ],
         ),
     ]
+    if rounds:
+        out.append(rounds_section(rounds))
     if evaluation:
         budget = evaluation["budget"]
         out.append(

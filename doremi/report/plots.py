@@ -47,6 +47,24 @@ def weights_over_steps(domains: list[str], trajectory: list[dict], path: Path) -
     return _save(fig, path)
 
 
+def weights_per_round(domains: list[str], rounds: list[dict], path: Path) -> Path:
+    """Iterated DoReMi: each domain's weight after every round, and the L1 change between rounds."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    numbers = [r["round"] for r in rounds]
+    for domain in domains:
+        left.plot(numbers, [r["weights"][domain] for r in rounds], marker="o", label=domain)
+    left.set_xlabel("round")
+    left.set_ylabel("domain weight")
+    left.set_title("Weights per round")
+    left.legend(fontsize=8)
+    changes = [(r["round"], r["l1_change"]) for r in rounds if r["l1_change"] is not None]
+    right.bar([c[0] for c in changes], [c[1] for c in changes])
+    right.set_xlabel("round")
+    right.set_ylabel("L1 change from the previous round")
+    right.set_title("Change between rounds")
+    return _save(fig, path)
+
+
 def domain_loss_bars(domains: list[str], results: dict[str, dict], path: Path) -> Path:
     """Held-out loss per domain for every trained mixture."""
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(domains) + 2), 4))

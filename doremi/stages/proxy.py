@@ -20,6 +20,7 @@ from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
 from doremi.lit.cache import build_reference_losses
 from doremi.lit.callbacks import TrajectoryWriter
+from doremi.lit.lm import maybe_compile
 from doremi.lit.proxy import ProxyModule
 from doremi.lit.train import fit
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
@@ -60,6 +61,8 @@ def train_proxy(
         collapse_steps=int(cfg.dro.collapse_steps),
     )
     module.load_reference(reference["state_dict"])
+    maybe_compile(module.model, bool(cfg.trainer.compile))
+    maybe_compile(module.reference, bool(cfg.trainer.compile))
     uniform = [1.0 / k] * k
     if cfg.proxy.reference_cache:
         sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, int(cfg.seed))

@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.data.packing import PackedData
-from doremi.lit.lm import LMModule
+from doremi.lit.lm import LMModule, maybe_compile
 from doremi.lit.train import fit
 from doremi.mixture import resolve_mixture
 from doremi.stages.common import commit, is_main_process, load_prepared, model_config, say, start
@@ -31,6 +31,7 @@ def fit_lm(
     module = LMModule(
         model_config(cfg, data), data.domains, OmegaConf.to_container(cfg.optim, resolve=True), steps, micro
     )
+    maybe_compile(module.model, bool(cfg.trainer.compile))
     trainer, dm = fit(cfg, module, out_dir, label, data, weights, steps, batch_size, eval_every=eval_every)
     module.passes = dict(zip(data.domains, dm.loader.passes().tolist()))  # repetition per domain
     if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):

@@ -28,10 +28,14 @@ def run(cfg: DictConfig) -> str:
         series = {**mixture.get("baseline_weights", {}), "learned": mixture["weights"]}
         plots.weights_bar(domains, series, tmp / "weights.png")
         plots.weights_over_steps(domains, trajectory, tmp / "weights_over_steps.png")
+        rounds_file = proxy_dir / "rounds.json"
+        rounds = read_json(rounds_file, "") if rounds_file.exists() else None
+        if rounds:
+            plots.weights_per_round(domains, rounds, tmp / "rounds.png")
         if evaluation:
             plots.domain_loss_bars(domains, evaluation["mixtures"], tmp / "domain_loss.png")
             plots.loss_over_steps(evaluation["mixtures"], tmp / "loss_over_steps.png")
-        parts = sections(str(cfg.name), mixture, evaluation)
+        parts = sections(str(cfg.name), mixture, evaluation, rounds)
         title = f"DoReMi mixture report: {cfg.name}"
         (tmp / "report.md").write_text(to_markdown(title, parts))
         (tmp / "report.html").write_text(to_html(title, parts))
