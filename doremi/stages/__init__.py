@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 from doremi.errors import DoremiError
 
 PIPELINE = ("prepare", "reference", "proxy", "final", "report")
-STAGES = (*PIPELINE, "export", "all")
+STAGES = (*PIPELINE, "sft_mix", "sft", "export", "all")
 
 
 def run_stage(cfg: DictConfig) -> None:

@@ -28,8 +28,10 @@ STAGE_SETTINGS = {
     "reference": ["model", "optim", "reference", "seed"],
     "proxy": ["model", "optim", "proxy", "dro", "seed", "rounds", "rounds_tolerance", "reference.max_steps"],
     "final": ["model", "optim", "final", "seed"],
+    "sft_mix": ["sft"],
+    "sft": ["sft", "seed"],
 }
-UPSTREAM = {"reference": "prepare", "proxy": "reference", "final": "proxy"}
+UPSTREAM = {"reference": "prepare", "proxy": "reference", "final": "proxy", "sft": "sft_mix"}
 
 
 def is_main_process() -> bool:

@@ -1,0 +1,101 @@
+"""Supervised fine-tuning: chats as token rows, loss on response tokens only, LIMA's schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from doremi.model.gpt import GPT, GPTConfig
+
+ROLE_PREFIX = {"user": "User: ", "assistant": "Assistant: ", "system": "System: "}
+
+
+def encode_chat(tokenizer, messages: list[dict], length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (length + 1) and a mask of the positions trained on: assistant text and its end-of-turn id.
+
+    Every utterance ends with the tokenizer's end-of-document id, used as end-of-turn.
+    Longer chats are cut at `length + 1` tokens; shorter ones are padded (masked out).
+    """
+    ids, mask = [], []
+    for m in messages:
+        prefix = tokenizer.encode_batch([ROLE_PREFIX.get(m["role"], f"{m['role']}: ")])[0].tolist()
+        content = tokenizer.encode_batch([m["content"]])[0].tolist()
+        train = m["role"] == "assistant"
+        ids += prefix + content + [tokenizer.eod_id]
+        mask += [False] * len(prefix) + [train] * (len(content) + 1)
+    ids, mask = ids[: length + 1], mask[: length + 1]
+    pad = length + 1 - len(ids)
+    return np.array(ids + [tokenizer.eod_id] * pad, dtype=np.int64), np.array(mask + [False] * pad, dtype=bool)
+
+
+def rising_dropout(model: GPT, top: float) -> None:
+    """Residual dropout rising linearly from 0 at the bottom block to `top` at the top one (LIMA)."""
+    n = len(model.blocks)
+    for i, block in enumerate(model.blocks):
+        block.drop.p = top * i / max(n - 1, 1)
+
+
+class SFTModule(pl.LightningModule):
+    def __init__(
+        self,
+        model: dict,
+        sources: list[str],
+        lr: float,
+        min_lr_ratio: float,
+        betas,
+        weight_decay: float,
+        total_steps: int,
+        dropout_top: float,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = GPT(GPTConfig(**model))
+        rising_dropout(self.model, dropout_top)
+
+    def masked_losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, mask = batch["tokens"], batch["mask"]
+        losses = self.model.token_losses(tokens[:, :-1], tokens[:, 1:])
+        return losses, mask[:, 1:].float()
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        losses, mask = self.masked_losses(batch)
+        loss = (losses * mask).sum() / mask.sum().clamp_min(1)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self):
+        h = self.hparams
+        opt = torch.optim.AdamW(self.model.parameters(), lr=h.lr, betas=tuple(h.betas), weight_decay=h.weight_decay)
+        decay = torch.optim.lr_scheduler.LinearLR(opt, 1.0, h.min_lr_ratio, total_iters=max(h.total_steps, 1))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": decay, "interval": "step"}}
+
+
+@torch.no_grad()
+def loss_per_source(model: GPT, rows: list[dict], sources: list[str]) -> dict[str, float]:
+    """Mean response-token loss (nats/token) of each source's held-out chats."""
+    model.eval()
+    sums, counts = dict.fromkeys(sources, 0.0), dict.fromkeys(sources, 0.0)
+    for row in rows:
+        tokens = torch.from_numpy(row["tokens"])[None]
+        mask = torch.from_numpy(row["mask"])[None, 1:].float()
+        losses = model.token_losses(tokens[:, :-1], tokens[:, 1:])
+        sums[row["source"]] += float((losses * mask).sum())
+        counts[row["source"]] += float(mask.sum())
+    return {s: sums[s] / counts[s] for s in sources if counts[s] > 0}
+
+
+@torch.no_grad()
+def generate(model: GPT, tokenizer, prompt: str, max_new_tokens: int) -> str:
+    """Greedy answer to `prompt` in the chat format, up to the end-of-turn id."""
+    model.eval()
+    ids = tokenizer.encode_batch([ROLE_PREFIX["user"] + prompt])[0].tolist() + [tokenizer.eod_id]
+    ids += tokenizer.encode_batch([ROLE_PREFIX["assistant"]])[0].tolist()
+    start = len(ids)
+    for _ in range(max_new_tokens):
+        window = torch.tensor(ids[-model.cfg.seq_len :])[None]
+        nxt = int(model(window)[0, -1].argmax())
+        if nxt == tokenizer.eod_id:
+            break
+        ids.append(nxt)
+    return tokenizer.decode(ids[start:])

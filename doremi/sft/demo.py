@@ -1,0 +1,73 @@
+"""The embedded demo pool: instruction data built from the running interpreter's own files.
+
+Four sources of different character (each example's sub-category is the top-level
+module it documents, so diversity sampling has something to spread over):
+
+- `api_docs`:   "What does `module.name` do?" answered by its docstring;
+- `examples`:   "Show me how to use `module.name`" answered by a docstring with `>>>` examples;
+- `manual`:     "Explain ... in Python" answered by a pydoc reference-manual topic;
+- `exceptions`: "When does Python raise X?" answered by the exception's docstring (short:
+                most fall to the length filter, as such answers would in LIMA's recipe).
+
+Deterministic on a given interpreter; aliases with the same docstring give real duplicates.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+
+from doremi.data.demo import _library_modules, _read, _stdlib
+from doremi.sft.examples import Example
+
+
+def _chat(source: str, prompt: str, response: str, category: str | None) -> Example:
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+    return Example(source, messages, category)
+
+
+def _documented() -> list[tuple[str, str, str, str]]:
+    """(top-level module, dotted module, name, docstring) of documented functions and classes."""
+    root = _stdlib()
+    out = []
+    for path in _library_modules():
+        rel = path.relative_to(root).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        if not parts or any(p.startswith("_") for p in parts):
+            continue
+        try:
+            tree = ast.parse(_read(path) or "")
+        except (SyntaxError, ValueError):
+            continue
+        module_doc = ast.get_docstring(tree)
+        if module_doc:
+            out.append((parts[0], ".".join(parts[:-1]), parts[-1], module_doc))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                doc = ast.get_docstring(node)
+                if doc:
+                    out.append((parts[0], ".".join(parts), node.name, doc))
+                for child in node.body if isinstance(node, ast.ClassDef) else []:
+                    if isinstance(child, ast.FunctionDef) and not child.name.startswith("_"):
+                        doc = ast.get_docstring(child)
+                        if doc:
+                            out.append((parts[0], ".".join(parts), f"{node.name}.{child.name}", doc))
+    return out
+
+
+def demo_pool() -> list[Example]:
+    pool = []
+    for top, module, name, doc in _documented():
+        dotted = f"{module}.{name}" if module else name
+        pool.append(_chat("api_docs", f"What does `{dotted}` do?", doc, top))
+        if ">>>" in doc:
+            pool.append(_chat("examples", f"Show me how to use `{dotted}`, with examples.", doc, top))
+    from pydoc_data.topics import topics
+
+    for key in sorted(topics):
+        pool.append(_chat("manual", f"Explain `{key}` in Python.", topics[key].strip(), None))
+    for name in sorted(dir(builtins)):
+        value = getattr(builtins, name)
+        if isinstance(value, type) and issubclass(value, BaseException) and value.__doc__:
+            pool.append(_chat("exceptions", f"When does Python raise `{name}`?", value.__doc__, "builtins"))
+    return pool

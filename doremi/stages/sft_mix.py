@@ -1,0 +1,165 @@
+"""stage=sft_mix: a LIMA-style SFT set from pools of instruction data and a mixture.
+
+pools -> quality filters (funnel per source and reason) -> exact and near dedup across
+sources -> quotas per source (exact budget, largest remainder) -> temperature sampling
+across sub-categories -> train.jsonl, dev.jsonl, sources/<source>.jsonl, manifest.json,
+and exports for LLaMA-Factory, TRL and Axolotl.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from doremi.errors import DoremiError
+from doremi.export import ExportInput, export_mixture
+from doremi.export.formats import exact_counts
+from doremi.files import write_json_atomic
+from doremi.mixture import closest, load_mixture
+from doremi.sft.choose import quotas, select
+from doremi.sft.dedup import deduplicate
+from doremi.sft.examples import Example, read_pools
+from doremi.sft.filters import apply_filters
+from doremi.stages.common import commit, say, start
+
+SFT_EXPORTS = ("llama-factory", "trl", "axolotl")
+
+
+def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
+    """Weights over sources: explicit counts, a mixture over sources, pretraining weights mapped to sources, or uniform."""
+    sft = cfg.sft
+    if sft.counts:
+        unknown = [s for s in sft.counts if s not in sources]
+        if unknown:
+            raise DoremiError(
+                f"sft.counts names {unknown[0]!r}, not a source of the pools{closest(unknown[0], sources)}"
+            )
+        return {s: float(sft.counts.get(s, 0)) for s in sources}
+    if sft.mixture is None:
+        return {s: 1.0 / len(sources) for s in sources}
+    if sft.domain_to_source:
+        weights = load_mixture(str(sft.mixture))
+        mapped: dict[str, float] = defaultdict(float)
+        for domain, source in sft.domain_to_source.items():
+            if domain not in weights:
+                raise DoremiError(
+                    f"sft.domain_to_source: {domain!r} is not a domain of {sft.mixture}{closest(domain, list(weights))}"
+                )
+            if source not in sources:
+                raise DoremiError(
+                    f"sft.domain_to_source: {source!r} is not a source of the pools{closest(source, sources)}"
+                )
+            mapped[source] += weights[domain]
+        return {s: mapped.get(s, 0.0) for s in sources}
+    return load_mixture(str(sft.mixture), domains=sources, normalize=True)
+
+
+def budget_of(cfg: DictConfig, weights: dict[str, float]) -> int:
+    return int(sum(weights.values())) if cfg.sft.counts else int(cfg.sft.budget)
+
+
+def split_dev(
+    chosen: dict[str, list[Example]], leftovers: dict[str, list[Example]], dev_size: int
+) -> tuple[dict[str, list[Example]], dict[str, list[Example]]]:
+    """A dev set split like the quotas, from examples not chosen where there are any, else from the chosen."""
+    sizes = {s: len(v) for s, v in chosen.items() if v}
+    want = exact_counts(sizes, min(dev_size, sum(sizes.values()) // 2)) if sizes else {}
+    dev, train = {}, dict(chosen)
+    for source, n in want.items():
+        spare = leftovers.get(source, [])
+        from_spare = spare[:n]
+        from_train = train[source][: n - len(from_spare)]
+        dev[source] = from_spare + from_train
+        train[source] = train[source][len(from_train) :]
+    return train, dev
+
+
+def write_jsonl(path: Path, examples: list[Example]) -> None:
+    path.write_text("".join(json.dumps(ex.to_record(), ensure_ascii=False) + "\n" for ex in examples))
+
+
+def run(cfg: DictConfig) -> None:
+    out = start(cfg, "sft_mix")
+    if out is None:
+        return
+    sft = cfg.sft
+    pool = read_pools(sft)
+    if not pool:
+        raise DoremiError("sft_mix: the pools hold no examples; check sft.pools / sft.paths")
+    sources = sorted({ex.source for ex in pool})
+    pooled = Counter(ex.source for ex in pool)
+    say(
+        f"[sft_mix] {len(pool):,} examples from {len(sources)} sources: "
+        + ", ".join(f"{s} {pooled[s]}" for s in sources)
+    )
+
+    kept, filtered = apply_filters(pool, sft.filters)
+    # dedup keeps the first of a group: higher score first, then a stable id
+    kept.sort(key=lambda ex: (-(ex.score if ex.score is not None else 0.0), ex.id))
+    kept, duplicates = deduplicate(kept, float(sft.dedup.threshold), int(sft.dedup.num_perm), bool(sft.dedup.near))
+    by_source: dict[str, list[Example]] = defaultdict(list)
+    for ex in kept:
+        by_source[ex.source].append(ex)
+
+    weights = source_weights(cfg, sources)
+    quota = dict(weights) if sft.counts else quotas(weights, budget_of(cfg, weights))
+    quota = {s: int(n) for s, n in quota.items()}
+    chosen, selection = select(by_source, quota, float(sft.temperature), int(sft.seed), bool(sft.upsample))
+    chosen_ids = {id(ex) for v in chosen.values() for ex in v}
+    leftovers = {s: [ex for ex in v if id(ex) not in chosen_ids] for s, v in by_source.items()}
+    train, dev = split_dev(chosen, leftovers, int(sft.dev_size))
+    for source, info in selection.items():
+        if info["chosen"] < info["quota"]:
+            say(
+                f"[sft_mix] source {source!r} has {info['available']} examples after filters and dedup for a quota "
+                f"of {info['quota']}: took {info['chosen']} (sft.upsample=true repeats examples to fill it)"
+            )
+
+    train_all = [ex for s in sources for ex in train.get(s, [])]
+    dev_all = [ex for s in sources for ex in dev.get(s, [])]
+    write_jsonl(out.tmp / "train.jsonl", train_all)
+    write_jsonl(out.tmp / "dev.jsonl", dev_all)
+    (out.tmp / "sources").mkdir()
+    for source in sources:
+        write_jsonl(out.tmp / "sources" / f"{source}.jsonl", train.get(source, []))
+    counts = {s: len(train.get(s, [])) for s in sources}
+    manifest = {
+        "format": "doremi-sft-mix/v1",
+        "sources": sources,
+        "weights": weights,
+        "quotas": quota,
+        "train": counts,
+        "dev": {s: len(dev.get(s, [])) for s in sources},
+        "categories": {s: dict(Counter(ex.category or "" for ex in train.get(s, []))) for s in sources},
+        "funnel": {
+            s: {
+                "pool": pooled[s],
+                "filtered": filtered.get(s, {}),
+                "duplicates": duplicates.get(s, {}),
+                "after_filters_and_dedup": len(by_source.get(s, [])),
+                "chosen": selection[s]["chosen"],
+                "train": counts[s],
+            }
+            for s in sources
+        },
+        "config": OmegaConf.to_container(sft, resolve=True),
+    }
+    write_json_atomic(out.tmp / "manifest.json", manifest)
+    positive = {s: n for s, n in counts.items() if n > 0}
+    if positive:
+        inp = ExportInput(
+            {s: n / sum(positive.values()) for s, n in positive.items()},
+            {s: str((out.final / "sources" / f"{s}.jsonl").resolve()) for s in positive},
+            examples_budget=sum(positive.values()),
+        )
+        for fmt in SFT_EXPORTS:
+            export_mixture(inp, fmt, out.tmp / "exports" / f"{fmt}.yaml")
+    commit(out)
+    say(
+        f"[sft_mix] {len(train_all)} training and {len(dev_all)} dev examples: "
+        + ", ".join(f"{s} {n}" for s, n in counts.items())
+        + f" -> {out.final}"
+    )

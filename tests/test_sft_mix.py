@@ -1,0 +1,165 @@
+"""LIMA-style SFT mixing: each filter on crafted examples, dedup, quotas, diversity, the stage's outputs."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from doremi.errors import DoremiError
+from doremi.sft.choose import quotas, sample_across_categories, select
+from doremi.sft.dedup import deduplicate
+from doremi.sft.examples import Example, to_example
+from doremi.sft.filters import (
+    apply_filters,
+    first_person,
+    length_bounds,
+    min_score,
+    refers_to_other_answers,
+    strip_links_text,
+)
+from doremi.stages import run_stage
+from tests.conftest import write_jsonl
+
+LONG = "Use a context manager so the file is closed even when an exception is raised. " * 20
+
+
+def ex(response, source="s", category=None, score=None, prompt="How do I read a file?"):
+    return Example(
+        source, [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}], category, score
+    )
+
+
+def test_length_bounds_follow_lima():
+    check = length_bounds(1200, 4096)
+    assert check(ex("x" * 1199)) and check(ex("x" * 4097))
+    assert check(ex("x" * 1200)) is None and check(ex("x" * 4096)) is None
+
+
+def test_first_person_is_dropped_but_not_inside_code():
+    assert first_person(ex("I think you should use pathlib."))
+    assert first_person(ex("In my experience this works."))
+    assert first_person(ex("Use pathlib.\n\n```python\nI = 1  # my variable\n```\n")) is None
+    assert first_person(ex("Imports come first; it is idiomatic.")) is None
+
+
+def test_answers_referring_to_other_answers_are_dropped():
+    assert refers_to_other_answers(ex("As mentioned above, this fails. The other answers miss it."))
+    assert refers_to_other_answers(ex("Unlike the accepted answer, use a set."))
+    assert refers_to_other_answers(ex("Answer the question with a list comprehension.")) is None
+
+
+def test_links_and_images_stripped_code_and_lists_kept():
+    text = (
+        "See [the docs](https://docs.python.org/3/) for details ![diagram](http://x.org/a.png).\n"
+        "- item one https://example.com/page\n"
+        "- item two\n\n"
+        "```python\nurl = 'https://keep.me/in/code'\n```\n"
+        "    indented = 'http://kept.too'\n"
+    )
+    out = strip_links_text(text)
+    assert "See the docs for details" in out and "diagram" not in out and "docs.python.org" not in out
+    assert "- item one" in out and "example.com" not in out and "- item two" in out
+    assert "url = 'https://keep.me/in/code'" in out and "    indented = 'http://kept.too'" in out
+
+
+def test_min_score_and_the_funnel_counts_reasons_per_source():
+    assert min_score(2)(ex(LONG, score=1)) and min_score(2)(ex(LONG, score=3)) is None
+    assert min_score(2)(ex(LONG)) is None  # no score: kept
+    cfg = SimpleNamespace(
+        min_chars=100, max_chars=4096, first_person=True, other_answers=True, strip_links=True, min_score=2
+    )
+    pool = [ex(LONG, "a"), ex("short", "a"), ex("I " + LONG, "b"), ex(LONG, "b", score=1)]
+    kept, funnel = apply_filters(pool, cfg)
+    assert len(kept) == 1
+    assert funnel == {
+        "a": {"response shorter than 100 characters": 1},
+        "b": {"answer in the first person": 1, "score below 2": 1},
+    }
+
+
+def test_planted_near_duplicates_are_found_across_sources():
+    base = [ex(f"Topic {i}: " + " ".join(f"word{i}_{j}" for j in range(120)), source="a") for i in range(20)]
+    exact = ex(base[3].response, source="b")  # same text, other source
+    words = base[7].response.split()
+    words[10], words[50] = "changed", "edited"  # a near duplicate: two words of 121 differ
+    near = ex(" ".join(words), source="c")
+    kept, dropped = deduplicate([*base, exact, near], threshold=0.8)
+    assert len(kept) == 20
+    assert dropped == {"b": {"exact duplicate": 1}, "c": {"near duplicate": 1}}
+
+
+def test_quotas_sum_exactly_and_temperature_spreads_categories():
+    q = quotas({"a": 0.5, "b": 0.3, "c": 0.2}, 1001)
+    assert q == {"a": 501, "b": 300, "c": 200}  # 500.5, 300.3, 200.2: the largest remainder gets the extra one
+    pool = [ex(f"{i}", category="big") for i in range(900)] + [ex(f"s{i}", category=f"small{i % 9}") for i in range(90)]
+    follow = sample_across_categories(pool, 100, temperature=1.0, seed=0)
+    spread = sample_across_categories(pool, 100, temperature=100.0, seed=0)
+    share = lambda picked: sum(e.category == "big" for e in picked) / len(picked)
+    assert share(follow) > 0.75 and share(spread) < 0.3
+    assert len({id(e) for e in spread}) == 100  # without replacement
+
+
+def test_small_source_is_reported_and_upsampled_only_when_asked():
+    by_source = {"a": [ex(f"a{i}") for i in range(10)], "b": [ex(f"b{i}") for i in range(3)]}
+    chosen, report = select(by_source, {"a": 5, "b": 5}, 1.0, 0, upsample=False)
+    assert report["b"] == {"quota": 5, "available": 3, "chosen": 3}
+    chosen, report = select(by_source, {"a": 5, "b": 5}, 1.0, 0, upsample=True)
+    assert len(chosen["b"]) == 5 and report["b"]["chosen"] == 5
+
+
+def test_records_need_messages_or_prompt_response():
+    cfg = SimpleNamespace(source_field="source", category_field="category", score_field="score")
+    chat = to_example(
+        {
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+            "source": "x",
+            "category": "c",
+        },
+        None,
+        cfg,
+        "f:1",
+    )
+    assert chat.response == "a" and chat.category == "c"
+    with pytest.raises(DoremiError, match="f:2.*'prompt' and 'response'"):
+        to_example({"question": "q", "source": "x"}, None, cfg, "f:2")
+
+
+def test_sft_mix_stage_writes_the_set_manifest_and_exports(tmp_path, make_cfg):
+    pools = {}
+    for source, n in (("stack", 60), ("wiki", 40)):
+        records = [
+            {
+                "prompt": f"{source} question {i}?",
+                "response": f"{source} answer {i}: " + LONG,
+                "category": f"site{i % 4}",
+            }
+            for i in range(n)
+        ]
+        records.append({"prompt": "dup", "response": "I wrote this. " + LONG})  # first person: dropped
+        pools[source] = str(write_jsonl(tmp_path / f"{source}.jsonl", records))
+    mixture = tmp_path / "sources.json"
+    mixture.write_text(json.dumps({"weights": {"stack": 0.75, "wiki": 0.25}}))
+    pools_arg = "sft.pools={" + ",".join(f"{k}:'{v}'" for k, v in pools.items()) + "}"
+    run_stage(
+        make_cfg(
+            "stage=sft_mix",
+            pools_arg,
+            f"sft.mixture={mixture}",
+            "sft.budget=40",
+            "sft.dev_size=8",
+            "sft.dedup.near=false",
+        )
+    )
+    out = tmp_path / "run" / "sft_mix"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quotas"] == {"stack": 30, "wiki": 10}
+    assert manifest["train"] == {"stack": 30, "wiki": 10}  # the budget exactly, by largest remainder
+    assert manifest["dev"] == {"stack": 6, "wiki": 2}  # a dev set split like the quotas, from examples left over
+    assert manifest["funnel"]["stack"]["filtered"] == {"answer in the first person": 1}
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    dev = [json.loads(line) for line in (out / "dev.jsonl").read_text().splitlines()]
+    assert len(train) == 40 and not {r["id"] for r in train} & {r["id"] for r in dev}
+    assert (out / "sources" / "wiki.jsonl").exists()
+    trl = (out / "exports" / "trl.yaml").read_text()
+    assert "sources/stack.jsonl" in trl and "fraction" in trl
+    assert "split: train[:" in (out / "exports" / "axolotl.yaml").read_text()
