@@ -163,3 +163,39 @@ def test_sft_mix_stage_writes_the_set_manifest_and_exports(tmp_path, make_cfg):
     trl = (out / "exports" / "trl.yaml").read_text()
     assert "sources/stack.jsonl" in trl and "fraction" in trl
     assert "split: train[:" in (out / "exports" / "axolotl.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_sft_fine_tunes_the_final_model_on_response_tokens(tmp_path, make_cfg):
+    from tests.conftest import domains_override, synthetic_domains
+
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=150)
+    base = [domains_override(files), "model.seq_len=64", "final.baselines=[]"]
+    for stage in ("prepare", "reference", "proxy", "final"):
+        run_stage(make_cfg(*base, f"stage={stage}"))
+    records = [
+        {"prompt": f"{src} q{i}?", "response": "Answer: " + "the cat sat on the mat. " * 60, "source": src}
+        for i in range(24)
+        for src in ("alpha", "beta")
+    ]
+    pool = write_jsonl(tmp_path / "pool.jsonl", records)
+    sft = [
+        f"sft.paths=[{pool}]",
+        "sft.budget=32",
+        "sft.dev_size=8",
+        "sft.epochs=10",
+        "sft.lr=3e-3",
+        "sft.batch_size=8",
+        "sft.dedup.near=false",
+        "sft.samples=2",
+        "sft.max_new_tokens=20",
+    ]
+    run_stage(make_cfg(*base, *sft, "stage=sft_mix"))
+    run_stage(make_cfg(*base, *sft, "stage=sft"))
+    result = json.loads((tmp_path / "run" / "sft" / "eval.json").read_text())
+    assert set(result["dev_loss_after"]) == {"alpha", "beta"}
+    for source in ("alpha", "beta"):  # the responses are learnable: their loss falls
+        assert result["dev_loss_after"][source] < result["dev_loss_before"][source] - 0.5
+    assert len(result["samples"]) == 2 and all(isinstance(s["answer"], str) for s in result["samples"])
+    run_stage(make_cfg(*base, *sft, "stage=report"))
+    assert "## SFT" in (tmp_path / "reports" / "demo" / "report.md").read_text()

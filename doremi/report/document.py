@@ -71,8 +71,23 @@ def rounds_section(rounds: list[dict]) -> tuple[str, list]:
     return ("Rounds", [text, (header, rows), {"src": "rounds.png", "alt": "weights per round"}])
 
 
+def sft_section(sft: dict) -> tuple[str, list]:
+    sources = list(sft["dev_loss_after"])
+    rows = [
+        [s, f"{sft['dev_loss_before'].get(s, float('nan')):.3f}", f"{sft['dev_loss_after'][s]:.3f}"] for s in sources
+    ]
+    parts: list = [
+        f"The final model fine-tuned on {sft['examples']} chats for {sft['steps']} steps (stage=sft). "
+        "Dev loss on response tokens (nats/token) per source:",
+        (["source", "before", "after"], rows),
+    ]
+    for sample in sft["samples"]:
+        parts.append(f"**[{sample['source']}] {sample['prompt']}** → {sample['answer']!r}")
+    return ("SFT", parts)
+
+
 def sections(
-    name: str, mixture: dict, evaluation: dict | None, rounds: list[dict] | None = None
+    name: str, mixture: dict, evaluation: dict | None, rounds: list[dict] | None = None, sft: dict | None = None
 ) -> list[tuple[str, list]]:
     """(title, parts) where a part is a paragraph string, a table (header, rows) or an image dict."""
     prov = mixture.get("provenance", {})
@@ -96,6 +111,8 @@ def sections(
     ]
     if rounds:
         out.append(rounds_section(rounds))
+    if sft:
+        out.append(sft_section(sft))
     if evaluation:
         budget = evaluation["budget"]
         out.append(

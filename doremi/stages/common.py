@@ -62,6 +62,7 @@ def quiet_lightning() -> None:
         ".*defined a `validation_step` but have no `val_dataloader`.*",
         ".*module\\(s\\) in eval mode at the start of training.*",  # the proxy's frozen reference
         ".*val_dataloader.*but have no `validation_step`.*",
+        ".*smaller than the logging interval.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
 

@@ -35,7 +35,9 @@ def run(cfg: DictConfig) -> str:
         if evaluation:
             plots.domain_loss_bars(domains, evaluation["mixtures"], tmp / "domain_loss.png")
             plots.loss_over_steps(evaluation["mixtures"], tmp / "loss_over_steps.png")
-        parts = sections(str(cfg.name), mixture, evaluation, rounds)
+        sft_file = stage_dir(cfg, "sft") / "eval.json"
+        sft = read_json(sft_file, "") if sft_file.exists() else None
+        parts = sections(str(cfg.name), mixture, evaluation, rounds, sft)
         title = f"DoReMi mixture report: {cfg.name}"
         (tmp / "report.md").write_text(to_markdown(title, parts))
         (tmp / "report.html").write_text(to_html(title, parts))
