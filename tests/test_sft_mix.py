@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from doremi.errors import DoremiError
-from doremi.sft.choose import quotas, sample_across_categories, select
+from doremi.export.formats import exact_counts
+from doremi.sft.choose import sample_across_categories, select
 from doremi.sft.dedup import deduplicate
 from doremi.sft.examples import Example, to_example
 from doremi.sft.filters import (
@@ -89,7 +90,7 @@ def test_planted_near_duplicates_are_found_across_sources():
 
 
 def test_quotas_sum_exactly_and_temperature_spreads_categories():
-    q = quotas({"a": 0.5, "b": 0.3, "c": 0.2}, 1001)
+    q = exact_counts({"a": 0.5, "b": 0.3, "c": 0.2}, 1001)
     assert q == {"a": 501, "b": 300, "c": 200}  # 500.5, 300.3, 200.2: the largest remainder gets the extra one
     pool = [ex(f"{i}", category="big") for i in range(900)] + [ex(f"s{i}", category=f"small{i % 9}") for i in range(90)]
     follow = sample_across_categories(pool, 100, temperature=1.0, seed=0)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from doremi.data.packing import PackedData
 from doremi.data.sampler import MixtureSampler
+from doremi.files import staged_dir
 from doremi.model.gpt import GPT
 
 
@@ -40,12 +40,12 @@ class ReferenceLosses:
         self.losses = [np.load(self.dir / f"{d}.npy", mmap_mode="r") for d in domains]
         self.computed = [np.load(self.dir / f"{d}.done.npy") for d in domains]
 
-    def has(self, domain_ids: torch.Tensor, chunk_ids: torch.Tensor) -> bool:
-        return all(self.computed[d][c] for d, c in zip(domain_ids.tolist(), chunk_ids.tolist()))
-
-    def lookup(self, domain_ids: torch.Tensor, chunk_ids: torch.Tensor) -> torch.Tensor:
-        rows = [self.losses[d][c] for d, c in zip(domain_ids.tolist(), chunk_ids.tolist())]
-        return torch.from_numpy(np.stack(rows).astype(np.float32))
+    def lookup(self, domain_ids: torch.Tensor, chunk_ids: torch.Tensor) -> torch.Tensor | None:
+        """The rows' cached losses, or None when any row was not computed."""
+        pairs = list(zip(domain_ids.tolist(), chunk_ids.tolist()))
+        if not all(self.computed[d][c] for d, c in pairs):
+            return None
+        return torch.from_numpy(np.stack([self.losses[d][c] for d, c in pairs]).astype(np.float32))
 
 
 def needed_chunks(sampler: MixtureSampler, steps: int) -> list[np.ndarray]:
@@ -78,39 +78,38 @@ def build_reference_losses(
         "steps": steps,
     }
     done = directory / "done.json"
+
+    def ready() -> bool:
+        return done.exists() and json.loads(done.read_text()) == key
+
     if not main:
-        while not (done.exists() and json.loads(done.read_text()) == key):
+        while not ready():
             time.sleep(1.0)
         return ReferenceLosses(directory, data.domains)
-    if done.exists() and json.loads(done.read_text()) == key:
+    if ready():
         return ReferenceLosses(directory, data.domains)
 
-    tmp = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     device = next(reference.parameters()).device
     reference.eval()
     start, total = time.perf_counter(), 0
-    for domain, ids in zip(data.domains, needed_chunks(sampler, steps)):
-        chunks = data.chunks("train", domain)
-        out = np.lib.format.open_memmap(
-            tmp / f"{domain}.npy", mode="w+", dtype=np.float16, shape=(len(chunks), data.seq_len)
-        )
-        computed = np.zeros(len(chunks), dtype=bool)
-        for s in range(0, len(ids), batch_size):
-            part = ids[s : s + batch_size]
-            tokens = torch.from_numpy(np.asarray(chunks[part], dtype=np.int64)).to(device)
-            with torch.inference_mode():
-                losses = reference.token_losses(tokens[:, :-1], tokens[:, 1:])
-            out[part] = losses.float().cpu().numpy().astype(np.float16)
-            computed[part] = True
-        out.flush()
-        del out
-        np.save(tmp / f"{domain}.done.npy", computed)
-        total += len(ids)
-    (tmp / "done.json").write_text(json.dumps(key))
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
+    with staged_dir(directory) as tmp:
+        for domain, ids in zip(data.domains, needed_chunks(sampler, steps)):
+            chunks = data.chunks("train", domain)
+            shape = (len(chunks), data.seq_len)
+            out = np.lib.format.open_memmap(tmp / f"{domain}.npy", mode="w+", dtype=np.float16, shape=shape)
+            computed = np.zeros(len(chunks), dtype=bool)
+            for s in range(0, len(ids), batch_size):
+                part = ids[s : s + batch_size]
+                tokens = torch.from_numpy(np.asarray(chunks[part], dtype=np.int64)).to(device)
+                with torch.inference_mode():
+                    losses = reference.token_losses(tokens[:, :-1], tokens[:, 1:])
+                out[part] = losses.float().cpu().numpy().astype(np.float16)
+                computed[part] = True
+            out.flush()
+            del out
+            np.save(tmp / f"{domain}.done.npy", computed)
+            total += len(ids)
+        (tmp / "done.json").write_text(json.dumps(key))
     seconds = time.perf_counter() - start
     print(
         f"[proxy] reference losses of {total:,} chunks cached in {directory} ({seconds:.1f}s, "

@@ -77,9 +77,9 @@ class ProxyModule(pl.LightningModule):
         return self
 
     def reference_losses(self, part: dict) -> torch.Tensor:
-        cache = self.reference_cache
-        if cache is not None and cache.has(part["domain"], part["chunk"]):
-            return cache.lookup(part["domain"], part["chunk"]).to(self.device)
+        cached = self.reference_cache and self.reference_cache.lookup(part["domain"], part["chunk"])
+        if cached is not None:
+            return cached.to(self.device)
         with torch.no_grad():
             return self.reference.token_losses(part["input"], part["target"])
 

@@ -29,6 +29,13 @@ def encode_chat(tokenizer, messages: list[dict], length: int) -> tuple[np.ndarra
     return np.array(ids + [tokenizer.eod_id] * pad, dtype=np.int64), np.array(mask + [False] * pad, dtype=bool)
 
 
+def masked_loss_sums(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of the losses at masked-in target positions, and their number."""
+    losses = model.token_losses(tokens[:, :-1], tokens[:, 1:])
+    weights = mask[:, 1:].float()
+    return (losses * weights).sum(), weights.sum()
+
+
 def rising_dropout(model: GPT, top: float) -> None:
     """Residual dropout rising linearly from 0 at the bottom block to `top` at the top one (LIMA)."""
     n = len(model.blocks)
@@ -53,14 +60,9 @@ class SFTModule(pl.LightningModule):
         self.model = GPT(GPTConfig(**model))
         rising_dropout(self.model, dropout_top)
 
-    def masked_losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens, mask = batch["tokens"], batch["mask"]
-        losses = self.model.token_losses(tokens[:, :-1], tokens[:, 1:])
-        return losses, mask[:, 1:].float()
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        losses, mask = self.masked_losses(batch)
-        loss = (losses * mask).sum() / mask.sum().clamp_min(1)
+        total, count = masked_loss_sums(self.model, batch["tokens"], batch["mask"])
+        loss = total / count.clamp_min(1)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -77,11 +79,11 @@ def loss_per_source(model: GPT, rows: list[dict], sources: list[str]) -> dict[st
     model.eval()
     sums, counts = dict.fromkeys(sources, 0.0), dict.fromkeys(sources, 0.0)
     for row in rows:
-        tokens = torch.from_numpy(row["tokens"])[None]
-        mask = torch.from_numpy(row["mask"])[None, 1:].float()
-        losses = model.token_losses(tokens[:, :-1], tokens[:, 1:])
-        sums[row["source"]] += float((losses * mask).sum())
-        counts[row["source"]] += float(mask.sum())
+        total, count = masked_loss_sums(
+            model, torch.from_numpy(row["tokens"])[None], torch.from_numpy(row["mask"])[None]
+        )
+        sums[row["source"]] += float(total)
+        counts[row["source"]] += float(count)
     return {s: sums[s] / counts[s] for s in sources if counts[s] > 0}
 
 

@@ -1,7 +1,7 @@
 """Choosing the set: exact quotas per source, temperature sampling across sub-categories.
 
-Quotas: the budget split in proportion to source weights by largest remainder (the
-counts sum to the budget exactly). Within a source, LIMA sampled Stack Exchange questions
+Quotas come from `doremi.export.formats.exact_counts` (largest remainder: the counts
+sum to the budget exactly). Within a source, LIMA sampled Stack Exchange questions
 across exchanges with a temperature: here category c is drawn with probability
 proportional to n_c^(1/T) among categories with examples left (T=1 follows the pool's
 proportions, large T approaches uniform over categories), then an example of it at
@@ -14,12 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from doremi.export.formats import exact_counts
 from doremi.sft.examples import Example
-
-
-def quotas(weights: dict[str, float], budget: int) -> dict[str, int]:
-    return exact_counts({s: w for s, w in weights.items()}, budget)
 
 
 def sample_across_categories(examples: list[Example], count: int, temperature: float, seed: int) -> list[Example]:

@@ -26,6 +26,21 @@ def _chat(source: str, prompt: str, response: str, category: str | None) -> Exam
     return Example(source, messages, category)
 
 
+def _public_defs(tree: ast.Module) -> list[tuple[str, ast.AST]]:
+    """Top-level public functions and classes, and the public methods of those classes."""
+    out: list[tuple[str, ast.AST]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            out.append((node.name, node))
+            methods = node.body if isinstance(node, ast.ClassDef) else []
+            out += [
+                (f"{node.name}.{m.name}", m)
+                for m in methods
+                if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")
+            ]
+    return out
+
+
 def _documented() -> list[tuple[str, str, str, str]]:
     """(top-level module, dotted module, name, docstring) of documented functions and classes."""
     root = _stdlib()
@@ -39,19 +54,14 @@ def _documented() -> list[tuple[str, str, str, str]]:
             tree = ast.parse(_read(path) or "")
         except (SyntaxError, ValueError):
             continue
+        dotted = ".".join(parts)
         module_doc = ast.get_docstring(tree)
         if module_doc:
             out.append((parts[0], ".".join(parts[:-1]), parts[-1], module_doc))
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
-                doc = ast.get_docstring(node)
-                if doc:
-                    out.append((parts[0], ".".join(parts), node.name, doc))
-                for child in node.body if isinstance(node, ast.ClassDef) else []:
-                    if isinstance(child, ast.FunctionDef) and not child.name.startswith("_"):
-                        doc = ast.get_docstring(child)
-                        if doc:
-                            out.append((parts[0], ".".join(parts), f"{node.name}.{child.name}", doc))
+        for name, node in _public_defs(tree):
+            doc = ast.get_docstring(node)
+            if doc:
+                out.append((parts[0], dotted, name, doc))
     return out
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from doremi.data.sources import _builder, _expand
+from doremi.data.sources import _field as field_value
 from doremi.errors import DoremiError
 
 
@@ -43,12 +45,7 @@ class Example:
 
 
 def _field(record: dict, dotted: str | None) -> Any:
-    value: Any = record
-    for part in (dotted or "").split(".") if dotted else []:
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value if dotted else None
+    return field_value(record, dotted) if dotted else None
 
 
 def to_example(record: dict, source: str | None, cfg: Any, where: str) -> Example:
@@ -77,8 +74,6 @@ def to_example(record: dict, source: str | None, cfg: Any, where: str) -> Exampl
 
 def _records(path: str) -> Iterator[tuple[dict, str]]:
     import datasets
-
-    from doremi.data.sources import _builder, _expand
 
     for file in _expand(path, "sft.pools"):
         data = datasets.load_dataset(_builder(file), data_files=file, split="train")

@@ -19,7 +19,7 @@ from doremi.export import ExportInput, export_mixture
 from doremi.export.formats import exact_counts
 from doremi.files import write_json_atomic
 from doremi.mixture import closest, load_mixture
-from doremi.sft.choose import quotas, select
+from doremi.sft.choose import select
 from doremi.sft.dedup import deduplicate
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.filters import apply_filters
@@ -55,10 +55,6 @@ def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
             mapped[source] += weights[domain]
         return {s: mapped.get(s, 0.0) for s in sources}
     return load_mixture(str(sft.mixture), domains=sources, normalize=True)
-
-
-def budget_of(cfg: DictConfig, weights: dict[str, float]) -> int:
-    return int(sum(weights.values())) if cfg.sft.counts else int(cfg.sft.budget)
 
 
 def split_dev(
@@ -105,8 +101,7 @@ def run(cfg: DictConfig) -> None:
         by_source[ex.source].append(ex)
 
     weights = source_weights(cfg, sources)
-    quota = dict(weights) if sft.counts else quotas(weights, budget_of(cfg, weights))
-    quota = {s: int(n) for s, n in quota.items()}
+    quota = {s: int(n) for s, n in weights.items()} if sft.counts else exact_counts(weights, int(sft.budget))
     chosen, selection = select(by_source, quota, float(sft.temperature), int(sft.seed), bool(sft.upsample))
     chosen_ids = {id(ex) for v in chosen.values() for ex in v}
     leftovers = {s: [ex for ex in v if id(ex) not in chosen_ids] for s, v in by_source.items()}

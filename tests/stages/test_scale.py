@@ -53,13 +53,18 @@ def cli(cwd, run_dir, overrides, *args, launcher=(sys.executable, "-m", "doremi"
     return result
 
 
-@pytest.mark.slow
-def test_gradient_accumulation_moves_weights_once_per_step_like_one_batch(upstream, tmp_path, make_cfg):
+def proxy_with_and_without(upstream, tmp_path, make_cfg, option):
+    """Proxy trajectories of the upstream run as configured, and of a copy with `option`."""
     overrides, run = upstream
     run_stage(make_cfg(*overrides, "stage=proxy"))
-    other = copy_upstream(run, tmp_path / "accumulated")
-    run_stage(make_cfg(*overrides, "stage=proxy", f"run_dir={other}", "trainer.accumulate_grad_batches=3"))
-    one, accumulated = trajectory(run), trajectory(other)
+    other = copy_upstream(run, tmp_path / "other")
+    run_stage(make_cfg(*overrides, "stage=proxy", f"run_dir={other}", option))
+    return trajectory(run), trajectory(other), other
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_moves_weights_once_per_step_like_one_batch(upstream, tmp_path, make_cfg):
+    one, accumulated, _ = proxy_with_and_without(upstream, tmp_path, make_cfg, "trainer.accumulate_grad_batches=3")
     assert len(accumulated) == len(one) == 20  # one update per optimizer step, not per micro-batch
     for a, b in zip(weights_of(one), weights_of(accumulated)):
         assert max(abs(x - y) for x, y in zip(a, b)) < 1e-6
@@ -144,13 +149,9 @@ def test_rounds_train_a_new_reference_on_the_previous_weights(upstream, make_cfg
 
 @pytest.mark.slow
 def test_reference_cache_replaces_the_reference_forward(upstream, tmp_path, make_cfg):
-    overrides, run = upstream
-    run_stage(make_cfg(*overrides, "stage=proxy"))
-    cached = copy_upstream(run, tmp_path / "cached")
-    run_stage(make_cfg(*overrides, "stage=proxy", f"run_dir={cached}", "proxy.reference_cache=true"))
+    plain, fast, cached = proxy_with_and_without(upstream, tmp_path, make_cfg, "proxy.reference_cache=true")
     files = list((cached / "reference_losses" / "round-1").glob("*.npy"))
     losses = [f for f in files if not f.name.endswith(".done.npy")]
     assert len(losses) == 3 and all(str(__import__("numpy").load(f, mmap_mode="r").dtype) == "float16" for f in losses)
-    plain, fast = trajectory(run), trajectory(cached)
     for a, b in zip(plain, fast):  # float16 storage: excess agrees to a few thousandths
         assert max(abs(a["excess"][d] - b["excess"][d]) for d in a["excess"]) < 5e-3
