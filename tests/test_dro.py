@@ -115,3 +115,13 @@ def test_variants_token_pooled_normalization_and_domain_clipping():
     assert dro.domain_excess(raw, counts, prev, clip="domain").tolist() == [1.0, 0.0]  # mean(+3, -1), max(-2, 0)
     pooled = dro.domain_excess(raw, counts, prev, normalize="tokens", clip="domain")
     assert pooled.tolist() == [2 / 3, 0.0]
+
+
+def test_resampled_objective_is_the_plain_mean_and_sums_over_shards():
+    loss = torch.tensor([[1.0, 3.0], [5.0, 5.0], [2.0, 2.0]], requires_grad=True)
+    whole = dro.resampled_objective(loss, 6)
+    assert torch.isclose(whole, loss.mean())
+    shards = dro.resampled_objective(loss[:2], 6) + dro.resampled_objective(loss[2:], 6)
+    assert torch.isclose(shards, whole)
+    whole.backward()
+    assert torch.allclose(loss.grad, torch.full_like(loss, 1 / 6))  # every token counts alike: no alpha weighting

@@ -24,11 +24,18 @@ from doremi.errors import DoremiError
 
 
 def mixture_batches(
-    data: PackedData, weights: list[float], batch_size: int, seed: int, split: str = "train", micro_batches: int = 1
+    data: PackedData,
+    weights: list[float],
+    batch_size: int,
+    seed: int,
+    split: str = "train",
+    micro_batches: int = 1,
+    steps_only: bool = False,
 ) -> MixtureBatches:
     """MixtureBatches over every domain of a prepared run directory."""
     sampler = MixtureSampler(data.chunk_counts(split), list(weights), batch_size, seed)
-    return MixtureBatches([data.chunks(split, d) for d in data.domains], sampler, micro_batches=micro_batches)
+    chunks = [data.chunks(split, d) for d in data.domains]
+    return MixtureBatches(chunks, sampler, micro_batches=micro_batches, steps_only=steps_only)
 
 
 class MixtureLoader(torch.utils.data.DataLoader):
@@ -97,16 +104,20 @@ class MixtureDataModule(pl.LightningDataModule):
         val_batches: list[dict] | None = None,
         num_workers: int = 0,
         micro_batches: int = 1,
+        steps_only: bool = False,
     ):
         super().__init__()
         self.data, self.weights, self.batch_size, self.seed = data, list(weights), int(batch_size), int(seed)
         self.val_batches = val_batches
         self.num_workers = num_workers
         self.micro_batches = micro_batches
+        self.steps_only = steps_only  # batches of {"step"} only: the module draws its own (proxy resampling)
         self.loader: MixtureLoader | None = None
 
     def train_dataloader(self) -> MixtureLoader:
-        batches = mixture_batches(self.data, self.weights, self.batch_size, self.seed, micro_batches=self.micro_batches)
+        batches = mixture_batches(
+            self.data, self.weights, self.batch_size, self.seed, micro_batches=self.micro_batches, steps_only=self.steps_only
+        )
         self.loader = MixtureLoader(batches, num_workers=self.num_workers)
         return self.loader
 

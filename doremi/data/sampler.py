@@ -99,6 +99,13 @@ class MixtureSampler:
         start = self.drawn.copy()
         counts = self._counts_next()
         self.drawn += counts
+        return self.draw(counts, start, step, rank, world)
+
+    def draw(
+        self, counts: np.ndarray, start: np.ndarray, step: int, rank: int = 0, world: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(domain ids, chunk ids) of this process's share of a global batch of `counts[d]` chunks
+        of each domain d, taken from position `start[d]` of the domain's seeded order."""
         domains = np.repeat(np.arange(len(counts)), counts)
         chunks = np.concatenate([self._chunk_ids(d, int(start[d]), int(c)) for d, c in enumerate(counts) if c > 0])
         # shuffle positions within the batch so that each process gets a mix of domains
@@ -118,6 +125,19 @@ def dist_rank_world() -> tuple[int, int]:
     return 0, 1
 
 
+def chunk_batch(domain_chunks: list[np.ndarray], domains: np.ndarray, chunks: np.ndarray, step: int) -> dict:
+    """{input, target, domain, chunk, step} tensors of the given chunks of the given domains."""
+    rows = np.stack([domain_chunks[d][c] for d, c in zip(domains, chunks)]).astype(np.int64)
+    tokens = torch.from_numpy(rows)
+    return {
+        "input": tokens[:, :-1],
+        "target": tokens[:, 1:],
+        "domain": torch.from_numpy(domains.astype(np.int64)),
+        "chunk": torch.from_numpy(chunks.astype(np.int64)),
+        "step": torch.tensor(step, dtype=torch.long),
+    }
+
+
 class MixtureBatches(torch.utils.data.IterableDataset):
     """Endless batches {input, target, domain, step} drawn by a MixtureSampler from packed chunks.
 
@@ -129,24 +149,24 @@ class MixtureBatches(torch.utils.data.IterableDataset):
     """
 
     def __init__(
-        self, domain_chunks: list[np.ndarray], sampler: MixtureSampler, start_step: int = 0, micro_batches: int = 1
+        self,
+        domain_chunks: list[np.ndarray],
+        sampler: MixtureSampler,
+        start_step: int = 0,
+        micro_batches: int = 1,
+        steps_only: bool = False,
     ):
         self.domain_chunks = domain_chunks
         self.sampler = sampler
         self.start_step = start_step
         self.micro_batches = micro_batches  # gradient accumulation: each batch is yielded this many times
+        self.steps_only = steps_only  # yield {"step"} only: the consumer draws the batch itself (resampling)
 
     def make_batch(self, step: int, rank: int, world: int) -> dict[str, torch.Tensor]:
+        if self.steps_only:
+            return {"step": torch.tensor(step, dtype=torch.long)}
         domains, chunks = self.sampler.batch(step, rank, world)
-        rows = np.stack([self.domain_chunks[d][c] for d, c in zip(domains, chunks)]).astype(np.int64)
-        tokens = torch.from_numpy(rows)
-        return {
-            "input": tokens[:, :-1],
-            "target": tokens[:, 1:],
-            "domain": torch.from_numpy(domains.astype(np.int64)),
-            "chunk": torch.from_numpy(chunks.astype(np.int64)),
-            "step": torch.tensor(step, dtype=torch.long),
-        }
+        return chunk_batch(self.domain_chunks, domains, chunks, step)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         rank, world = dist_rank_world()

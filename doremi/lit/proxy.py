@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 
 from doremi import dro
+from doremi.data.resample import ResampledBatches
+from doremi.data.sampler import dist_rank_world
 from doremi.errors import DoremiError
 from doremi.lit.lm import all_finite, make_optimizer, micro_part, reduce_sum
 from doremi.model.gpt import GPT, GPTConfig
@@ -28,6 +30,10 @@ class ProxyModule(pl.LightningModule):
     With `micro_batches` m > 1 (gradient accumulation) every micro-batch brings the whole
     step's batch; the first one computes lambda_t over all m parts (one forward without
     gradient) and moves alpha once; each micro-batch then trains on its own part.
+
+    sampling="resample": the loader brings only the step number; the module draws the step's
+    batch with alpha_{t-1} from `resampler` (its position in `resample_owed`/`resample_drawn`,
+    checkpointed) and trains on the plain mean loss instead of the alpha-weighted one.
     """
 
     def __init__(
@@ -45,6 +51,7 @@ class ProxyModule(pl.LightningModule):
         collapse_weight: float = 0.95,
         collapse_entropy: float = 0.2,
         collapse_steps: int = 50,
+        sampling: str = "reweight",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -62,6 +69,11 @@ class ProxyModule(pl.LightningModule):
         self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("absent_domains", torch.zeros(k, dtype=torch.long))
         self.register_buffer("low_entropy_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("resample_owed", torch.zeros(k, dtype=torch.float64))
+        self.register_buffer("resample_drawn", torch.zeros(k, dtype=torch.long))
+        self.resampler: ResampledBatches | None = None  # set by the stage when sampling="resample"
+        self._drawn_batch: dict | None = None
+        self._drawn_counts: list[int] | None = None
         self.last_record: dict | None = None
         self._step_counts: torch.Tensor | None = None
         self._skip_step = False
@@ -115,11 +127,36 @@ class ProxyModule(pl.LightningModule):
             "weights": dict(zip(self.domains, weights.tolist())),
             "loss": loss_sum / max(loss_count, 1),  # this process's mean proxy loss (nats/token)
         }
+        if self._drawn_counts is not None:  # resampling: the sequences of each domain in the batch
+            self.last_record["sequences"] = dict(zip(self.domains, self._drawn_counts))
         return True
+
+    def draw_batch(self, step: int) -> dict:
+        """Resampling: this process's share of step `step`'s batch, drawn with the current weights."""
+        if self.resampler is None:
+            raise DoremiError("sampling='resample' needs a resampler: set module.resampler before training")
+        rank, world = dist_rank_world()
+        batch, counts, owed, drawn = self.resampler.batch(
+            step,
+            self.weights.cpu().numpy(),
+            self.resample_owed.cpu().numpy(),
+            self.resample_drawn.cpu().numpy(),
+            rank,
+            world,
+        )
+        self.resample_owed.copy_(torch.from_numpy(owed))
+        self.resample_drawn.copy_(torch.from_numpy(drawn))
+        self._drawn_counts = counts.tolist()
+        return {key: value.to(self.device) for key, value in batch.items()}
 
     def training_step(self, batch: dict, batch_idx: int):
         m = int(self.hparams.micro_batches)
         j = int(batch["micro"]) if "micro" in batch else 0
+        resample = self.hparams.sampling == "resample"
+        if resample:
+            if j == 0:
+                self._drawn_batch = self.draw_batch(int(batch["step"]))
+            batch = self._drawn_batch
         part = micro_part(batch, j, m)
         proxy_loss = self.model.token_losses(part["input"], part["target"])
         if j == 0:
@@ -134,7 +171,10 @@ class ProxyModule(pl.LightningModule):
             return None
         # DDP averages gradients over processes and Lightning divides by the accumulated
         # micro-batches: scale so that the gradients sum to those of the global objective
-        objective = dro.weighted_objective(proxy_loss, part["domain"], self.weights, self._step_counts)
+        if resample:
+            objective = dro.resampled_objective(proxy_loss, self._step_counts.sum())
+        else:
+            objective = dro.weighted_objective(proxy_loss, part["domain"], self.weights, self._step_counts)
         objective = objective * self.trainer.world_size * m
         self.log("train/loss", proxy_loss.detach().mean(), prog_bar=True)
         self.log("train/objective", objective.detach())

@@ -71,13 +71,16 @@ def fit(
     batch_size: int,
     callbacks: list[pl.Callback] | None = None,
     eval_every: int | None = None,
+    steps_only: bool = False,
 ) -> tuple[pl.Trainer, MixtureDataModule]:
-    """Train `module` on batches drawn with `weights`, resuming from a checkpoint when `resume=` asks."""
+    """Train `module` on batches drawn with `weights`, resuming from a checkpoint when `resume=` asks.
+
+    steps_only: the loader yields only each batch's step and the module draws the batch itself.
+    """
     trainer = make_trainer(cfg, out_dir, label, max_steps, batch_size, callbacks, eval_every)
     heldout = heldout_batches(data, int(cfg.final.eval_chunks), batch_size) if eval_every else None
-    dm = MixtureDataModule(
-        data, weights, batch_size, int(cfg.seed), heldout, micro_batches=int(cfg.trainer.accumulate_grad_batches)
-    )
+    micro = int(cfg.trainer.accumulate_grad_batches)
+    dm = MixtureDataModule(data, weights, batch_size, int(cfg.seed), heldout, micro_batches=micro, steps_only=steps_only)
     ckpt = resume_checkpoint(cfg.resume, out_dir / "checkpoints", label)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     return trainer, dm

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.data.packing import PackedData
+from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
 from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
@@ -59,6 +60,7 @@ def train_proxy(
         collapse_weight=float(cfg.dro.collapse_weight),
         collapse_entropy=float(cfg.dro.collapse_entropy),
         collapse_steps=int(cfg.dro.collapse_steps),
+        sampling=str(cfg.dro.sampling),
     )
     module.load_reference(reference["state_dict"])
     maybe_compile(module.model, bool(cfg.trainer.compile))
@@ -74,11 +76,18 @@ def train_proxy(
             Path(cfg.run_dir) / "reference_losses" / f"round-{round_index}",
             main=is_main_process(),
         )
+    resample = cfg.dro.sampling == "resample"
+    if resample:
+        chunks = [data.chunks("train", d) for d in data.domains]
+        module.resampler = ResampledBatches(chunks, data.chunk_counts("train"), batch_size, int(cfg.seed))
     say(f"[{label}] Group DRO over {k} domains, eta={cfg.dro.eta}, smoothing={cfg.dro.smoothing}, {steps} steps")
     out_dir.mkdir(parents=True, exist_ok=True)
-    # the proxy draws uniform, stratified minibatches (every domain in every batch)
+    # reweighting: uniform, stratified minibatches (every domain in every batch);
+    # resampling: the module draws each batch with the current weights
     callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
-    trainer, _ = fit(cfg, module, out_dir, label, data, uniform, steps, batch_size, callbacks=callbacks)
+    trainer, _ = fit(
+        cfg, module, out_dir, label, data, uniform, steps, batch_size, callbacks=callbacks, steps_only=resample
+    )
     module.processes = trainer.world_size
     diagnostics = module.diagnostics()
     if diagnostics["skipped_steps"] or any(diagnostics["steps_without_domain"].values()):
@@ -94,9 +103,15 @@ def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
             f"proxy.batch_size={batch_size} is smaller than the {k} domains; every proxy batch must hold "
             f"every domain: set proxy.batch_size >= {k}"
         )
-    for key, allowed in (("normalize", ("domain", "tokens")), ("clip", ("token", "domain"))):
+    choices = (("normalize", ("domain", "tokens")), ("clip", ("token", "domain")), ("sampling", ("reweight", "resample")))
+    for key, allowed in choices:
         if str(cfg.dro[key]) not in allowed:
             raise DoremiError(f"dro.{key}={cfg.dro[key]}: expected one of {', '.join(allowed)}")
+    if cfg.dro.sampling == "resample" and cfg.proxy.reference_cache:
+        raise DoremiError(
+            "proxy.reference_cache=true needs dro.sampling=reweight: resampled batches depend on the weights, "
+            "so the chunks to cache are not known in advance; set one of them back"
+        )
     if int(cfg.rounds) < 1:
         raise DoremiError(f"rounds={cfg.rounds}: expected 1 or more")
     init = resolve_mixture(str(cfg.dro.init), data.domains, data.token_counts("train"), "dro.init")
@@ -150,6 +165,7 @@ def run(cfg: DictConfig) -> None:
             "code_version": code_version(),
             "normalize": str(cfg.dro.normalize),
             "clip": str(cfg.dro.clip),
+            "sampling": str(cfg.dro.sampling),
             "processes": module.processes,
             "accumulate_grad_batches": int(cfg.trainer.accumulate_grad_batches),
             **module.diagnostics(),

@@ -8,11 +8,15 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 
+from doremi import dro
+from doremi.data.resample import allocate
 from doremi.errors import DoremiError
+from doremi.lit.callbacks import Checkpoints
 from doremi.stages import run_stage
 from tests.conftest import TINY, domains_override, synthetic_domains
 
@@ -63,7 +67,9 @@ def proxy_with_and_without(upstream, tmp_path, make_cfg, option):
 
 
 @pytest.mark.slow
-def test_gradient_accumulation_moves_weights_once_per_step_like_one_batch(upstream, tmp_path, make_cfg):
+@pytest.mark.parametrize("sampling", ["reweight", "resample"])
+def test_gradient_accumulation_moves_weights_once_per_step_like_one_batch(upstream, tmp_path, make_cfg, sampling):
+    upstream[0].append(f"dro.sampling={sampling}")
     one, accumulated, _ = proxy_with_and_without(upstream, tmp_path, make_cfg, "trainer.accumulate_grad_batches=3")
     assert len(accumulated) == len(one) == 20  # one update per optimizer step, not per micro-batch
     for a, b in zip(weights_of(one), weights_of(accumulated)):
@@ -71,8 +77,10 @@ def test_gradient_accumulation_moves_weights_once_per_step_like_one_batch(upstre
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_process(upstream, tmp_path):
+@pytest.mark.parametrize("sampling", ["reweight", "resample"])
+def test_two_processes_match_one_process(upstream, tmp_path, sampling):
     overrides, run = upstream
+    overrides = [*overrides, f"dro.sampling={sampling}"]
     single = copy_upstream(run, tmp_path / "single")
     double = copy_upstream(run, tmp_path / "double")
     cli(tmp_path, single, overrides, "stage=proxy", "trainer.accelerator=cpu")
@@ -152,6 +160,42 @@ def test_reference_cache_replaces_the_reference_forward(upstream, tmp_path, make
     plain, fast, cached = proxy_with_and_without(upstream, tmp_path, make_cfg, "proxy.reference_cache=true")
     files = list((cached / "reference_losses" / "round-1").glob("*.npy"))
     losses = [f for f in files if not f.name.endswith(".done.npy")]
-    assert len(losses) == 3 and all(str(__import__("numpy").load(f, mmap_mode="r").dtype) == "float16" for f in losses)
+    assert len(losses) == 3 and all(str(np.load(f, mmap_mode="r").dtype) == "float16" for f in losses)
     for a, b in zip(plain, fast):  # float16 storage: excess agrees to a few thousandths
         assert max(abs(a["excess"][d] - b["excess"][d]) for d in a["excess"]) < 5e-3
+
+
+@pytest.mark.slow
+def test_resampling_draws_each_batch_with_the_previous_weights_and_resumes(upstream, tmp_path, make_cfg, monkeypatch):
+    overrides, run = upstream
+    settings = [*overrides, "stage=proxy", "dro.sampling=resample", "checkpoint.every=10"]
+    run_stage(make_cfg(*settings))
+    records = trajectory(run)
+    assert len(records) == 20
+    previous, owed = [1 / 3] * 3, np.zeros(3)
+    for record in records:  # step t's batch holds alpha_{t-1} * 12 sequences of each domain, in exact proportion
+        counts, owed = allocate(np.array(previous), owed, 12)
+        assert list(record["sequences"].values()) == counts.tolist()
+        excess = torch.tensor(list(record["excess"].values()), dtype=torch.float64)
+        expected = dro.update_weights(torch.tensor(previous, dtype=torch.float64), excess, 1.0, 1e-3)
+        assert max(abs(a - b) for a, b in zip(expected.tolist(), record["weights"].values())) < 1e-12
+        previous = list(record["weights"].values())
+    assert len({tuple(r["sequences"].values()) for r in records}) > 1  # the batches follow the weights
+    assert json.loads((run / "proxy" / "mixture.json").read_text())["provenance"]["sampling"] == "resample"
+
+    # interrupted after the step-10 checkpoint, then resumed: the same batches, losses and weights
+    interrupted = copy_upstream(run, tmp_path / "interrupted")
+    save = Checkpoints.on_train_batch_end
+
+    def crash_at_step_13(self, trainer, *args):
+        save(self, trainer, *args)
+        if trainer.global_step == 13:
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(Checkpoints, "on_train_batch_end", crash_at_step_13)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_stage(make_cfg(*settings, f"run_dir={interrupted}"))
+    monkeypatch.setattr(Checkpoints, "on_train_batch_end", save)
+    assert list((interrupted / "proxy.partial" / "checkpoints").glob("step-00000010.ckpt"))
+    run_stage(make_cfg(*settings, f"run_dir={interrupted}", "resume=auto"))
+    assert trajectory(interrupted) == records
