@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
@@ -30,7 +31,27 @@ def make_trainer(
     tokens_per_step = batch_size * int(cfg.model.seq_len)
     progress = Progress(label, max_steps, tokens_per_step, int(cfg.trainer.progress_lines))
     saver = Checkpoints(out_dir / "checkpoints", int(cfg.checkpoint.every), int(cfg.checkpoint.keep))
-    trainer = pl.Trainer(
+    try:
+        # the trajectory is written before a checkpoint: the saver comes last
+        trainer = lightning_trainer(cfg, out_dir, max_steps, [progress, *(callbacks or []), saver], eval_every)
+    except (ValueError, MisconfigurationException) as err:  # Lightning's message names the setting
+        first = str(err).strip().splitlines()[0]
+        raise DoremiError(f"[{label}] Lightning refused the trainer.* settings: {first}") from None
+    parts = trainer.world_size * int(cfg.trainer.accumulate_grad_batches)
+    if batch_size % parts:
+        raise DoremiError(
+            f"[{label}] batch size {batch_size} does not split over {trainer.world_size} process(es) x "
+            f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}: make the stage's batch_size "
+            f"a multiple of {parts}"
+        )
+    return trainer
+
+
+def lightning_trainer(
+    cfg: DictConfig, out_dir: Path, max_steps: int, callbacks: list[pl.Callback], eval_every: int | None
+) -> pl.Trainer:
+    """The Lightning Trainer of a training stage, from the `trainer.*` settings."""
+    return pl.Trainer(
         max_steps=max_steps,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
@@ -40,7 +61,7 @@ def make_trainer(
         gradient_clip_val=cfg.trainer.grad_clip,
         accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
         logger=CSVLogger(str(out_dir), name="logs", version=""),
-        callbacks=[progress, *(callbacks or []), saver],  # the trajectory is written before a checkpoint
+        callbacks=callbacks,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -50,14 +71,6 @@ def make_trainer(
         check_val_every_n_epoch=None,
         limit_val_batches=1.0 if eval_every else 0,
     )
-    parts = trainer.world_size * int(cfg.trainer.accumulate_grad_batches)
-    if batch_size % parts:
-        raise DoremiError(
-            f"[{label}] batch size {batch_size} does not split over {trainer.world_size} process(es) x "
-            f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}: make the stage's batch_size "
-            f"a multiple of {parts}"
-        )
-    return trainer
 
 
 def fit(

@@ -199,3 +199,10 @@ def test_resampling_draws_each_batch_with_the_previous_weights_and_resumes(upstr
     assert list((interrupted / "proxy.partial" / "checkpoints").glob("step-00000010.ckpt"))
     run_stage(make_cfg(*settings, f"run_dir={interrupted}", "resume=auto"))
     assert trajectory(interrupted) == records
+
+
+def test_trainer_settings_lightning_refuses_are_one_clear_error(prepared):
+    cfg, _ = prepared
+    cfg.stage, cfg.trainer.strategy, cfg.trainer.accelerator = "reference", "fsdp", "cpu"  # FSDP needs GPUs
+    with pytest.raises(DoremiError, match=r"\[reference\] Lightning refused the trainer.\* settings: .*fsdp"):
+        run_stage(cfg)
