@@ -106,13 +106,17 @@ def weighted_objective(
     return (weights.to(loss.dtype) * sums / token_counts.to(loss.dtype).clamp_min(1.0)).sum()
 
 
-def resampled_objective(loss: torch.Tensor, total_tokens: torch.Tensor | float) -> torch.Tensor:
+def resampled_objective(
+    loss: torch.Tensor, total_tokens: torch.Tensor | float, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """The proxy's objective when the batch was drawn with alpha (dro.sampling=resample).
 
     Domain i already fills a share alpha_i of the batch, so the plain mean per-token loss
-    estimates sum_i alpha_i * L_i. `total_tokens` is the global batch's token count: summed
-    over processes and micro-batches the result is the mean over the global batch.
+    estimates sum_i alpha_i * L_i. `total_tokens` is the global batch's (masked-in) token
+    count: summed over processes and micro-batches the result is the mean over the global batch.
     """
+    if mask is not None:
+        loss = torch.where(mask.bool(), loss, torch.zeros_like(loss))
     total = torch.as_tensor(total_tokens, dtype=loss.dtype, device=loss.device)
     return loss.sum() / total.clamp_min(1.0)
 

@@ -4,7 +4,9 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import torch
 
+from doremi import dro
 from doremi.errors import DoremiError
 from doremi.export.formats import exact_counts
 from doremi.sft.choose import sample_across_categories, select
@@ -199,4 +201,58 @@ def test_sft_fine_tunes_the_final_model_on_response_tokens(tmp_path, make_cfg):
         assert result["dev_loss_after"][source] < result["dev_loss_before"][source] - 0.5
     assert len(result["samples"]) == 2 and all(isinstance(s["answer"], str) for s in result["samples"])
     run_stage(make_cfg(*base, *sft, "stage=report"))
-    assert "## SFT" in (tmp_path / "reports" / "demo" / "report.md").read_text()
+    report = (tmp_path / "reports" / "demo" / "report.md").read_text()
+    assert "## SFT mix" in report and "## SFT\n" in report
+
+
+@pytest.mark.slow
+def test_learned_quotas_favour_the_source_whose_responses_the_proxy_lags_on(tmp_path, make_cfg):
+    import random
+
+    from tests.conftest import domains_override, synthetic_domains
+
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=150)
+    base = [domains_override(files), "model.seq_len=96"]
+    for stage in ("prepare", "reference"):
+        run_stage(make_cfg(*base, f"stage={stage}"))
+    rng = random.Random(0)
+    template = "the cat sat on the mat. "
+
+    def digits(n):
+        return "".join(rng.choice("0123456789") for _ in range(n))
+
+    # a learnable template and random digits, chats of equal length: 'noise' has twice as much of
+    # the template as 'template', but in its prompts. Counted on response tokens only, 'template'
+    # has the excess loss; counted on all tokens, 'noise' would.
+    records = [{"prompt": digits(22), "response": template + digits(8), "source": "template"} for _ in range(40)]
+    records += [{"prompt": template * 2, "response": digits(6), "source": "noise"} for _ in range(40)]
+    pool = write_jsonl(tmp_path / "pool.jsonl", records)
+    learned = [
+        f"sft.paths=[{pool}]",
+        "sft.mixture=learned",
+        "sft.filters.min_chars=5",
+        "sft.dedup.near=false",
+        "sft.budget=50",
+        "sft.dev_size=4",
+        "sft.learn.steps=30",
+        "sft.learn.batch_size=8",
+        "sft.lr=3e-3",
+        "stage=sft_mix",
+    ]
+    run_stage(make_cfg(*base, *learned))
+    out = tmp_path / "run" / "sft_mix"
+    mixture = json.loads((out / "learned" / "mixture.json").read_text())
+    weights = mixture["weights"]
+    assert weights["template"] > 0.6 > weights["noise"], weights
+    assert mixture["provenance"]["method"] == "doremi-sft" and mixture["provenance"]["steps"] == 30
+
+    previous = torch.full((2,), 0.5, dtype=torch.float64)  # the trajectory follows DESIGN's update exactly
+    records = [json.loads(line) for line in (out / "learned" / "trajectory.jsonl").read_text().splitlines()]
+    for record in records:
+        excess = torch.tensor([record["excess"][s] for s in ("noise", "template")], dtype=torch.float64)
+        logged = torch.tensor([record["weights"][s] for s in ("noise", "template")], dtype=torch.float64)
+        assert (dro.update_weights(previous, excess, 1.0, 1e-3) - logged).abs().max() < 1e-12
+        previous = logged
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quotas"] == exact_counts(weights, 50) and manifest["learned"] == "learned/mixture.json"
+    assert json.loads((tmp_path / "mixtures" / "demo-sft.json").read_text())["weights"] == weights

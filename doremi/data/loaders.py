@@ -97,7 +97,7 @@ class MixtureDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        data: PackedData,
+        data: PackedData | None,
         weights: list[float],
         batch_size: int,
         seed: int,
@@ -114,11 +114,19 @@ class MixtureDataModule(pl.LightningDataModule):
         self.steps_only = steps_only  # batches of {"step"} only: the module draws its own (proxy resampling)
         self.loader: MixtureLoader | None = None
 
-    def train_dataloader(self) -> MixtureLoader:
-        batches = mixture_batches(
-            self.data, self.weights, self.batch_size, self.seed, micro_batches=self.micro_batches, steps_only=self.steps_only
+    def make_batches(self) -> MixtureBatches:
+        """The training batches (a subclass may draw them from other rows than a prepared run's)."""
+        return mixture_batches(
+            self.data,
+            self.weights,
+            self.batch_size,
+            self.seed,
+            micro_batches=self.micro_batches,
+            steps_only=self.steps_only,
         )
-        self.loader = MixtureLoader(batches, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> MixtureLoader:
+        self.loader = MixtureLoader(self.make_batches(), num_workers=self.num_workers)
         return self.loader
 
     def val_dataloader(self):

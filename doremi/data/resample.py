@@ -42,11 +42,19 @@ def allocate(weights: np.ndarray, owed: np.ndarray, batch_size: int) -> tuple[np
 class ResampledBatches:
     """Step t's batch for this process, drawn with the weights of the moment."""
 
-    def __init__(self, domain_chunks: list[np.ndarray], chunk_counts: list[int], batch_size: int, seed: int):
+    def __init__(
+        self,
+        domain_chunks: list[np.ndarray],
+        chunk_counts: list[int],
+        batch_size: int,
+        seed: int,
+        domain_masks: list[np.ndarray] | None = None,
+    ):
         k = len(chunk_counts)
         # the sampler supplies each domain's seeded chunk order (the same orders as the uniform sampler's)
         self.orders = MixtureSampler(chunk_counts, [1.0 / k] * k, batch_size, seed)
         self.domain_chunks = domain_chunks
+        self.domain_masks = domain_masks
         self.batch_size = int(batch_size)
 
     def batch(
@@ -55,4 +63,4 @@ class ResampledBatches:
         """(this process's share of the batch, sequences per domain in the global batch, new owed, new drawn)."""
         counts, owed = allocate(weights, owed, self.batch_size)
         domains, chunks = self.orders.draw(counts, drawn, step, rank, world)
-        return chunk_batch(self.domain_chunks, domains, chunks, step), counts, owed, drawn + counts
+        return chunk_batch(self.domain_chunks, domains, chunks, step, self.domain_masks), counts, owed, drawn + counts

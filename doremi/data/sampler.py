@@ -125,17 +125,31 @@ def dist_rank_world() -> tuple[int, int]:
     return 0, 1
 
 
-def chunk_batch(domain_chunks: list[np.ndarray], domains: np.ndarray, chunks: np.ndarray, step: int) -> dict:
-    """{input, target, domain, chunk, step} tensors of the given chunks of the given domains."""
+def chunk_batch(
+    domain_chunks: list[np.ndarray],
+    domains: np.ndarray,
+    chunks: np.ndarray,
+    step: int,
+    domain_masks: list[np.ndarray] | None = None,
+) -> dict:
+    """{input, target, domain, chunk, step} tensors of the given chunks of the given domains.
+
+    With `domain_masks` (rows like the chunks', true where a token is trained on, e.g. an
+    SFT response) the batch also has "mask", aligned with "target".
+    """
     rows = np.stack([domain_chunks[d][c] for d, c in zip(domains, chunks)]).astype(np.int64)
     tokens = torch.from_numpy(rows)
-    return {
+    batch = {
         "input": tokens[:, :-1],
         "target": tokens[:, 1:],
         "domain": torch.from_numpy(domains.astype(np.int64)),
         "chunk": torch.from_numpy(chunks.astype(np.int64)),
         "step": torch.tensor(step, dtype=torch.long),
     }
+    if domain_masks is not None:
+        masks = np.stack([domain_masks[d][c] for d, c in zip(domains, chunks)]).astype(bool)
+        batch["mask"] = torch.from_numpy(masks[:, 1:])
+    return batch
 
 
 class MixtureBatches(torch.utils.data.IterableDataset):
@@ -155,8 +169,10 @@ class MixtureBatches(torch.utils.data.IterableDataset):
         start_step: int = 0,
         micro_batches: int = 1,
         steps_only: bool = False,
+        domain_masks: list[np.ndarray] | None = None,
     ):
         self.domain_chunks = domain_chunks
+        self.domain_masks = domain_masks  # optional per-token training masks (see chunk_batch)
         self.sampler = sampler
         self.start_step = start_step
         self.micro_batches = micro_batches  # gradient accumulation: each batch is yielded this many times
@@ -166,7 +182,7 @@ class MixtureBatches(torch.utils.data.IterableDataset):
         if self.steps_only:
             return {"step": torch.tensor(step, dtype=torch.long)}
         domains, chunks = self.sampler.batch(step, rank, world)
-        return chunk_batch(self.domain_chunks, domains, chunks, step)
+        return chunk_batch(self.domain_chunks, domains, chunks, step, self.domain_masks)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         rank, world = dist_rank_world()

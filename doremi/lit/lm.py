@@ -55,7 +55,12 @@ class LMModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int):
         part = micro_part(batch, int(batch.get("micro", 0)), int(self.hparams.micro_batches))
-        loss = self.model.token_losses(part["input"], part["target"]).mean()
+        losses = self.model.token_losses(part["input"], part["target"])
+        if "mask" in part:  # only the masked-in tokens are trained on (SFT responses)
+            mask = part["mask"].to(losses.dtype)
+            loss = (losses * mask).sum() / mask.sum().clamp_min(1.0)
+        else:
+            loss = losses.mean()
         if not all_finite(self, loss.detach()):
             self.skipped_steps.add_(1)  # a non-finite loss is not trained on
             return None

@@ -19,6 +19,17 @@ from doremi.model.gpt import GPT, GPTConfig
 DRO_STATE = ("weights", "weight_sum", "last_excess", "dro_steps")
 
 
+def masked(loss: torch.Tensor, part: dict) -> torch.Tensor:
+    """Per-token losses (detached, float64) with tokens outside the part's "mask" (if any) zeroed."""
+    loss = loss.detach().double()
+    return loss if "mask" not in part else torch.where(part["mask"], loss, torch.zeros_like(loss))
+
+
+def token_count(loss: torch.Tensor, part: dict) -> float:
+    """The number of tokens that count in the part (those in its "mask", if any)."""
+    return float(part["mask"].sum()) if "mask" in part else float(loss.numel())
+
+
 class ProxyModule(pl.LightningModule):
     """Each optimizer step: excess loss per domain -> new domain weights -> weighted proxy loss.
 
@@ -102,7 +113,7 @@ class ProxyModule(pl.LightningModule):
         counts = torch.zeros_like(sums)
         for part, proxy_loss in zip(parts, proxy_losses):
             s, c = dro.excess_loss_sums(
-                proxy_loss, self.reference_losses(part), part["domain"], k, clip=self.hparams.clip
+                proxy_loss, self.reference_losses(part), part["domain"], k, part.get("mask"), self.hparams.clip
             )
             sums, counts = sums + s, counts + c
         sums, counts = reduce_sum(self, sums), reduce_sum(self, counts)
@@ -119,13 +130,13 @@ class ProxyModule(pl.LightningModule):
         self.absent_domains.add_((counts == 0).long())
         self._step_counts = counts
         self._check_collapse(weights)
-        loss_sum = sum(float(loss.detach().double().sum()) for loss in proxy_losses)
-        loss_count = sum(loss.numel() for loss in proxy_losses)
+        loss_sum = sum(float(masked(loss, part).sum()) for loss, part in zip(proxy_losses, parts))
+        loss_count = sum(token_count(loss, part) for loss, part in zip(proxy_losses, parts))
         self.last_record = {
             "step": int(self.dro_steps),
             "excess": dict(zip(self.domains, excess.tolist())),
             "weights": dict(zip(self.domains, weights.tolist())),
-            "loss": loss_sum / max(loss_count, 1),  # this process's mean proxy loss (nats/token)
+            "loss": loss_sum / max(loss_count, 1),  # mean proxy loss (nats/token) of this process's share
         }
         if self._drawn_counts is not None:  # resampling: the sequences of each domain in the batch
             self.last_record["sequences"] = dict(zip(self.domains, self._drawn_counts))
@@ -171,12 +182,13 @@ class ProxyModule(pl.LightningModule):
             return None
         # DDP averages gradients over processes and Lightning divides by the accumulated
         # micro-batches: scale so that the gradients sum to those of the global objective
+        mask = part.get("mask")
         if resample:
-            objective = dro.resampled_objective(proxy_loss, self._step_counts.sum())
+            objective = dro.resampled_objective(proxy_loss, self._step_counts.sum(), mask)
         else:
-            objective = dro.weighted_objective(proxy_loss, part["domain"], self.weights, self._step_counts)
+            objective = dro.weighted_objective(proxy_loss, part["domain"], self.weights, self._step_counts, mask)
         objective = objective * self.trainer.world_size * m
-        self.log("train/loss", proxy_loss.detach().mean(), prog_bar=True)
+        self.log("train/loss", masked(proxy_loss, part).sum() / max(token_count(proxy_loss, part), 1.0), prog_bar=True)
         self.log("train/objective", objective.detach())
         # per-domain values only on the steps Lightning writes to the logs (the trajectory has them all)
         if j == 0 and self.last_record is not None and self.trainer._logger_connector.should_update_logs:

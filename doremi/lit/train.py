@@ -25,15 +25,20 @@ def make_trainer(
     batch_size: int,
     callbacks: list[pl.Callback] | None = None,
     eval_every: int | None = None,
+    resuming: bool = False,
 ) -> pl.Trainer:
     """A Trainer logging to CSV under out_dir/logs, printing progress lines, checkpointing
-    into out_dir/checkpoints every `checkpoint.every` steps."""
+    into out_dir/checkpoints every `checkpoint.every` steps. A resumed run logs to
+    out_dir/logs/resumed-<n>/, keeping the interrupted run's log."""
     tokens_per_step = batch_size * int(cfg.model.seq_len)
     progress = Progress(label, max_steps, tokens_per_step, int(cfg.trainer.progress_lines))
     saver = Checkpoints(out_dir / "checkpoints", int(cfg.checkpoint.every), int(cfg.checkpoint.keep))
     try:
         # the trajectory is written before a checkpoint: the saver comes last
-        trainer = lightning_trainer(cfg, out_dir, max_steps, [progress, *(callbacks or []), saver], eval_every)
+        log_version = f"resumed-{len(list((out_dir / 'logs').glob('resumed-*'))) + 1}" if resuming else ""
+        trainer = lightning_trainer(
+            cfg, out_dir, max_steps, [progress, *(callbacks or []), saver], eval_every, log_version
+        )
     except (ValueError, MisconfigurationException) as err:  # Lightning's message names the setting
         first = str(err).strip().splitlines()[0]
         raise DoremiError(f"[{label}] Lightning refused the trainer.* settings: {first}") from None
@@ -48,7 +53,12 @@ def make_trainer(
 
 
 def lightning_trainer(
-    cfg: DictConfig, out_dir: Path, max_steps: int, callbacks: list[pl.Callback], eval_every: int | None
+    cfg: DictConfig,
+    out_dir: Path,
+    max_steps: int,
+    callbacks: list[pl.Callback],
+    eval_every: int | None,
+    log_version: str = "",
 ) -> pl.Trainer:
     """The Lightning Trainer of a training stage, from the `trainer.*` settings."""
     return pl.Trainer(
@@ -60,7 +70,7 @@ def lightning_trainer(
         precision=cfg.trainer.precision,
         gradient_clip_val=cfg.trainer.grad_clip,
         accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
-        logger=CSVLogger(str(out_dir), name="logs", version=""),
+        logger=CSVLogger(str(out_dir), name="logs", version=log_version),
         callbacks=callbacks,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -85,16 +95,22 @@ def fit(
     callbacks: list[pl.Callback] | None = None,
     eval_every: int | None = None,
     steps_only: bool = False,
+    datamodule: MixtureDataModule | None = None,
 ) -> tuple[pl.Trainer, MixtureDataModule]:
     """Train `module` on batches drawn with `weights`, resuming from a checkpoint when `resume=` asks.
 
     steps_only: the loader yields only each batch's step and the module draws the batch itself.
+    datamodule: train on its batches instead of the prepared run's (`data` and `weights` unused).
     """
-    trainer = make_trainer(cfg, out_dir, label, max_steps, batch_size, callbacks, eval_every)
-    heldout = heldout_batches(data, int(cfg.final.eval_chunks), batch_size) if eval_every else None
-    micro = int(cfg.trainer.accumulate_grad_batches)
-    dm = MixtureDataModule(data, weights, batch_size, int(cfg.seed), heldout, micro_batches=micro, steps_only=steps_only)
     ckpt = resume_checkpoint(cfg.resume, out_dir / "checkpoints", label)
+    trainer = make_trainer(cfg, out_dir, label, max_steps, batch_size, callbacks, eval_every, ckpt is not None)
+    dm = datamodule
+    if dm is None:
+        heldout = heldout_batches(data, int(cfg.final.eval_chunks), batch_size) if eval_every else None
+        micro = int(cfg.trainer.accumulate_grad_batches)
+        dm = MixtureDataModule(
+            data, weights, batch_size, int(cfg.seed), heldout, micro_batches=micro, steps_only=steps_only
+        )
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     return trainer, dm
 

@@ -86,8 +86,43 @@ def sft_section(sft: dict) -> tuple[str, list]:
     return ("SFT", parts)
 
 
+def sft_mix_section(manifest: dict) -> tuple[str, list]:
+    """The SFT set: per source, the funnel, the weight and quota, the examples chosen."""
+    header = ["source", "pool", "after filters and dedup", "weight", "quota", "train", "dev"]
+    rows = [
+        [
+            s,
+            str(manifest["funnel"][s]["pool"]),
+            str(manifest["funnel"][s]["after_filters_and_dedup"]),
+            f"{manifest['weights'].get(s, 0.0):.3f}",
+            str(manifest["quotas"].get(s, 0)),
+            str(manifest["train"][s]),
+            str(manifest["dev"][s]),
+        ]
+        for s in manifest["sources"]
+    ]
+    parts: list = [
+        f"The SFT set (stage=sft_mix): {sum(manifest['train'].values())} training chats "
+        f"from {len(manifest['sources'])} sources.",
+        (header, rows),
+    ]
+    if manifest.get("learned"):
+        parts += [
+            "Quotas learned with Group DRO over the sources (sft.mixture=learned): a reference fine-tuned on "
+            "uniform quotas, a proxy weighting the sources by its excess loss on response tokens; the weights "
+            "at every step, their average dashed:",
+            {"src": "sft_weights_over_steps.png", "alt": "learned SFT source weights over steps"},
+        ]
+    return ("SFT mix", parts)
+
+
 def sections(
-    name: str, mixture: dict, evaluation: dict | None, rounds: list[dict] | None = None, sft: dict | None = None
+    name: str,
+    mixture: dict,
+    evaluation: dict | None,
+    rounds: list[dict] | None = None,
+    sft: dict | None = None,
+    sft_mix: dict | None = None,
 ) -> list[tuple[str, list]]:
     """(title, parts) where a part is a paragraph string, a table (header, rows) or an image dict."""
     prov = mixture.get("provenance", {})
@@ -111,6 +146,8 @@ def sections(
     ]
     if rounds:
         out.append(rounds_section(rounds))
+    if sft_mix:
+        out.append(sft_mix_section(sft_mix))
     if sft:
         out.append(sft_section(sft))
     if evaluation:

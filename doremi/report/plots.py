@@ -32,7 +32,7 @@ def weights_bar(domains: list[str], series: dict[str, dict[str, float]], path: P
     return _save(fig, path)
 
 
-def weights_over_steps(domains: list[str], trajectory: list[dict], path: Path) -> Path:
+def weights_over_steps(domains: list[str], trajectory: list[dict], path: Path, what: str = "Domain") -> Path:
     """alpha_t per domain over proxy steps, with the running average dashed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [r["step"] for r in trajectory]
@@ -41,8 +41,8 @@ def weights_over_steps(domains: list[str], trajectory: list[dict], path: Path) -
         line = ax.plot(steps, values, label=domain, linewidth=1)[0]
         ax.plot(steps, np.cumsum(values) / np.arange(1, len(values) + 1), "--", color=line.get_color(), linewidth=1)
     ax.set_xlabel("proxy step")
-    ax.set_ylabel("domain weight")
-    ax.set_title("Domain weights over proxy steps (dashed: running average)")
+    ax.set_ylabel(f"{what.lower()} weight")
+    ax.set_title(f"{what} weights over proxy steps (dashed: running average)")
     ax.legend(fontsize=8)
     return _save(fig, path)
 

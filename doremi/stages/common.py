@@ -28,7 +28,7 @@ STAGE_SETTINGS = {
     "reference": ["model", "optim", "reference", "seed"],
     "proxy": ["model", "optim", "proxy", "dro", "seed", "rounds", "rounds_tolerance", "reference.max_steps"],
     "final": ["model", "optim", "final", "seed"],
-    "sft_mix": ["sft"],
+    "sft_mix": ["sft", "dro", "seed"],  # dro and seed: for sft.mixture=learned
     "sft": ["sft", "seed"],
 }
 UPSTREAM = {"reference": "prepare", "proxy": "reference", "final": "proxy", "sft": "sft_mix"}

@@ -39,21 +39,18 @@ from doremi.stages.common import (
 from doremi.stages.reference import fit_lm, save_model
 
 
-def train_proxy(
-    cfg: DictConfig, data: PackedData, reference: dict, out_dir: Path, label: str, init, round_index: int = 1
+def proxy_module(
+    cfg: DictConfig, model: dict, domains: list[str], optim: dict, steps: int, init: list[float] | None
 ) -> ProxyModule:
-    """One DoReMi run against `reference`; `module.processes` is the number of processes it ran on."""
-    k = len(data.domains)
-    steps, batch_size = int(cfg.proxy.max_steps), int(cfg.proxy.batch_size)
-    pl.seed_everything(int(cfg.seed), verbose=False)
-    module = ProxyModule(
-        model_config(cfg, data),
-        data.domains,
-        OmegaConf.to_container(cfg.optim, resolve=True),
+    """A ProxyModule with the `dro.*` settings (init None: uniform)."""
+    return ProxyModule(
+        model,
+        domains,
+        optim,
         steps,
         eta=float(cfg.dro.eta),
         smoothing=float(cfg.dro.smoothing),
-        init_weights=None if cfg.dro.init == "uniform" else init,
+        init_weights=init,
         micro_batches=int(cfg.trainer.accumulate_grad_batches),
         normalize=str(cfg.dro.normalize),
         clip=str(cfg.dro.clip),
@@ -61,6 +58,19 @@ def train_proxy(
         collapse_entropy=float(cfg.dro.collapse_entropy),
         collapse_steps=int(cfg.dro.collapse_steps),
         sampling=str(cfg.dro.sampling),
+    )
+
+
+def train_proxy(
+    cfg: DictConfig, data: PackedData, reference: dict, out_dir: Path, label: str, init, round_index: int = 1
+) -> ProxyModule:
+    """One DoReMi run against `reference`; `module.processes` is the number of processes it ran on."""
+    k = len(data.domains)
+    steps, batch_size = int(cfg.proxy.max_steps), int(cfg.proxy.batch_size)
+    pl.seed_everything(int(cfg.seed), verbose=False)
+    optim = OmegaConf.to_container(cfg.optim, resolve=True)
+    module = proxy_module(
+        cfg, model_config(cfg, data), data.domains, optim, steps, None if cfg.dro.init == "uniform" else init
     )
     module.load_reference(reference["state_dict"])
     maybe_compile(module.model, bool(cfg.trainer.compile))
@@ -103,7 +113,11 @@ def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
             f"proxy.batch_size={batch_size} is smaller than the {k} domains; every proxy batch must hold "
             f"every domain: set proxy.batch_size >= {k}"
         )
-    choices = (("normalize", ("domain", "tokens")), ("clip", ("token", "domain")), ("sampling", ("reweight", "resample")))
+    choices = (
+        ("normalize", ("domain", "tokens")),
+        ("clip", ("token", "domain")),
+        ("sampling", ("reweight", "resample")),
+    )
     for key, allowed in choices:
         if str(cfg.dro[key]) not in allowed:
             raise DoremiError(f"dro.{key}={cfg.dro[key]}: expected one of {', '.join(allowed)}")

@@ -16,8 +16,7 @@ from doremi.stages.common import say, stage_dir
 def run(cfg: DictConfig) -> str:
     proxy_dir = stage_dir(cfg, "proxy")
     mixture = read_json(proxy_dir / "mixture.json", "run stage=proxy first (same run_dir=)")
-    trajectory_file = proxy_dir / "trajectory.jsonl"
-    trajectory = [json.loads(line) for line in trajectory_file.read_text().splitlines() if line.strip()]
+    trajectory = read_jsonl(proxy_dir / "trajectory.jsonl")
     eval_file = stage_dir(cfg, "final") / "eval.json"
     evaluation = read_json(eval_file, "") if eval_file.exists() else None
     if evaluation is None:
@@ -37,10 +36,20 @@ def run(cfg: DictConfig) -> str:
             plots.loss_over_steps(evaluation["mixtures"], tmp / "loss_over_steps.png")
         sft_file = stage_dir(cfg, "sft") / "eval.json"
         sft = read_json(sft_file, "") if sft_file.exists() else None
-        parts = sections(str(cfg.name), mixture, evaluation, rounds, sft)
+        sft_mix_dir = stage_dir(cfg, "sft_mix")
+        sft_mix = read_json(sft_mix_dir / "manifest.json", "") if (sft_mix_dir / "manifest.json").exists() else None
+        if sft_mix and sft_mix.get("learned"):
+            learned = read_json(sft_mix_dir / sft_mix["learned"], "")
+            steps = read_jsonl(sft_mix_dir / "learned" / "trajectory.jsonl")
+            plots.weights_over_steps(learned["domains"], steps, tmp / "sft_weights_over_steps.png", "Source")
+        parts = sections(str(cfg.name), mixture, evaluation, rounds, sft, sft_mix)
         title = f"DoReMi mixture report: {cfg.name}"
         (tmp / "report.md").write_text(to_markdown(title, parts))
         (tmp / "report.html").write_text(to_html(title, parts))
     mixture_path = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
     say(f"[report] wrote {target / 'report.md'} and {target / 'report.html'}")
     return terminal_summary(mixture, evaluation, str(mixture_path), str(target / "report.md"))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -18,19 +18,27 @@ from doremi.errors import DoremiError
 from doremi.export import ExportInput, export_mixture
 from doremi.export.formats import exact_counts
 from doremi.files import write_json_atomic
-from doremi.mixture import closest, load_mixture
+from doremi.mixture import closest, load_mixture, read_mixture, write_mixture
 from doremi.sft.choose import select
 from doremi.sft.dedup import deduplicate
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.filters import apply_filters
-from doremi.stages.common import commit, say, start
+from doremi.sft.learn import base_model, learn_source_weights
+from doremi.stages.common import commit, load_prepared, say, start
 
 SFT_EXPORTS = ("llama-factory", "trl", "axolotl")
 
 
-def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
-    """Weights over sources: explicit counts, a mixture over sources, pretraining weights mapped to sources, or uniform."""
+def source_weights(
+    cfg: DictConfig, sources: list[str], by_source: dict[str, list[Example]], learn_dir: Path
+) -> dict[str, float]:
+    """Weights over sources: explicit counts, learned by DRO, a mixture over sources, pretraining
+    weights mapped to sources, or uniform."""
     sft = cfg.sft
+    if sft.mixture == "learned":
+        if sft.counts:
+            raise DoremiError("sft.mixture=learned and sft.counts both set: keep one of them")
+        return learn_source_weights(cfg, by_source, sources, learn_dir)
     if sft.counts:
         unknown = [s for s in sft.counts if s not in sources]
         if unknown:
@@ -82,6 +90,8 @@ def run(cfg: DictConfig) -> None:
     if out is None:
         return
     sft = cfg.sft
+    if sft.mixture == "learned":  # fail before the long work if the base model is missing
+        base_model(cfg, load_prepared(cfg))
     pool = read_pools(sft)
     if not pool:
         raise DoremiError("sft_mix: the pools hold no examples; check sft.pools / sft.paths")
@@ -100,7 +110,7 @@ def run(cfg: DictConfig) -> None:
     for ex in kept:
         by_source[ex.source].append(ex)
 
-    weights = source_weights(cfg, sources)
+    weights = source_weights(cfg, sources, by_source, out.tmp / "learned")
     quota = {s: int(n) for s, n in weights.items()} if sft.counts else exact_counts(weights, int(sft.budget))
     chosen, selection = select(by_source, quota, float(sft.temperature), int(sft.seed), bool(sft.upsample))
     chosen_ids = {id(ex) for v in chosen.values() for ex in v}
@@ -142,6 +152,8 @@ def run(cfg: DictConfig) -> None:
         },
         "config": OmegaConf.to_container(sft, resolve=True),
     }
+    if sft.mixture == "learned":
+        manifest["learned"] = "learned/mixture.json"  # with learned/trajectory.jsonl
     write_json_atomic(out.tmp / "manifest.json", manifest)
     positive = {s: n for s, n in counts.items() if n > 0}
     if positive:
@@ -153,6 +165,11 @@ def run(cfg: DictConfig) -> None:
         for fmt in SFT_EXPORTS:
             export_mixture(inp, fmt, out.tmp / "exports" / f"{fmt}.yaml")
     commit(out)
+    if sft.mixture == "learned":
+        published = write_mixture(
+            Path(cfg.mixtures_dir) / f"{cfg.name}-sft.json", read_mixture(out.final / "learned" / "mixture.json")
+        )
+        say(f"[sft_mix] wrote the learned source weights to {published} (sft.mixture={published} reuses them)")
     say(
         f"[sft_mix] {len(train_all)} training and {len(dev_all)} dev examples: "
         + ", ".join(f"{s} {n}" for s, n in counts.items())

@@ -199,6 +199,8 @@ def test_resampling_draws_each_batch_with_the_previous_weights_and_resumes(upstr
     assert list((interrupted / "proxy.partial" / "checkpoints").glob("step-00000010.ckpt"))
     run_stage(make_cfg(*settings, f"run_dir={interrupted}", "resume=auto"))
     assert trajectory(interrupted) == records
+    logs = interrupted / "proxy" / "logs"  # the interrupted run's log is kept beside the resumed one's
+    assert (logs / "metrics.csv").exists() and (logs / "resumed-1" / "metrics.csv").exists()
 
 
 def test_trainer_settings_lightning_refuses_are_one_clear_error(prepared):
