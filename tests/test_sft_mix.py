@@ -256,3 +256,12 @@ def test_learned_quotas_favour_the_source_whose_responses_the_proxy_lags_on(tmp_
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["quotas"] == exact_counts(weights, 50) and manifest["learned"] == "learned/mixture.json"
     assert json.loads((tmp_path / "mixtures" / "demo-sft.json").read_text())["weights"] == weights
+
+
+def test_learned_quotas_without_a_base_model_name_the_stage_to_run(prepared, make_cfg):
+    cfg, _ = prepared
+    cfg.stage, cfg.sft.mixture = "sft_mix", "learned"
+    with pytest.raises(
+        DoremiError, match=r"sft.learn.base=reference, but .*reference/model.pt is not there: run stage=reference first"
+    ):
+        run_stage(cfg)
