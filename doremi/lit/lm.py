@@ -23,6 +23,22 @@ def all_finite(module: pl.LightningModule, tensor: torch.Tensor) -> bool:
     return float(reduce_sum(module, bad)) == 0
 
 
+def masked_sum(losses: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of the per-token losses where `mask` is true (every token without a mask), and their number."""
+    if mask is None:
+        return losses.sum(), torch.tensor(float(losses.numel()), dtype=losses.dtype, device=losses.device)
+    weights = mask.to(losses.dtype)
+    return (losses * weights).sum(), weights.sum()
+
+
+def mean_loss(losses: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean per-token loss over the masked-in tokens (all tokens without a mask)."""
+    if mask is None:
+        return losses.mean()
+    total, count = masked_sum(losses, mask)
+    return total / count.clamp_min(1.0)
+
+
 def micro_part(batch: dict, index: int, parts: int) -> dict:
     """Part `index` of `parts` equal slices of a batch (the whole batch when parts == 1)."""
     if parts == 1:
@@ -55,12 +71,8 @@ class LMModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int):
         part = micro_part(batch, int(batch.get("micro", 0)), int(self.hparams.micro_batches))
-        losses = self.model.token_losses(part["input"], part["target"])
-        if "mask" in part:  # only the masked-in tokens are trained on (SFT responses)
-            mask = part["mask"].to(losses.dtype)
-            loss = (losses * mask).sum() / mask.sum().clamp_min(1.0)
-        else:
-            loss = losses.mean()
+        # with a "mask" (SFT responses) only the masked-in tokens are trained on
+        loss = mean_loss(self.model.token_losses(part["input"], part["target"]), part.get("mask"))
         if not all_finite(self, loss.detach()):
             self.skipped_steps.add_(1)  # a non-finite loss is not trained on
             return None

@@ -12,22 +12,11 @@ from doremi import dro
 from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import dist_rank_world
 from doremi.errors import DoremiError
-from doremi.lit.lm import all_finite, make_optimizer, micro_part, reduce_sum
+from doremi.lit.lm import all_finite, make_optimizer, masked_sum, mean_loss, micro_part, reduce_sum
 from doremi.model.gpt import GPT, GPTConfig
 
 # Buffers a proxy checkpoint must carry (a resumed run refuses a checkpoint without them).
 DRO_STATE = ("weights", "weight_sum", "last_excess", "dro_steps")
-
-
-def masked(loss: torch.Tensor, part: dict) -> torch.Tensor:
-    """Per-token losses (detached, float64) with tokens outside the part's "mask" (if any) zeroed."""
-    loss = loss.detach().double()
-    return loss if "mask" not in part else torch.where(part["mask"], loss, torch.zeros_like(loss))
-
-
-def token_count(loss: torch.Tensor, part: dict) -> float:
-    """The number of tokens that count in the part (those in its "mask", if any)."""
-    return float(part["mask"].sum()) if "mask" in part else float(loss.numel())
 
 
 class ProxyModule(pl.LightningModule):
@@ -130,8 +119,9 @@ class ProxyModule(pl.LightningModule):
         self.absent_domains.add_((counts == 0).long())
         self._step_counts = counts
         self._check_collapse(weights)
-        loss_sum = sum(float(masked(loss, part).sum()) for loss, part in zip(proxy_losses, parts))
-        loss_count = sum(token_count(loss, part) for loss, part in zip(proxy_losses, parts))
+        totals = [masked_sum(loss.detach().double(), part.get("mask")) for loss, part in zip(proxy_losses, parts)]
+        loss_sum = sum(float(total) for total, _ in totals)
+        loss_count = sum(float(count) for _, count in totals)
         self.last_record = {
             "step": int(self.dro_steps),
             "excess": dict(zip(self.domains, excess.tolist())),
@@ -188,7 +178,7 @@ class ProxyModule(pl.LightningModule):
         else:
             objective = dro.weighted_objective(proxy_loss, part["domain"], self.weights, self._step_counts, mask)
         objective = objective * self.trainer.world_size * m
-        self.log("train/loss", masked(proxy_loss, part).sum() / max(token_count(proxy_loss, part), 1.0), prog_bar=True)
+        self.log("train/loss", mean_loss(proxy_loss.detach(), mask), prog_bar=True)
         self.log("train/objective", objective.detach())
         # per-domain values only on the steps Lightning writes to the logs (the trajectory has them all)
         if j == 0 and self.last_record is not None and self.trainer._logger_connector.should_update_logs:

@@ -6,6 +6,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from doremi.lit.lm import masked_sum
 from doremi.model.gpt import GPT, GPTConfig
 
 ROLE_PREFIX = {"user": "User: ", "assistant": "Assistant: ", "system": "System: "}
@@ -31,9 +32,7 @@ def encode_chat(tokenizer, messages: list[dict], length: int) -> tuple[np.ndarra
 
 def masked_loss_sums(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of the losses at masked-in target positions, and their number."""
-    losses = model.token_losses(tokens[:, :-1], tokens[:, 1:])
-    weights = mask[:, 1:].float()
-    return (losses * weights).sum(), weights.sum()
+    return masked_sum(model.token_losses(tokens[:, :-1], tokens[:, 1:]), mask[:, 1:])
 
 
 def rising_dropout(model: GPT, top: float) -> None:

@@ -35,7 +35,7 @@ from doremi.lit.sft import encode_chat
 from doremi.lit.train import fit
 from doremi.mixture import make_mixture, write_mixture
 from doremi.sft.examples import Example
-from doremi.stages.common import is_main_process, load_checkpoint, load_prepared, say, stage_dir
+from doremi.stages.common import is_main_process, load_checkpoint, say, stage_dir
 from doremi.stages.proxy import proxy_module
 
 
@@ -85,12 +85,19 @@ def encode_sources(
 
 
 def learn_source_weights(
-    cfg: DictConfig, by_source: dict[str, list[Example]], sources: list[str], out_dir: Path
+    cfg: DictConfig,
+    data: PackedData,
+    base: dict,
+    base_path: Path,
+    by_source: dict[str, list[Example]],
+    sources: list[str],
+    out_dir: Path,
 ) -> dict[str, float]:
-    """{source: learned weight} (0 for sources left out); writes the trajectory and mixture under out_dir."""
+    """{source: learned weight} (0 for sources left out); writes the trajectory and mixture under out_dir.
+
+    `data`: the run's prepared data (its tokenizer); `base`, `base_path`: from `base_model`.
+    """
     learn = cfg.sft.learn
-    data = load_prepared(cfg)
-    base, base_path = base_model(cfg, data)
     tokenizer = load_saved(data.dir, data.tokenizer["kind"])
     model_cfg = dict(base["model_config"])
     used, tokens, masks = encode_sources(tokenizer, by_source, sources, int(model_cfg["seq_len"]))

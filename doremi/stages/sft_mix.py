@@ -29,16 +29,9 @@ from doremi.stages.common import commit, load_prepared, say, start
 SFT_EXPORTS = ("llama-factory", "trl", "axolotl")
 
 
-def source_weights(
-    cfg: DictConfig, sources: list[str], by_source: dict[str, list[Example]], learn_dir: Path
-) -> dict[str, float]:
-    """Weights over sources: explicit counts, learned by DRO, a mixture over sources, pretraining
-    weights mapped to sources, or uniform."""
+def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
+    """Weights over sources: explicit counts, a mixture over sources, pretraining weights mapped to sources, or uniform."""
     sft = cfg.sft
-    if sft.mixture == "learned":
-        if sft.counts:
-            raise DoremiError("sft.mixture=learned and sft.counts both set: keep one of them")
-        return learn_source_weights(cfg, by_source, sources, learn_dir)
     if sft.counts:
         unknown = [s for s in sft.counts if s not in sources]
         if unknown:
@@ -90,8 +83,12 @@ def run(cfg: DictConfig) -> None:
     if out is None:
         return
     sft = cfg.sft
-    if sft.mixture == "learned":  # fail before the long work if the base model is missing
-        base_model(cfg, load_prepared(cfg))
+    learned = sft.mixture == "learned"
+    if learned:  # fail before the long work if the base model is missing
+        if sft.counts:
+            raise DoremiError("sft.mixture=learned and sft.counts both set: keep one of them")
+        data = load_prepared(cfg)
+        base, base_path = base_model(cfg, data)
     pool = read_pools(sft)
     if not pool:
         raise DoremiError("sft_mix: the pools hold no examples; check sft.pools / sft.paths")
@@ -110,7 +107,10 @@ def run(cfg: DictConfig) -> None:
     for ex in kept:
         by_source[ex.source].append(ex)
 
-    weights = source_weights(cfg, sources, by_source, out.tmp / "learned")
+    if learned:
+        weights = learn_source_weights(cfg, data, base, base_path, by_source, sources, out.tmp / "learned")
+    else:
+        weights = source_weights(cfg, sources)
     quota = {s: int(n) for s, n in weights.items()} if sft.counts else exact_counts(weights, int(sft.budget))
     chosen, selection = select(by_source, quota, float(sft.temperature), int(sft.seed), bool(sft.upsample))
     chosen_ids = {id(ex) for v in chosen.values() for ex in v}
@@ -152,7 +152,7 @@ def run(cfg: DictConfig) -> None:
         },
         "config": OmegaConf.to_container(sft, resolve=True),
     }
-    if sft.mixture == "learned":
+    if learned:
         manifest["learned"] = "learned/mixture.json"  # with learned/trajectory.jsonl
     write_json_atomic(out.tmp / "manifest.json", manifest)
     positive = {s: n for s, n in counts.items() if n > 0}
@@ -165,7 +165,7 @@ def run(cfg: DictConfig) -> None:
         for fmt in SFT_EXPORTS:
             export_mixture(inp, fmt, out.tmp / "exports" / f"{fmt}.yaml")
     commit(out)
-    if sft.mixture == "learned":
+    if learned:
         published = write_mixture(
             Path(cfg.mixtures_dir) / f"{cfg.name}-sft.json", read_mixture(out.final / "learned" / "mixture.json")
         )
