@@ -23,6 +23,7 @@ TINY = [
     "optim.warmup_steps=2",
     "final.eval_every=10",
     "final.eval_chunks=4",
+    "final.seeds=1",
 ]
 
 

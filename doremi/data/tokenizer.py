@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,7 @@ import numpy as np
 from doremi.errors import DoremiError
 
 EOD_TOKEN = "<|endoftext|>"
+_BYTE_FALLBACK = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
 
 class Tokenizer(Protocol):
@@ -32,6 +34,8 @@ class Tokenizer(Protocol):
     def identity(self) -> dict: ...
 
     def save(self, directory: Path) -> None: ...
+
+    def token_bytes(self) -> np.ndarray: ...
 
 
 class ByteTokenizer:
@@ -53,6 +57,12 @@ class ByteTokenizer:
 
     def save(self, directory: Path) -> None:
         (Path(directory) / "tokenizer.json").write_text(json.dumps({"kind": "byte"}))
+
+    def token_bytes(self) -> np.ndarray:
+        """UTF-8 bytes each id stands for: 1 for every byte, 0 for the end-of-document id."""
+        out = np.ones(self.vocab_size, dtype=np.float64)
+        out[self.eod_id] = 0
+        return out
 
 
 class HFTokenizer:
@@ -83,6 +93,27 @@ class HFTokenizer:
 
     def save(self, directory: Path) -> None:
         self._tok.save(str(Path(directory) / "tokenizer.json"))
+
+    def token_bytes(self) -> np.ndarray:
+        """UTF-8 bytes each id stands for (0 for special tokens), for bits per byte.
+
+        Byte-level vocabularies (GPT-2 style) spell every byte as one character, so a token's
+        bytes are its characters; byte-fallback tokens (<0x41>) are one byte; other tokens
+        are their text with the word-start mark read as a space.
+        """
+        byte_level = "ByteLevel" in json.dumps(json.loads(self._tok.to_str()).get("decoder") or {})
+        special = {t.content for t in self._tok.get_added_tokens_decoder().values() if t.special}
+        out = np.zeros(self.vocab_size, dtype=np.float64)
+        for token, index in self._tok.get_vocab(with_added_tokens=True).items():
+            if token in special or index >= self.vocab_size:
+                continue
+            if _BYTE_FALLBACK.fullmatch(token):
+                out[index] = 1
+            elif byte_level:
+                out[index] = len(token)
+            else:
+                out[index] = len(token.replace("\u2581", " ").encode("utf-8"))
+        return out
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int) -> HFTokenizer:

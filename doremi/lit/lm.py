@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytorch_lightning as pl
 import torch
@@ -47,6 +48,22 @@ def micro_part(batch: dict, index: int, parts: int) -> dict:
     return {k: v[index * size : (index + 1) * size] for k, v in batch.items() if k not in ("step", "micro")}
 
 
+@torch.no_grad()
+def heldout_losses(model: torch.nn.Module, heldout, batch_size: int = 64) -> dict[str, float]:
+    """Held-out loss (nats/token) of each domain of a doremi.data.heldout.HeldOut, without gradients."""
+    was_training = model.training
+    model.eval()
+    k = len(heldout.domains)
+    sums, counts = torch.zeros(k, dtype=torch.float64), torch.zeros(k, dtype=torch.float64)
+    device = next(model.parameters()).device
+    for batch in heldout.batches(batch_size):
+        losses = model.token_losses(batch["input"].to(device), batch["target"].to(device)).double().cpu()
+        sums.index_add_(0, batch["domain"], losses.sum(dim=1))
+        counts.index_add_(0, batch["domain"], torch.full((len(losses),), float(losses.shape[1]), dtype=torch.float64))
+    model.train(was_training)
+    return {d: float(s / c) for d, s, c in zip(heldout.domains, sums, counts) if c > 0}
+
+
 def maybe_compile(model: torch.nn.Module, enabled: bool) -> None:
     """torch.compile in place (parameter names unchanged, so saved models load anywhere)."""
     if enabled:
@@ -56,10 +73,20 @@ def maybe_compile(model: torch.nn.Module, enabled: bool) -> None:
 class LMModule(pl.LightningModule):
     """Next-token prediction on mixture batches; validation reports loss per domain.
 
-    `eval_history` collects {"step", "losses": {domain: nats/token}} at every validation.
+    `eval_history` collects {"step", "losses": {domain: nats/token}} at every validation and,
+    when the validation batches carry a "doc" index per target token (doremi.data.heldout),
+    "documents": the summed nats of each of the `eval_documents` held-out documents.
     """
 
-    def __init__(self, model: dict, domains: list[str], optim: dict, max_steps: int, micro_batches: int = 1):
+    def __init__(
+        self,
+        model: dict,
+        domains: list[str],
+        optim: dict,
+        max_steps: int,
+        micro_batches: int = 1,
+        eval_documents: int = 0,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.model = GPT(GPTConfig(**model))
@@ -67,6 +94,9 @@ class LMModule(pl.LightningModule):
         self.eval_history: list[dict] = []
         self._val_sums = torch.zeros(len(domains), dtype=torch.float64)
         self._val_counts = torch.zeros(len(domains), dtype=torch.float64)
+        self._doc_sums = torch.zeros(eval_documents, dtype=torch.float64)
+        self.eval_seconds = 0.0  # time spent in held-out evaluation
+        self._eval_started = 0.0
         self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long))
 
     def training_step(self, batch: dict, batch_idx: int):
@@ -80,13 +110,17 @@ class LMModule(pl.LightningModule):
         return loss
 
     def on_validation_epoch_start(self) -> None:
+        self._eval_started = time.perf_counter()
         self._val_sums = torch.zeros(len(self.domains), dtype=torch.float64, device=self.device)
         self._val_counts = torch.zeros_like(self._val_sums)
+        self._doc_sums = torch.zeros(int(self.hparams.eval_documents), dtype=torch.float64, device=self.device)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         losses = self.model.token_losses(batch["input"], batch["target"]).double()
         self._val_sums.index_add_(0, batch["domain"], losses.sum(dim=1))
         self._val_counts.index_add_(0, batch["domain"], torch.full_like(losses[:, 0], losses.shape[1]))
+        if "doc" in batch and len(self._doc_sums):
+            self._doc_sums.index_add_(0, batch["doc"].reshape(-1), losses.reshape(-1))
 
     def on_validation_epoch_end(self) -> None:
         sums, counts = reduce_sum(self, self._val_sums), reduce_sum(self, self._val_counts)
@@ -95,7 +129,11 @@ class LMModule(pl.LightningModule):
         if not losses:
             return
         average = sum(losses.values()) / len(losses)
-        self.eval_history.append({"step": int(self.global_step), "losses": losses})
+        record = {"step": int(self.global_step), "losses": losses}
+        if len(self._doc_sums):
+            record["documents"] = reduce_sum(self, self._doc_sums).tolist()
+        self.eval_history.append(record)
+        self.eval_seconds += time.perf_counter() - self._eval_started
         self.log_dict({f"val/{d}": v for d, v in losses.items()})
         self.log("val/average", average)
         self.log("val/worst", max(losses.values()))

@@ -31,6 +31,12 @@ class ProxyModule(pl.LightningModule):
     step's batch; the first one computes lambda_t over all m parts (one forward without
     gradient) and moves alpha once; each micro-batch then trains on its own part.
 
+    warm_start W > 0: the first W optimizer steps train the proxy on the alpha_0-weighted loss
+    without moving the weights or writing the trajectory (the proxy starts Group DRO from a
+    briefly trained model); trajectory step t is then optimizer step W + t.
+    burn_in b > 0: the learned mixture is the mean of alpha_t over the DRO steps after the first
+    b fraction of them (the paper averages all steps).
+
     sampling="resample": the loader brings only the step number; the module draws the step's
     batch with alpha_{t-1} from `resampler` (its position in `resample_owed`/`resample_drawn`,
     checkpointed) and trains on the plain mean loss instead of the alpha-weighted one.
@@ -52,6 +58,8 @@ class ProxyModule(pl.LightningModule):
         collapse_entropy: float = 0.2,
         collapse_steps: int = 50,
         sampling: str = "reweight",
+        burn_in: float = 0.0,
+        warm_start: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -78,6 +86,8 @@ class ProxyModule(pl.LightningModule):
         self._step_counts: torch.Tensor | None = None
         self._skip_step = False
         self._warned: set[str] = set()
+        # dro.burn_in: the learned mixture averages alpha_t over the DRO steps after the first burn_start
+        self.burn_start = int(burn_in * (max_steps - warm_start))
 
     def load_reference(self, state_dict: dict) -> None:
         self.reference.load_state_dict(state_dict)
@@ -113,9 +123,10 @@ class ProxyModule(pl.LightningModule):
         excess = dro.domain_excess(sums, counts, self.last_excess, self.hparams.normalize, self.hparams.clip)
         weights = dro.update_weights(self.weights, excess, self.hparams.eta, self.hparams.smoothing)
         self.weights.copy_(weights)
-        self.weight_sum.add_(weights)
-        self.last_excess.copy_(excess)
         self.dro_steps.add_(1)
+        if int(self.dro_steps) > self.burn_start:
+            self.weight_sum.add_(weights)
+        self.last_excess.copy_(excess)
         self.absent_domains.add_((counts == 0).long())
         self._step_counts = counts
         self._check_collapse(weights)
@@ -131,6 +142,15 @@ class ProxyModule(pl.LightningModule):
         if self._drawn_counts is not None:  # resampling: the sequences of each domain in the batch
             self.last_record["sequences"] = dict(zip(self.domains, self._drawn_counts))
         return True
+
+    def token_counts(self, parts: list[dict]) -> torch.Tensor:
+        """Trained-on tokens of each domain in the step's batch, over all processes."""
+        counts = torch.zeros(len(self.domains), dtype=torch.float64, device=self.device)
+        for part in parts:
+            mask = part.get("mask")
+            per_row = mask.sum(dim=1) if mask is not None else torch.full_like(part["domain"], part["target"].shape[1])
+            counts.index_add_(0, part["domain"], per_row.double())
+        return reduce_sum(self, counts)
 
     def draw_batch(self, step: int) -> dict:
         """Resampling: this process's share of step `step`'s batch, drawn with the current weights."""
@@ -161,13 +181,16 @@ class ProxyModule(pl.LightningModule):
         part = micro_part(batch, j, m)
         proxy_loss = self.model.token_losses(part["input"], part["target"])
         if j == 0:
-            if m == 1:
-                parts, losses = [part], [proxy_loss]
+            parts = [part] if m == 1 else [micro_part(batch, i, m) for i in range(m)]
+            if self.global_step < self.hparams.warm_start:  # plain training on alpha_0, weights untouched
+                self._step_counts = self.token_counts(parts)
+                self._skip_step = False
             else:
-                parts = [micro_part(batch, i, m) for i in range(m)]
-                with torch.no_grad():
-                    losses = [proxy_loss] + [self.model.token_losses(p["input"], p["target"]) for p in parts[1:]]
-            self._skip_step = not self.update_domain_weights(parts, losses)
+                losses = [proxy_loss]
+                if m > 1:
+                    with torch.no_grad():
+                        losses += [self.model.token_losses(p["input"], p["target"]) for p in parts[1:]]
+                self._skip_step = not self.update_domain_weights(parts, losses)
         if self._skip_step or not torch.isfinite(proxy_loss.detach()).all():
             return None
         # DDP averages gradients over processes and Lightning divides by the accumulated
@@ -219,8 +242,11 @@ class ProxyModule(pl.LightningModule):
             raise DoremiError(f"checkpoint has no domain-weight state '{missing[0]}': it cannot resume a proxy run")
 
     def average_weights(self) -> list[float]:
-        """The learned mixture: mean of alpha_1..alpha_T."""
-        return (self.weight_sum / self.dro_steps.clamp_min(1)).tolist()
+        """The learned mixture: mean of alpha_t over the averaged steps (all T of them by default)."""
+        return (self.weight_sum / max(self.averaged_steps(), 1)).tolist()
+
+    def averaged_steps(self) -> int:
+        return max(int(self.dro_steps) - self.burn_start, 0)
 
     def diagnostics(self) -> dict:
         return {

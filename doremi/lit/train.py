@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
@@ -96,39 +94,25 @@ def fit(
     eval_every: int | None = None,
     steps_only: bool = False,
     datamodule: MixtureDataModule | None = None,
+    val_batches: list[dict] | None = None,
+    seed: int | None = None,
 ) -> tuple[pl.Trainer, MixtureDataModule]:
     """Train `module` on batches drawn with `weights`, resuming from a checkpoint when `resume=` asks.
 
     steps_only: the loader yields only each batch's step and the module draws the batch itself.
     datamodule: train on its batches instead of the prepared run's (`data` and `weights` unused).
+    val_batches: held-out batches evaluated every `eval_every` steps.
+    seed: the sampler's seed (default: the run's `seed`).
     """
     ckpt = resume_checkpoint(cfg.resume, out_dir / "checkpoints", label)
     trainer = make_trainer(cfg, out_dir, label, max_steps, batch_size, callbacks, eval_every, ckpt is not None)
     dm = datamodule
     if dm is None:
-        heldout = heldout_batches(data, int(cfg.final.eval_chunks), batch_size) if eval_every else None
         micro = int(cfg.trainer.accumulate_grad_batches)
+        sampler_seed = int(cfg.seed if seed is None else seed)
+        heldout = val_batches if eval_every else None
         dm = MixtureDataModule(
-            data, weights, batch_size, int(cfg.seed), heldout, micro_batches=micro, steps_only=steps_only
+            data, weights, batch_size, sampler_seed, heldout, micro_batches=micro, steps_only=steps_only
         )
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     return trainer, dm
-
-
-def heldout_batches(data: PackedData, per_domain: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
-    """The first `per_domain` held-out chunks of every domain, in batches (fixed across runs)."""
-    rows, domains = [], []
-    for i, domain in enumerate(data.domains):
-        chunks = np.asarray(data.chunks("val", domain)[:per_domain], dtype=np.int64)
-        rows.append(chunks)
-        domains.extend([i] * len(chunks))
-    tokens = torch.from_numpy(np.concatenate(rows))
-    domain_ids = torch.tensor(domains, dtype=torch.long)
-    return [
-        {
-            "input": tokens[s : s + batch_size, :-1],
-            "target": tokens[s : s + batch_size, 1:],
-            "domain": domain_ids[s : s + batch_size],
-        }
-        for s in range(0, len(tokens), batch_size)
-    ]

@@ -27,19 +27,78 @@ def loss_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def speedup_lines(evaluation: dict) -> list[str]:
-    steps = evaluation["budget"]["steps"]
-    lines = []
-    for name, step in evaluation["doremi_steps_to_baseline"].items():
-        if step is None:
-            lines.append(f"DoReMi does not reach {name}'s final average loss within {steps} steps.")
-        elif step < steps:
-            lines.append(
-                f"DoReMi reaches {name}'s final average loss at step {step} of {steps} ({steps / step:.2f}x fewer)."
-            )
-        else:
-            lines.append(f"DoReMi reaches {name}'s final average loss only at the last step ({steps}).")
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _span(interval) -> str:
+    return f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
+
+
+def _factor(value) -> str:
+    return "not reached" if value is None else f"{value:.2f}x"
+
+
+def verdict_lines(evaluation: dict) -> list[str]:
+    """One line per baseline: the candidate's differences, their intervals and the verdicts."""
+    comparison = evaluation.get("comparison")
+    if not comparison:
+        return []
+    name = evaluation.get("candidate", "doremi")
+    k = len(evaluation["domains"])
+    level = round(comparison["level"] * 100)
+    lines = [
+        f"Verdicts for {name} ({comparison['seeds']} seed(s) per mixture, {level}% intervals; "
+        "loss differences in nats/token, negative = lower loss than the baseline):"
+    ]
+    for baseline, c in comparison["baselines"].items():
+        avg, worst, speed = c["average"], c["worst"], c["speedup"]
+        lines.append(
+            f"- vs {baseline}: average {_signed(avg['difference'])} {_span(avg['interval'])} → **{avg['verdict']}**; "
+            f"worst domain {_signed(worst['difference'])} {_span(worst['interval'])} → {worst['verdict']}; "
+            f"domains better {c['domains_better']}, worse {c['domains_worse']} of {k}; "
+            f"speed-up to {baseline}'s final average loss {_factor(speed['factor'])} "
+            f"[{_factor(speed['interval'][0])}, {_factor(speed['interval'][1])}]"
+        )
+    if comparison.get("caveat"):
+        lines.append(f"Note: {comparison['caveat']}.")
     return lines
+
+
+def difference_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
+    """Per domain, the candidate's loss difference from each baseline with its interval."""
+    baselines = evaluation["comparison"]["baselines"]
+    header = ["domain", *(f"vs {b}" for b in baselines)]
+    rows = []
+    for d in evaluation["domains"]:
+        cells = [
+            f"{_signed(c['domains'][d]['difference'])} {_span(c['domains'][d]['interval'])}" for c in baselines.values()
+        ]
+        rows.append([d, *cells])
+    for key in ("average", "worst"):
+        rows.append(
+            [
+                f"**{key}**",
+                *(f"{_signed(c[key]['difference'])} {_span(c[key]['interval'])}" for c in baselines.values()),
+            ]
+        )
+    return header, rows
+
+
+def heldout_text(evaluation: dict) -> str:
+    held = evaluation.get("heldout")
+    if not held:
+        return ""
+    sequences, documents = sum(held["sequences"].values()), sum(held["documents"].values())
+    where = (
+        "the whole held-out split of every domain"
+        if held["whole_split"]
+        else f"up to {held['per_domain_cap']} held-out sequences per domain, evenly spread over each held-out split"
+    )
+    return (
+        f"Scored on {where}: {sequences} sequences, {documents} documents, "
+        f"{sum(held['tokens'].values()):,} tokens; the same for every mixture and seed."
+    )
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -139,10 +198,18 @@ def sections(
         (
             "Weights over proxy steps",
             [
-                "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed).",
+                "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed)"
+                + (
+                    f", from step {prov['steps'] - prov['averaged_steps'] + 1} on (dro.burn_in)"
+                    if prov.get("burn_in")
+                    else ""
+                )
+                + ("; the first seed's run is shown" if len(prov.get("seeds", [])) > 1 else "")
+                + ".",
                 {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
             ],
         ),
+        trust_section(mixture),
     ]
     if rounds:
         out.append(rounds_section(rounds))
@@ -156,16 +223,44 @@ def sections(
             (
                 "Final models",
                 [
-                    f"Each mixture trained the same model from the same seed for {budget['steps']} steps of "
-                    f"{budget['batch_size']} sequences ({budget['tokens']:,} tokens). Held-out loss in nats/token:",
+                    f"Each mixture trained the same model with the same seeds ({', '.join(map(str, evaluation.get('seeds', [])))}) "
+                    f"for {budget['steps']} steps of {budget['batch_size']} sequences ({budget['tokens']:,} tokens). "
+                    "Held-out loss in nats/token, mean over seeds:",
                     loss_table(evaluation),
-                    " ".join(speedup_lines(evaluation)),
+                    heldout_text(evaluation),
+                    *verdict_lines(evaluation),
+                    difference_table(evaluation),
+                    {"src": "differences.png", "alt": "loss difference per domain with intervals"},
                     {"src": "domain_loss.png", "alt": "held-out loss per domain"},
                     {"src": "loss_over_steps.png", "alt": "average and worst-domain loss over steps"},
                 ],
             )
         )
     return out
+
+
+def trust_section(mixture: dict) -> tuple[str, list]:
+    """Whether the weights can be trusted: seeds' agreement and the diagnostics' warnings."""
+    prov = mixture.get("provenance", {})
+    found = prov.get("diagnostics", {})
+    parts: list = []
+    seeds = prov.get("seeds", [])
+    if len(seeds) > 1:
+        spread = found.get("seed_spread", {})
+        parts.append(
+            f"The weights are the mean of {len(seeds)} proxy runs (seeds {', '.join(map(str, seeds))}); "
+            f"the runs are up to {found.get('seeds_l1', 0):.3f} apart in L1. Standard deviation per domain: "
+            + ", ".join(f"{d} {v:.4f}" for d, v in spread.items())
+            + " (error bars in the weights plot)."
+        )
+    else:
+        parts.append("One proxy run (proxy.seeds=1): how much the weights move with the seed is not measured.")
+    if "transient_share" in found:
+        shares = ", ".join(f"{x:.0%}" for x in found["transient_share"])
+        parts.append(f"Share of the weights' distance from uniform made by the first 10% of averaged steps: {shares}.")
+    warnings = found.get("warnings", [])
+    parts += [f"**Warning:** {w}." for w in warnings] or ["No diagnostic warned about these weights."]
+    return ("Can these weights be trusted?", parts)
 
 
 def to_markdown(title: str, parts: list[tuple[str, list]]) -> str:
@@ -214,6 +309,8 @@ def terminal_summary(mixture: dict, evaluation: dict | None, mixture_path: str, 
     fmt = lambda row: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
     lines = ["", fmt(header), *map(fmt, rows), ""]
     if evaluation:
-        lines += speedup_lines(evaluation) + [""]
+        lines += [line.replace("**", "") for line in verdict_lines(evaluation)] + [""]
+    for warning in mixture.get("provenance", {}).get("diagnostics", {}).get("warnings", []):
+        lines.append(f"warning: {warning}")
     lines += [f"mixture: {mixture_path}", f"report:  {report_path}"]
     return "\n".join(lines)

@@ -18,13 +18,27 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def weights_bar(domains: list[str], series: dict[str, dict[str, float]], path: Path) -> Path:
-    """Learned weights beside baseline weights, one group of bars per domain."""
+def weights_bar(
+    domains: list[str],
+    series: dict[str, dict[str, float]],
+    path: Path,
+    errors: dict[str, dict[str, float]] | None = None,
+) -> Path:
+    """Learned weights beside baseline weights, one group of bars per domain; `errors`
+    (name -> {domain: standard deviation}, e.g. over proxy seeds) become error bars."""
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(domains) + 2), 4))
     width = 0.8 / len(series)
     x = np.arange(len(domains))
     for i, (name, weights) in enumerate(series.items()):
-        ax.bar(x + i * width - 0.4 + width / 2, [weights[d] for d in domains], width, label=name)
+        spread = (errors or {}).get(name)
+        ax.bar(
+            x + i * width - 0.4 + width / 2,
+            [weights[d] for d in domains],
+            width,
+            label=name,
+            yerr=[spread[d] for d in domains] if spread else None,
+            capsize=3 if spread else 0,
+        )
     ax.set_xticks(x, domains, rotation=30, ha="right")
     ax.set_ylabel("share of tokens")
     ax.set_title("Domain weights: learned (DoReMi) vs baselines")
@@ -80,16 +94,46 @@ def domain_loss_bars(domains: list[str], results: dict[str, dict], path: Path) -
 
 
 def loss_over_steps(results: dict[str, dict], path: Path) -> Path:
-    """Average (solid) and worst-domain (dashed) held-out loss over training steps."""
+    """Average (solid, with a band from the lowest to the highest seed) and worst-domain
+    (dashed) held-out loss over training steps."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, result in results.items():
         steps = [h["step"] for h in result["history"]]
         line = ax.plot(
             steps, [h["average"] for h in result["history"]], marker="o", markersize=3, label=f"{name} average"
         )[0]
+        per_seed = [h.get("average_per_seed") for h in result["history"]]
+        if all(per_seed) and len(per_seed[0]) > 1:
+            ax.fill_between(
+                steps, [min(p) for p in per_seed], [max(p) for p in per_seed], color=line.get_color(), alpha=0.2
+            )
         ax.plot(steps, [h["worst"] for h in result["history"]], "--", color=line.get_color(), label=f"{name} worst")
     ax.set_xlabel("training step")
     ax.set_ylabel("held-out loss (nats/token)")
     ax.set_title("Final models: average and worst-domain held-out loss")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def differences(domains: list[str], comparison: dict, candidate: str, path: Path) -> Path:
+    """Per domain (and average, worst), the candidate's loss minus each baseline's, with its interval."""
+    rows = [*domains, "average", "worst"]
+    baselines = comparison["baselines"]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) * max(len(baselines), 1) + 1.5))
+    height = 0.8 / max(len(baselines), 1)
+    y = np.arange(len(rows))
+    for i, (name, c) in enumerate(baselines.items()):
+        entries = [c["domains"][d] for d in domains] + [c["average"], c["worst"]]
+        centre = np.array([e["difference"] for e in entries])
+        low = centre - np.array([e["interval"][0] for e in entries])
+        high = np.array([e["interval"][1] for e in entries]) - centre
+        ax.errorbar(centre, y + i * height - 0.4 + height / 2, xerr=[low, high], fmt="o", capsize=3, label=f"vs {name}")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, rows)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{candidate} loss minus baseline loss (nats/token); left of 0 = better")
+    ax.set_title(
+        f"Held-out loss difference, {round(comparison['level'] * 100)}% intervals, {comparison['seeds']} seed(s)"
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
+from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.files import write_json_atomic
 
@@ -26,7 +28,18 @@ from doremi.files import write_json_atomic
 STAGE_SETTINGS = {
     "prepare": ["data", "tokenizer", "model.seq_len"],
     "reference": ["model", "optim", "reference", "seed"],
-    "proxy": ["model", "optim", "proxy", "dro", "seed", "rounds", "rounds_tolerance", "reference.max_steps"],
+    "proxy": [
+        "model",
+        "optim",
+        "proxy",
+        "dro",
+        "warn",
+        "seed",
+        "rounds",
+        "rounds_tolerance",
+        "reference.max_steps",
+        "final.eval_chunks",
+    ],
     "final": ["model", "optim", "final", "seed"],
     "sft_mix": ["sft", "dro", "seed"],  # dro and seed: for sft.mixture=learned
     "sft": ["sft", "seed"],
@@ -221,3 +234,11 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit_id = ""
     return f"{__version__}+{commit_id}" if commit_id else __version__
+
+
+def heldout_for(cfg: DictConfig, data) -> HeldOut:
+    cap = cfg.final.eval_chunks
+    if cap is not None and (isinstance(cap, bool) or int(cap) < 1):
+        raise DoremiError(f"final.eval_chunks={cap}: give a number of sequences per domain (1 or more) or null (all)")
+    tokenizer = load_saved(data.dir, str(cfg.tokenizer.kind))
+    return heldout_set(data, None if cap is None else int(cap), tokenizer.eod_id, tokenizer.token_bytes())

@@ -1,26 +1,58 @@
-"""stage=final: train the final model on the learned mixture and on baselines; evaluate per domain.
+"""stage=final: train final models on the candidate mixture and on baselines, several seeds
+each; score them on the same held-out documents; judge the candidate against every baseline.
 
-Every mixture trains the same architecture from the same seed for the same number of
-steps and batch size (the same token budget); each is evaluated on the same held-out
-chunks of every domain.
+The candidate is the learned mixture (`proxy/mixture.json`), or any mixture file given as
+`final.mixture=<file>`. Every mixture trains the same architecture for the same steps and
+batch size (the same token budget) with each seed of `final.seeds`; seed s gives every
+mixture the same initialization. Each model is scored every `final.eval_every` steps on the
+held-out set of doremi.data.heldout (whole splits, or `final.eval_chunks` sequences per
+domain spread over the split), per document, so that doremi.verdict can put an interval on
+every difference.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from pathlib import Path
 
-from omegaconf import DictConfig
+import numpy as np
+from omegaconf import DictConfig, ListConfig
 
+from doremi import verdict
+from doremi.data.heldout import HeldOut
+from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture, validate_weights
-from doremi.stages.common import commit, is_main_process, load_prepared, model_config, say, stage_dir, start
+from doremi.stages.common import (
+    commit,
+    heldout_for,
+    is_main_process,
+    load_prepared,
+    model_config,
+    say,
+    stage_dir,
+    start,
+)
 from doremi.stages.reference import fit_lm, save_model
 
 
-def mixtures_to_train(cfg: DictConfig, data, learned: dict[str, float]) -> dict[str, list[float]]:
-    """name -> weights: the learned mixture first, then each baseline, then the reference mixture."""
+def candidate_mixture(cfg: DictConfig, data) -> tuple[str, list[float]]:
+    """(name, weights) of the mixture under test: final.mixture, else the learned one."""
+    chosen = cfg.final.get("mixture")
+    if chosen:
+        weights = resolve_mixture(str(chosen), data.domains, data.token_counts("train"), "final.mixture")
+        return Path(str(chosen)).name.removesuffix(".json"), weights
+    mixture_file = stage_dir(cfg, "proxy") / "mixture.json"
+    mixture = read_json(mixture_file, "run stage=proxy first (same run_dir=), or name a mixture with final.mixture=")
+    learned = validate_weights(mixture["weights"], data.domains, f"{mixture_file}: field 'weights'")
+    return "doremi", [learned[d] for d in data.domains]
+
+
+def mixtures_to_train(cfg: DictConfig, data, candidate: tuple[str, list[float]]) -> dict[str, list[float]]:
+    """name -> weights: the candidate first, then each baseline, then the reference mixture."""
     tokens = data.token_counts("train")
-    out = {"doremi": [learned[d] for d in data.domains]}
+    out = {candidate[0]: candidate[1]}
     for spec in list(cfg.final.baselines) + [str(cfg.reference.mixture)]:
         name = str(spec).rsplit("/", 1)[-1].removesuffix(".json")
         if name not in out:
@@ -28,76 +60,146 @@ def mixtures_to_train(cfg: DictConfig, data, learned: dict[str, float]) -> dict[
     return out
 
 
-def summarize(history: list[dict]) -> dict:
-    last = history[-1]["losses"]
-    worst = max(last, key=last.get)
-    return {
-        "losses": last,
-        "perplexity": {d: math.exp(v) for d, v in last.items()},
-        "average": sum(last.values()) / len(last),
-        "worst": {"domain": worst, "loss": last[worst]},
-        "history": [
+def final_seeds(cfg: DictConfig) -> list[int]:
+    """final.seeds: a count (seeds seed, seed+1, ...) or a list of seeds."""
+    value = cfg.final.seeds
+    seeds = [int(s) for s in value] if isinstance(value, (list, ListConfig)) else None
+    if seeds is None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DoremiError(f"final.seeds={value}: give a number of seeds (1 or more) or a list like [0,1,2]")
+        seeds = [int(cfg.seed) + i for i in range(value)]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise DoremiError(f"final.seeds={list(value)}: give distinct seeds, at least one")
+    return seeds
+
+
+def summarize(per_seed: dict[int, dict], domains: list[str], bytes_per_token: dict[str, float]) -> dict:
+    """Mean over seeds of the final and intermediate losses, with each domain's spread."""
+    seeds = list(per_seed)
+    histories = [per_seed[s]["history"] for s in seeds]
+    final = np.array([[h[-1]["losses"][d] for d in domains] for h in histories])  # (S, D)
+    mean = final.mean(axis=0)
+    losses = dict(zip(domains, mean.tolist()))
+    worst = max(losses, key=losses.get)
+    history = []
+    for j, record in enumerate(histories[0]):
+        per_domain = np.array([[h[j]["losses"][d] for d in domains] for h in histories])  # (S, D)
+        history.append(
             {
-                "step": h["step"],
-                "average": sum(h["losses"].values()) / len(h["losses"]),
-                "worst": max(h["losses"].values()),
-                "losses": h["losses"],
+                "step": record["step"],
+                "average": float(per_domain.mean()),
+                "average_per_seed": per_domain.mean(axis=1).tolist(),
+                "worst": float(per_domain.mean(axis=0).max()),
+                "losses": dict(zip(domains, per_domain.mean(axis=0).tolist())),
             }
-            for h in history
-        ],
+        )
+    return {
+        "losses": losses,
+        "spread": dict(zip(domains, verdict.spread(final).tolist())),  # standard deviation over seeds
+        "bits_per_byte": {d: losses[d] / math.log(2) / bytes_per_token[d] for d in domains if bytes_per_token[d] > 0},
+        "perplexity": {d: math.exp(v) for d, v in losses.items()},
+        "average": float(mean.mean()),
+        "worst": {"domain": worst, "loss": losses[worst]},
+        "seeds": {
+            str(s): {"losses": dict(zip(domains, row.tolist())), "average": float(row.mean())}
+            for s, row in zip(seeds, final)
+        },
+        "history": history,
+        "passes": per_seed[seeds[0]]["passes"],
+        "weights": per_seed[seeds[0]]["weights"],
     }
 
 
-def steps_to_reach(history: list[dict], target: float) -> int | None:
-    """First evaluated step at which the average held-out loss is at or below `target`."""
-    return next((h["step"] for h in history if h["average"] <= target), None)
+def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Path | None) -> dict:
+    """Train and score one mixture with one seed; its result (history with per-document sums)."""
+    started = time.perf_counter()
+    module = fit_lm(
+        cfg, data, weights, cfg.final, where, f"final:{name}:seed-{seed}", int(cfg.final.eval_every), heldout, seed
+    )
+    result = {
+        "seed": seed,
+        "weights": dict(zip(data.domains, weights)),
+        "passes": module.passes,
+        "history": module.eval_history,
+        "seconds": time.perf_counter() - started,
+        "eval_seconds": module.eval_seconds,
+    }
+    if is_main_process():
+        if save_to is not None:
+            save_model(save_to, module.model, model_config(cfg, data), data, weights)
+        write_json_atomic(where / "result.json", result)
+    return result
 
 
 def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
-    mixture_file = stage_dir(cfg, "proxy") / "mixture.json"
-    mixture = read_json(mixture_file, "run stage=proxy first (same run_dir=)")
-    learned = validate_weights(mixture["weights"], data.domains, f"{mixture_file}: field 'weights'")
+    candidate = candidate_mixture(cfg, data)
+    seeds = final_seeds(cfg)
+    if int(cfg.final.eval_every) < 1:
+        raise DoremiError(f"final.eval_every={cfg.final.eval_every}: give a number of steps, 1 or more")
     out = start(cfg, "final")
     if out is None:
         return
-    results = {}
-    for name, weights in mixtures_to_train(cfg, data, learned).items():
-        done = out.tmp / name / "result.json"
-        if done.exists():  # trained before an interruption (resume=auto)
-            results[name] = read_json(done, "")
-            continue
-        say(f"[final] training on the {name} mixture")
-        module = fit_lm(
-            cfg, data, weights, cfg.final, out.tmp / name, f"final:{name}", eval_every=int(cfg.final.eval_every)
-        )
-        results[name] = {
-            "weights": dict(zip(data.domains, weights)),
-            "passes": module.passes,
-            **summarize(module.eval_history),
-        }
-        if is_main_process():
-            if name == "doremi":
-                save_model(out.tmp / "model.pt", module.model, model_config(cfg, data), data, weights)
-            write_json_atomic(done, results[name])
+    heldout = heldout_for(cfg, data)
+    described = heldout.describe()
+    say(
+        f"[final] {len(seeds)} seed(s) per mixture, scored on {sum(described['sequences'].values())} held-out "
+        f"sequences ({heldout.documents} documents{', whole splits' if described['whole_split'] else ''})"
+    )
+    results: dict[str, dict[int, dict]] = {}
+    for name, weights in mixtures_to_train(cfg, data, candidate).items():
+        results[name] = {}
+        for seed in seeds:
+            where = out.tmp / name / f"seed-{seed}"
+            if (where / "result.json").exists():  # trained before an interruption (resume=auto)
+                results[name][seed] = read_json(where / "result.json", "")
+                continue
+            say(f"[final] training on the {name} mixture, seed {seed}")
+            save_to = out.tmp / "model.pt" if name == candidate[0] and seed == seeds[0] else None
+            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, save_to)
     if not is_main_process():
         commit(out)
         return
-    doremi_history = results["doremi"]["history"]
-    steps = int(cfg.final.max_steps)
-    report = {
-        "domains": data.domains,
-        "budget": {
-            "steps": steps,
-            "batch_size": int(cfg.final.batch_size),
-            "tokens": steps * int(cfg.final.batch_size) * data.seq_len,
-        },
-        "unit": "nats/token",
-        "mixtures": results,
-        "doremi_steps_to_baseline": {
-            name: steps_to_reach(doremi_history, r["average"]) for name, r in results.items() if name != "doremi"
-        },
-    }
-    write_json_atomic(out.tmp / "eval.json", report)
+    write_json_atomic(out.tmp / "eval.json", evaluation(cfg, data, candidate[0], seeds, heldout, results))
     commit(out)
     say(f"[final] wrote {out.final / 'eval.json'}")
+
+
+def evaluation(cfg, data, candidate: str, seeds: list[int], heldout: HeldOut, results: dict) -> dict:
+    """eval.json: every mixture's losses (mean and per seed) and the candidate's verdicts."""
+    domains = data.domains
+    bytes_per_token = heldout.bytes_per_token()
+    sums = {
+        name: np.array([[h["documents"] for h in per_seed[s]["history"]] for s in seeds])
+        for name, per_seed in results.items()
+    }
+    steps = [h["step"] for h in results[candidate][seeds[0]]["history"]]
+    comparison = verdict.compare(
+        sums, candidate, heldout.doc_domain, heldout.doc_tokens, steps, domains, seed=int(cfg.seed)
+    )
+    train_seconds = sum(r["seconds"] for per_seed in results.values() for r in per_seed.values())
+    eval_seconds = sum(r["eval_seconds"] for per_seed in results.values() for r in per_seed.values())
+    budget_steps = int(cfg.final.max_steps)
+    return {
+        "domains": domains,
+        "budget": {
+            "steps": budget_steps,
+            "batch_size": int(cfg.final.batch_size),
+            "tokens": budget_steps * int(cfg.final.batch_size) * data.seq_len,
+        },
+        "unit": "nats/token",
+        "candidate": candidate,
+        "seeds": seeds,
+        "heldout": {**heldout.describe(), "bytes_per_token": bytes_per_token},
+        "mixtures": {name: summarize(per_seed, domains, bytes_per_token) for name, per_seed in results.items()},
+        "comparison": comparison,
+        "doremi_steps_to_baseline": {
+            name: (round(budget_steps / c["speedup"]["factor"]) if c["speedup"]["factor"] else None)
+            for name, c in comparison["baselines"].items()
+        },
+        "time": {
+            "training_seconds": train_seconds,
+            "evaluation_seconds": eval_seconds,
+            "evaluation_share": eval_seconds / max(train_seconds, 1e-9),
+        },
+    }

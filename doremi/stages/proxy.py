@@ -9,11 +9,15 @@ and `proxy/rounds.json` lists every round's weights and change.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from doremi import diagnostics
+from doremi.data.heldout import spread_rows
 from doremi.data.packing import PackedData
 from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
@@ -21,13 +25,15 @@ from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
 from doremi.lit.cache import build_reference_losses
 from doremi.lit.callbacks import TrajectoryWriter
-from doremi.lit.lm import maybe_compile
+from doremi.lit.lm import heldout_losses, maybe_compile
 from doremi.lit.proxy import ProxyModule
 from doremi.lit.train import fit
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
+from doremi.model.gpt import GPT, GPTConfig
 from doremi.stages.common import (
     code_version,
     commit,
+    heldout_for,
     is_main_process,
     load_checkpoint,
     load_prepared,
@@ -37,6 +43,8 @@ from doremi.stages.common import (
     start,
 )
 from doremi.stages.reference import fit_lm, save_model
+
+ENTROPY_ROWS = 4096  # training sequences per domain sampled for its unigram entropy
 
 
 def proxy_module(
@@ -58,16 +66,27 @@ def proxy_module(
         collapse_entropy=float(cfg.dro.collapse_entropy),
         collapse_steps=int(cfg.dro.collapse_steps),
         sampling=str(cfg.dro.sampling),
+        burn_in=float(cfg.dro.burn_in),
+        warm_start=int(cfg.dro.warm_start),
     )
 
 
 def train_proxy(
-    cfg: DictConfig, data: PackedData, reference: dict, out_dir: Path, label: str, init, round_index: int = 1
+    cfg: DictConfig,
+    data: PackedData,
+    reference: dict,
+    out_dir: Path,
+    label: str,
+    init,
+    round_index: int = 1,
+    seed: int | None = None,
 ) -> ProxyModule:
-    """One DoReMi run against `reference`; `module.processes` is the number of processes it ran on."""
+    """One DoReMi run against `reference` (seeded by `seed`, default the run's); `module.processes`
+    is the number of processes it ran on."""
     k = len(data.domains)
     steps, batch_size = int(cfg.proxy.max_steps), int(cfg.proxy.batch_size)
-    pl.seed_everything(int(cfg.seed), verbose=False)
+    seed = int(cfg.seed if seed is None else seed)
+    pl.seed_everything(seed, verbose=False)
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
     module = proxy_module(
         cfg, model_config(cfg, data), data.domains, optim, steps, None if cfg.dro.init == "uniform" else init
@@ -77,26 +96,37 @@ def train_proxy(
     maybe_compile(module.reference, bool(cfg.trainer.compile))
     uniform = [1.0 / k] * k
     if cfg.proxy.reference_cache:
-        sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, int(cfg.seed))
+        sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, seed)
+        cache_name = f"round-{round_index}" if seed == int(cfg.seed) else f"round-{round_index}-seed-{seed}"
         module.reference_cache = build_reference_losses(
             module.reference,
             data,
             sampler,
             steps,
-            Path(cfg.run_dir) / "reference_losses" / f"round-{round_index}",
+            Path(cfg.run_dir) / "reference_losses" / cache_name,
             main=is_main_process(),
         )
     resample = cfg.dro.sampling == "resample"
     if resample:
         chunks = [data.chunks("train", d) for d in data.domains]
-        module.resampler = ResampledBatches(chunks, data.chunk_counts("train"), batch_size, int(cfg.seed))
+        module.resampler = ResampledBatches(chunks, data.chunk_counts("train"), batch_size, seed)
     say(f"[{label}] Group DRO over {k} domains, eta={cfg.dro.eta}, smoothing={cfg.dro.smoothing}, {steps} steps")
     out_dir.mkdir(parents=True, exist_ok=True)
     # reweighting: uniform, stratified minibatches (every domain in every batch);
     # resampling: the module draws each batch with the current weights
     callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
     trainer, _ = fit(
-        cfg, module, out_dir, label, data, uniform, steps, batch_size, callbacks=callbacks, steps_only=resample
+        cfg,
+        module,
+        out_dir,
+        label,
+        data,
+        uniform,
+        steps,
+        batch_size,
+        callbacks=callbacks,
+        steps_only=resample,
+        seed=seed,
     )
     module.processes = trainer.world_size
     diagnostics = module.diagnostics()
@@ -134,10 +164,118 @@ def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
     return init
 
 
+def proxy_seeds(cfg: DictConfig) -> list[int]:
+    """proxy.seeds: a count (seeds seed, seed+1, ...) or a list of seeds."""
+    value = cfg.proxy.seeds
+    if isinstance(value, (list, ListConfig)):
+        seeds = [int(s) for s in value]
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        seeds = [int(cfg.seed) + i for i in range(value)]
+    else:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise DoremiError(f"proxy.seeds={value}: give a number of runs (1 or more) or a list of distinct seeds")
+    return seeds
+
+
+def provenance_of(cfg: DictConfig, data: PackedData, module: ProxyModule, round_index: int, seed: int, init) -> dict:
+    provenance = {
+        "method": "doremi",
+        "eta": float(cfg.dro.eta),
+        "smoothing": float(cfg.dro.smoothing),
+        "steps": int(module.dro_steps),
+        "rounds": round_index,
+        "seed": seed,
+        "init": str(cfg.dro.init),
+        "tokenizer": data.tokenizer,
+        "data_hash": data.manifest["data_hash"],
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "code_version": code_version(),
+        "normalize": str(cfg.dro.normalize),
+        "clip": str(cfg.dro.clip),
+        "sampling": str(cfg.dro.sampling),
+        "burn_in": float(cfg.dro.burn_in),
+        "warm_start": int(cfg.dro.warm_start),
+        "averaged_steps": module.averaged_steps(),
+        "processes": module.processes,
+        "accumulate_grad_batches": int(cfg.trainer.accumulate_grad_batches),
+        **module.diagnostics(),
+    }
+    if cfg.dro.init != "uniform":
+        provenance["init_weights"] = dict(zip(data.domains, init))
+    return provenance
+
+
+def trust_warnings(cfg: DictConfig, data: PackedData, reference: dict, runs: list[dict], per_seed: np.ndarray) -> dict:
+    """The checks of doremi.diagnostics on this round: their figures and the warnings they raise."""
+    domains = data.domains
+    model = GPT(GPTConfig(**model_config(cfg, data)))
+    model.load_state_dict(reference["state_dict"])
+    reference_loss = heldout_losses(model, heldout_for(cfg, data))
+    vocab = int(data.tokenizer["vocab_size"])
+    entropy = {}
+    for d in domains:
+        chunks = data.chunks("train", d)
+        entropy[d] = diagnostics.unigram_entropy(np.asarray(chunks[spread_rows(len(chunks), ENTROPY_ROWS)]), vocab)
+    shares = [diagnostics.transient_share(run["averaged"])[0] for run in runs]
+    distance, spread = diagnostics.seed_disagreement(per_seed)
+    warn = cfg.warn
+    found = [
+        diagnostics.weak_reference(reference_loss, entropy, float(warn.reference_gain)),
+        *(diagnostics.transient_warning(run["averaged"], domains, float(warn.transient_share)) for run in runs[:1]),
+        diagnostics.seeds_warning(per_seed, domains, float(warn.seeds_l1)),
+    ]
+    return {
+        "reference_heldout_loss": reference_loss,
+        "unigram_entropy": entropy,
+        "transient_share": shares,
+        "seeds_l1": distance,
+        "seed_spread": dict(zip(domains, spread.tolist())),
+        "warnings": [w for w in found if w],
+    }
+
+
+def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int, seeds: list[int], baselines) -> dict:
+    """The proxy runs of one round (one per seed) and their mean as the round's mixture."""
+    runs = []
+    for seed in seeds:
+        seed_dir = round_dir if len(seeds) == 1 else round_dir / f"seed-{seed}"
+        if len(seeds) > 1 and (seed_dir / "mixture.json").exists():  # finished before an interruption
+            mixture = read_json(seed_dir / "mixture.json", "")
+        else:
+            seed_label = label if len(seeds) == 1 else f"{label}:seed-{seed}"
+            module = train_proxy(cfg, data, reference, seed_dir, seed_label, init, r, seed)
+            mixture = make_mixture(
+                data.domains, module.average_weights(), baselines, provenance_of(cfg, data, module, r, seed, init)
+            )
+            if is_main_process() and len(seeds) > 1:
+                write_mixture(seed_dir / "mixture.json", mixture)
+        steps = read_jsonl(seed_dir / "trajectory.jsonl") if is_main_process() else []
+        start_at = int(mixture["provenance"]["steps"]) - int(mixture["provenance"]["averaged_steps"])
+        averaged = np.array([[s["weights"][d] for d in data.domains] for s in steps if s["step"] > start_at])
+        runs.append({"mixture": mixture, "averaged": averaged})
+    per_seed = np.array([[run["mixture"]["weights"][d] for d in data.domains] for run in runs])
+    provenance = dict(runs[0]["mixture"]["provenance"])
+    if len(seeds) > 1:
+        mean = per_seed.mean(axis=0)
+        mean = mean / mean.sum()
+        provenance.update(
+            seed=seeds[0], seeds=seeds, seed_weights={str(s): run["mixture"]["weights"] for s, run in zip(seeds, runs)}
+        )
+    else:
+        mean = per_seed[0]
+    if is_main_process():
+        provenance["diagnostics"] = trust_warnings(cfg, data, reference, runs, per_seed)
+        for warning in provenance["diagnostics"]["warnings"]:
+            say(f"[proxy] warning: {warning}")
+    return make_mixture(data.domains, mean.tolist(), baselines, provenance)
+
+
 def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
     reference = load_checkpoint(stage_dir(cfg, "reference") / "model.pt", data, "stage=reference")
     init = check_settings(cfg, data)
+    seeds = proxy_seeds(cfg)
     out = start(cfg, "proxy")
     if out is None:
         return
@@ -164,29 +302,7 @@ def run(cfg: DictConfig) -> None:
                 reference = {"state_dict": lm.model.state_dict(), "mixture": dict(zip(data.domains, previous))}
                 if is_main_process():
                     save_model(saved, lm.model, model_config(cfg, data), data, previous)
-        module = train_proxy(cfg, data, reference, round_dir, label, init, r)
-        provenance = {
-            "method": "doremi",
-            "eta": float(cfg.dro.eta),
-            "smoothing": float(cfg.dro.smoothing),
-            "steps": int(module.dro_steps),
-            "rounds": r,
-            "seed": int(cfg.seed),
-            "init": str(cfg.dro.init),
-            "tokenizer": data.tokenizer,
-            "data_hash": data.manifest["data_hash"],
-            "config": OmegaConf.to_container(cfg, resolve=True),
-            "code_version": code_version(),
-            "normalize": str(cfg.dro.normalize),
-            "clip": str(cfg.dro.clip),
-            "sampling": str(cfg.dro.sampling),
-            "processes": module.processes,
-            "accumulate_grad_batches": int(cfg.trainer.accumulate_grad_batches),
-            **module.diagnostics(),
-        }
-        if cfg.dro.init != "uniform":
-            provenance["init_weights"] = dict(zip(data.domains, init))
-        mixture = make_mixture(data.domains, module.average_weights(), baselines, provenance)
+        mixture = learn_round(cfg, data, reference, round_dir, label, init, r, seeds, baselines)
         if is_main_process():
             write_mixture(round_dir / "mixture.json", mixture)
         history.append(mixture["weights"])
@@ -201,7 +317,8 @@ def run(cfg: DictConfig) -> None:
         return
     if rounds > 1:
         last = out.tmp / f"round-{len(history)}"
-        (out.tmp / "trajectory.jsonl").write_bytes((last / "trajectory.jsonl").read_bytes())
+        if (last / "trajectory.jsonl").exists():
+            (out.tmp / "trajectory.jsonl").write_bytes((last / "trajectory.jsonl").read_bytes())
         mixture = read_json(last / "mixture.json", "")
         write_mixture(out.tmp / "mixture.json", mixture)
         write_json_atomic(out.tmp / "rounds.json", rounds_summary(history, data.domains))
@@ -218,3 +335,7 @@ def rounds_summary(history: list[dict], domains: list[str]) -> list[dict]:
         change = sum(abs(weights[d] - history[r - 2][d]) for d in domains) if r > 1 else None
         out.append({"round": r, "weights": weights, "l1_change": change})
     return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.data.heldout import HeldOut
 from doremi.data.packing import PackedData
 from doremi.lit.lm import LMModule, maybe_compile
 from doremi.lit.train import fit
@@ -23,16 +24,33 @@ def fit_lm(
     out_dir: Path,
     label: str,
     eval_every: int | None = None,
+    heldout: HeldOut | None = None,
+    seed: int | None = None,
 ) -> LMModule:
-    """Train a fresh model (seeded by `seed`) on batches drawn with `weights`."""
-    pl.seed_everything(int(cfg.seed), verbose=False)
+    """Train a fresh model (seeded by `seed`, default the run's) on batches drawn with `weights`;
+    with `eval_every`, score it on `heldout` every so many steps and at the end."""
+    seed = int(cfg.seed if seed is None else seed)
+    pl.seed_everything(seed, verbose=False)
     steps, batch_size = int(stage_cfg.max_steps), int(stage_cfg.batch_size)
     micro = int(cfg.trainer.accumulate_grad_batches)
-    module = LMModule(
-        model_config(cfg, data), data.domains, OmegaConf.to_container(cfg.optim, resolve=True), steps, micro
-    )
+    optim = OmegaConf.to_container(cfg.optim, resolve=True)
+    documents = heldout.documents if heldout is not None else 0
+    module = LMModule(model_config(cfg, data), data.domains, optim, steps, micro, eval_documents=documents)
     maybe_compile(module.model, bool(cfg.trainer.compile))
-    trainer, dm = fit(cfg, module, out_dir, label, data, weights, steps, batch_size, eval_every=eval_every)
+    val_batches = heldout.batches(max(batch_size, 64)) if heldout is not None else None
+    trainer, dm = fit(
+        cfg,
+        module,
+        out_dir,
+        label,
+        data,
+        weights,
+        steps,
+        batch_size,
+        eval_every=eval_every,
+        val_batches=val_batches,
+        seed=seed,
+    )
     module.passes = dict(zip(data.domains, dm.loader.passes().tolist()))  # repetition per domain
     if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):
         trainer.validate(module, datamodule=dm, verbose=False)

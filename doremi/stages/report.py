@@ -16,7 +16,7 @@ from doremi.stages.common import say, stage_dir
 def run(cfg: DictConfig) -> str:
     proxy_dir = stage_dir(cfg, "proxy")
     mixture = read_json(proxy_dir / "mixture.json", "run stage=proxy first (same run_dir=)")
-    trajectory = read_jsonl(proxy_dir / "trajectory.jsonl")
+    trajectory = read_jsonl(trajectory_file(proxy_dir, mixture))
     eval_file = stage_dir(cfg, "final") / "eval.json"
     evaluation = read_json(eval_file, "") if eval_file.exists() else None
     if evaluation is None:
@@ -25,12 +25,17 @@ def run(cfg: DictConfig) -> str:
     target = Path(cfg.reports_dir) / str(cfg.name)
     with staged_dir(target) as tmp:
         series = {**mixture.get("baseline_weights", {}), "learned": mixture["weights"]}
-        plots.weights_bar(domains, series, tmp / "weights.png")
+        spread = mixture["provenance"].get("diagnostics", {}).get("seed_spread")
+        errors = {"learned": spread} if spread and len(mixture["provenance"].get("seeds", [])) > 1 else None
+        plots.weights_bar(domains, series, tmp / "weights.png", errors)
         plots.weights_over_steps(domains, trajectory, tmp / "weights_over_steps.png")
         rounds_file = proxy_dir / "rounds.json"
         rounds = read_json(rounds_file, "") if rounds_file.exists() else None
         if rounds:
             plots.weights_per_round(domains, rounds, tmp / "rounds.png")
+        if evaluation and evaluation.get("comparison"):
+            candidate = evaluation.get("candidate", "doremi")
+            plots.differences(domains, evaluation["comparison"], candidate, tmp / "differences.png")
         if evaluation:
             plots.domain_loss_bars(domains, evaluation["mixtures"], tmp / "domain_loss.png")
             plots.loss_over_steps(evaluation["mixtures"], tmp / "loss_over_steps.png")
@@ -49,6 +54,15 @@ def run(cfg: DictConfig) -> str:
     mixture_path = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
     say(f"[report] wrote {target / 'report.md'} and {target / 'report.html'}")
     return terminal_summary(mixture, evaluation, str(mixture_path), str(target / "report.md"))
+
+
+def trajectory_file(proxy_dir: Path, mixture: dict) -> Path:
+    """proxy/trajectory.jsonl, or with proxy.seeds the first seed's (with rounds: the last round's)."""
+    seeds = mixture["provenance"].get("seeds", [])
+    if len(seeds) < 2:
+        return proxy_dir / "trajectory.jsonl"
+    rounds = sorted(proxy_dir.glob("round-*"), key=lambda p: int(p.name.split("-")[1]))
+    return (rounds[-1] if rounds else proxy_dir) / f"seed-{seeds[0]}" / "trajectory.jsonl"
 
 
 def read_jsonl(path: Path) -> list[dict]:
