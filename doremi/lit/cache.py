@@ -2,7 +2,7 @@
 
 Proxy chunks are fixed, aligned token windows and the reference is frozen, so a chunk's
 reference losses never change. They are computed once, batched and without gradient,
-and stored as float16 memory maps (`<domain>.npy`, one row per chunk, plus a `<domain>.done.npy`
+and stored as float16 memory maps (`<domain index>.npy`, one row per chunk, plus a `<domain index>.done.npy`
 mask of the rows computed). The proxy then reads them instead of running the reference.
 float16 keeps about 3 significant digits (an error of at most 0.005 nats at a loss of 10).
 """
@@ -37,8 +37,8 @@ class ReferenceLosses:
 
     def __init__(self, directory: Path, domains: list[str]):
         self.dir = Path(directory)
-        self.losses = [np.load(self.dir / f"{d}.npy", mmap_mode="r") for d in domains]
-        self.computed = [np.load(self.dir / f"{d}.done.npy") for d in domains]
+        self.losses = [np.load(self.dir / f"{i:04d}.npy", mmap_mode="r") for i in range(len(domains))]
+        self.computed = [np.load(self.dir / f"{i:04d}.done.npy") for i in range(len(domains))]
 
     def lookup(self, domain_ids: torch.Tensor, chunk_ids: torch.Tensor) -> torch.Tensor | None:
         """The rows' cached losses, or None when any row was not computed."""
@@ -93,10 +93,10 @@ def build_reference_losses(
     reference.eval()
     start, total = time.perf_counter(), 0
     with staged_dir(directory) as tmp:
-        for domain, ids in zip(data.domains, needed_chunks(sampler, steps)):
+        for index, (domain, ids) in enumerate(zip(data.domains, needed_chunks(sampler, steps))):
             chunks = data.chunks("train", domain)
             shape = (len(chunks), data.seq_len)
-            out = np.lib.format.open_memmap(tmp / f"{domain}.npy", mode="w+", dtype=np.float16, shape=shape)
+            out = np.lib.format.open_memmap(tmp / f"{index:04d}.npy", mode="w+", dtype=np.float16, shape=shape)
             computed = np.zeros(len(chunks), dtype=bool)
             for s in range(0, len(ids), batch_size):
                 part = ids[s : s + batch_size]
@@ -107,7 +107,7 @@ def build_reference_losses(
                 computed[part] = True
             out.flush()
             del out
-            np.save(tmp / f"{domain}.done.npy", computed)
+            np.save(tmp / f"{index:04d}.done.npy", computed)
             total += len(ids)
         (tmp / "done.json").write_text(json.dumps(key))
     seconds = time.perf_counter() - start

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
 
 PIPELINE = ("prepare", "reference", "proxy", "final", "report")
 STAGES = (*PIPELINE, "sft_mix", "sft", "export", "all")
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
+def check_name(name: str) -> None:
+    """`name` becomes a file name under mixtures_dir and reports_dir: refuse anything that could leave them."""
+    if not SAFE_NAME.fullmatch(name):
+        raise DoremiError(
+            f"name={name!r}: a run name is a file name of letters, digits, '.', '_', '+' and '-', starting with a "
+            "letter or digit (it names mixtures/<name>.json and reports/<name>/); choose another name="
+        )
 
 
 def run_stage(cfg: DictConfig) -> None:
@@ -22,6 +36,7 @@ def run_stage(cfg: DictConfig) -> None:
         from doremi.mixture import closest
 
         raise DoremiError(f"stage={stage} is not a stage{closest(stage, STAGES)}; choose one of {', '.join(STAGES)}")
+    check_name(str(cfg.name))
     summary = None
     for name in PIPELINE if stage == "all" else (stage,):
         summary = importlib.import_module(f"doremi.stages.{name}").run(cfg)

@@ -30,6 +30,7 @@ from doremi.stages.common import (
     is_main_process,
     load_prepared,
     model_config,
+    number,
     say,
     stage_dir,
     start,
@@ -135,8 +136,8 @@ def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
     candidate = candidate_mixture(cfg, data)
     seeds = final_seeds(cfg)
-    if int(cfg.final.eval_every) < 1:
-        raise DoremiError(f"final.eval_every={cfg.final.eval_every}: give a number of steps, 1 or more")
+    for key in ("final.max_steps", "final.batch_size", "final.eval_every"):
+        number(cfg, key, 1, math.inf)
     out = start(cfg, "final")
     if out is None:
         return

@@ -10,6 +10,7 @@ and `proxy/rounds.json` lists every round's weights and change.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from doremi.stages.common import (
     load_checkpoint,
     load_prepared,
     model_config,
+    number,
     say,
     stage_dir,
     start,
@@ -137,7 +139,12 @@ def train_proxy(
 
 def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
     k = len(data.domains)
-    batch_size = int(cfg.proxy.batch_size)
+    steps = number(cfg, "proxy.max_steps", 1, math.inf)
+    number(cfg, "dro.eta", 0, math.inf, low_open=True)
+    number(cfg, "dro.smoothing", 0, 1)
+    number(cfg, "dro.burn_in", 0, 1)
+    number(cfg, "dro.warm_start", 0, steps)
+    batch_size = int(number(cfg, "proxy.batch_size", 1, math.inf))
     if batch_size < k:
         raise DoremiError(
             f"proxy.batch_size={batch_size} is smaller than the {k} domains; every proxy batch must hold "

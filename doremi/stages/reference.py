@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -13,7 +14,7 @@ from doremi.data.packing import PackedData
 from doremi.lit.lm import LMModule, maybe_compile
 from doremi.lit.train import fit
 from doremi.mixture import resolve_mixture
-from doremi.stages.common import commit, is_main_process, load_prepared, model_config, say, start
+from doremi.stages.common import commit, is_main_process, load_prepared, model_config, number, say, start
 
 
 def fit_lm(
@@ -74,6 +75,8 @@ def save_model(path: Path, module: torch.nn.Module, model_cfg: dict, data: Packe
 
 def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
+    number(cfg, "reference.max_steps", 1, math.inf)
+    number(cfg, "reference.batch_size", 1, math.inf)
     out = start(cfg, "reference")
     if out is None:
         return
