@@ -37,6 +37,9 @@ def run_stage(cfg: DictConfig) -> None:
 
         raise DoremiError(f"stage={stage} is not a stage{closest(stage, STAGES)}; choose one of {', '.join(STAGES)}")
     check_name(str(cfg.name))
+    from doremi.settings import check
+
+    check(cfg)
     summary = None
     for name in PIPELINE if stage == "all" else (stage,):
         summary = importlib.import_module(f"doremi.stages.{name}").run(cfg)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.files import write_json_atomic
+from doremi.settings import number  # noqa: F401  (stages import it from here)
 
 # The config keys whose values decide each stage's output. A finished stage is reused
 # only when these (and its upstream stage's) settings are unchanged.
@@ -243,17 +243,3 @@ def heldout_for(cfg: DictConfig, data) -> HeldOut:
         raise DoremiError(f"final.eval_chunks={cap}: give a number of sequences per domain (1 or more) or null (all)")
     tokenizer = load_saved(data.dir, str(cfg.tokenizer.kind))
     return heldout_set(data, None if cap is None else int(cap), tokenizer.eod_id, tokenizer.token_bytes())
-
-
-def number(cfg: DictConfig, key: str, low: float, high: float, low_open: bool = False, high_open: bool = True) -> float:
-    """The setting `key` as a finite number in [low, high) (open/closed as asked), else one error naming it."""
-    value = OmegaConf.select(cfg, key)
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        x = math.nan
-    inside = (x > low if low_open else x >= low) and (x < high if high_open else x <= high)
-    if isinstance(value, bool) or not math.isfinite(x) or not inside:
-        span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise DoremiError(f"{key}={value}: expected a number in {span}")
-    return x

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from doremi import verdict
 from doremi.data.heldout import HeldOut
-from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture, validate_weights
+from doremi.settings import seeds_of
 from doremi.stages.common import (
     commit,
     heldout_for,
@@ -59,19 +59,6 @@ def mixtures_to_train(cfg: DictConfig, data, candidate: tuple[str, list[float]])
         if name not in out:
             out[name] = resolve_mixture(str(spec), data.domains, tokens, "final.baselines")
     return out
-
-
-def final_seeds(cfg: DictConfig) -> list[int]:
-    """final.seeds: a count (seeds seed, seed+1, ...) or a list of seeds."""
-    value = cfg.final.seeds
-    seeds = [int(s) for s in value] if isinstance(value, (list, ListConfig)) else None
-    if seeds is None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise DoremiError(f"final.seeds={value}: give a number of seeds (1 or more) or a list like [0,1,2]")
-        seeds = [int(cfg.seed) + i for i in range(value)]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise DoremiError(f"final.seeds={list(value)}: give distinct seeds, at least one")
-    return seeds
 
 
 def summarize(per_seed: dict[int, dict], domains: list[str], bytes_per_token: dict[str, float]) -> dict:
@@ -135,7 +122,7 @@ def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Pat
 def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
     candidate = candidate_mixture(cfg, data)
-    seeds = final_seeds(cfg)
+    seeds = seeds_of(cfg, "final.seeds")
     for key in ("final.max_steps", "final.batch_size", "final.eval_every"):
         number(cfg, key, 1, math.inf)
     out = start(cfg, "final")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from doremi import diagnostics
 from doremi.data.heldout import spread_rows
@@ -31,6 +31,7 @@ from doremi.lit.proxy import ProxyModule
 from doremi.lit.train import fit
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
 from doremi.model.gpt import GPT, GPTConfig
+from doremi.settings import seeds_of
 from doremi.stages.common import (
     code_version,
     commit,
@@ -139,11 +140,6 @@ def train_proxy(
 
 def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
     k = len(data.domains)
-    steps = number(cfg, "proxy.max_steps", 1, math.inf)
-    number(cfg, "dro.eta", 0, math.inf, low_open=True)
-    number(cfg, "dro.smoothing", 0, 1)
-    number(cfg, "dro.burn_in", 0, 1)
-    number(cfg, "dro.warm_start", 0, steps)
     batch_size = int(number(cfg, "proxy.batch_size", 1, math.inf))
     if batch_size < k:
         raise DoremiError(
@@ -169,20 +165,6 @@ def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
     if min(init) <= 0:
         raise DoremiError(f"dro.init={cfg.dro.init}: initial weights must all be > 0 (the update works in log space)")
     return init
-
-
-def proxy_seeds(cfg: DictConfig) -> list[int]:
-    """proxy.seeds: a count (seeds seed, seed+1, ...) or a list of seeds."""
-    value = cfg.proxy.seeds
-    if isinstance(value, (list, ListConfig)):
-        seeds = [int(s) for s in value]
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        seeds = [int(cfg.seed) + i for i in range(value)]
-    else:
-        seeds = []
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise DoremiError(f"proxy.seeds={value}: give a number of runs (1 or more) or a list of distinct seeds")
-    return seeds
 
 
 def provenance_of(cfg: DictConfig, data: PackedData, module: ProxyModule, round_index: int, seed: int, init) -> dict:
@@ -282,7 +264,7 @@ def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
     reference = load_checkpoint(stage_dir(cfg, "reference") / "model.pt", data, "stage=reference")
     init = check_settings(cfg, data)
-    seeds = proxy_seeds(cfg)
+    seeds = seeds_of(cfg, "proxy.seeds")
     out = start(cfg, "proxy")
     if out is None:
         return

@@ -1,0 +1,43 @@
+"""Settings checked at the door: one error naming the key, before any stage reads a file or trains."""
+
+import pytest
+
+from doremi.errors import DoremiError
+from doremi.stages import run_stage
+from tests.test_cli import run_cli
+
+BAD = [
+    ("dro.eta=abc", "dro.eta=abc"),
+    ("dro.eta=-1", "dro.eta=-1"),
+    ("dro.eta=nan", "dro.eta=nan"),
+    ("dro.smoothing=1.5", "dro.smoothing=1.5"),
+    ("dro.burn_in=1", "dro.burn_in=1"),
+    ("dro.warm_start=20", "dro.warm_start=20"),  # TINY's proxy runs 20 steps
+    ("proxy.max_steps=0", "proxy.max_steps=0"),
+    ("trainer.max_steps=0", "trainer.max_steps=0"),
+    ("reference.batch_size=-4", "reference.batch_size=-4"),
+    ("final.eval_every=0", "final.eval_every=0"),
+    ("final.seeds=0", "final.seeds=0"),
+    ("proxy.seeds=[1,1]", "proxy.seeds"),
+    ("data.val_fraction=1.5", "data.val_fraction=1.5"),
+    ("model.n_head=3", "model.n_head=3"),
+    ("name=..", "name='..'"),
+    ("name=", "name=''"),
+    ("name=../../escaped", "name='../../escaped'"),
+]
+
+
+@pytest.mark.parametrize("override, named", BAD)
+def test_a_bad_setting_is_one_error_naming_the_key_before_any_work(tmp_path, make_cfg, override, named):
+    with pytest.raises(DoremiError, match=named.replace("[", r"\[").replace(".", r"\.")):
+        run_stage(make_cfg(override))
+    assert not (tmp_path / "run").exists()  # nothing was written: no stage started
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "mixtures").exists()
+
+
+def test_the_command_line_prints_one_line_and_exits_2(tmp_path):
+    result = run_cli(tmp_path, "dro.eta=abc")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["error: dro.eta=abc: expected a number in (0, inf)"]
+    assert [p.name for p in (tmp_path / "runs" / "demo").iterdir()] == [".hydra-run"]  # Hydra's own, no stage
