@@ -36,7 +36,7 @@ def _span(interval) -> str:
 
 
 def _factor(value) -> str:
-    return "not reached" if value is None else f"{value:.2f}x"
+    return "not reached" if not value else f"{value:.2f}x"
 
 
 def verdict_lines(evaluation: dict) -> list[str]:
