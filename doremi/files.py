@@ -38,6 +38,11 @@ def read_json(path: str | Path, what: str) -> Any:
         raise DoremiError(f"{path} is not valid JSON (line {err.lineno}): {err.msg}") from None
 
 
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Every non-empty line of a JSON-lines artifact (a trajectory)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 @contextmanager
 def staged_dir(final: Path) -> Iterator[Path]:
     """Build a directory under a temporary name; move it into place only if the body succeeds."""

@@ -9,7 +9,6 @@ and `proxy/rounds.json` lists every round's weights and change.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from doremi.data.packing import PackedData
 from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
 from doremi.errors import DoremiError
-from doremi.files import read_json, write_json_atomic
+from doremi.files import read_json, read_jsonl, write_json_atomic
 from doremi.lit.cache import build_reference_losses
 from doremi.lit.callbacks import TrajectoryWriter
 from doremi.lit.lm import heldout_losses, maybe_compile
@@ -324,7 +323,3 @@ def rounds_summary(history: list[dict], domains: list[str]) -> list[dict]:
         change = sum(abs(weights[d] - history[r - 2][d]) for d in domains) if r > 1 else None
         out.append({"round": r, "weights": weights, "l1_change": change})
     return out
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from doremi.files import read_json, staged_dir
+from doremi.files import read_json, read_jsonl, staged_dir
 from doremi.report import plots
 from doremi.report.document import sections, terminal_summary, to_html, to_markdown
 from doremi.stages.common import say, stage_dir
@@ -63,7 +62,3 @@ def trajectory_file(proxy_dir: Path, mixture: dict) -> Path:
         return proxy_dir / "trajectory.jsonl"
     rounds = sorted(proxy_dir.glob("round-*"), key=lambda p: int(p.name.split("-")[1]))
     return (rounds[-1] if rounds else proxy_dir) / f"seed-{seeds[0]}" / "trajectory.jsonl"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
