@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,14 +13,24 @@ from typing import Any
 from doremi.errors import DoremiError
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write to a temporary name beside `path`, then rename over it."""
+def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Call `write(tmp)` on a temporary name beside `path`, then rename it over `path`;
+    on failure (a full disk) the temporary file is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write to a temporary name beside `path`, then rename over it."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:

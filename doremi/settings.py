@@ -1,9 +1,19 @@
-"""Settings checked at the door: before any stage reads a file or trains a step, every
-numeric setting whose range is known is checked, and a bad one is one error naming the key."""
+"""Settings checked at the door, as typed sections.
+
+Each section of the config that code below the stages reads (`dro`, `trainer` with
+`checkpoint` and `resume`, `optim`, `model`, `data`, `sft`) is a frozen dataclass here.
+`of(cfg, Section)` builds one from the config and checks every field: its type, its
+range or its choices. A bad value is one error naming the key, before any stage reads a
+file or trains a step (`check(cfg)` builds them all). Components take these dataclasses,
+never the root config.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -11,16 +21,220 @@ from doremi.errors import DoremiError
 
 INF = math.inf
 
-# key: (low, high, low_open, high_open)
+
+def num(low=-INF, high=INF, low_open=False, high_open=True, integer=False, optional=False, key=None):
+    """A numeric field: finite, in its range (open or closed ends); `integer`: a whole number.
+    `key`: where the value lives in the config when it is not `<section>.<field>`."""
+    meta = {"num": (low, high, low_open, high_open), "integer": integer, "optional": optional}
+    return field(metadata={**meta, "key": key})
+
+
+def choice(*options):
+    return field(metadata={"choices": options})
+
+
+def text(optional=False):
+    return field(metadata={"text": True, "optional": optional})
+
+
+def flag():
+    return field(metadata={"flag": True})
+
+
+def anything(key=None):
+    return field(metadata={"any": True, "key": key})
+
+
+def mapping():
+    """A {name: value} setting, null or a map (`key={a: 1, b: 2}` on the command line)."""
+    return field(metadata={"mapping": True})
+
+
+def _span(low, high, low_open, high_open) -> str:
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def value_of(key: str, value: Any, meta: dict) -> Any:
+    """`value` checked against a field's metadata; one error naming `key` when it does not fit."""
+    if value is None and (meta.get("optional") or meta.get("mapping") or meta.get("any")):
+        return None
+    if "num" in meta:
+        low, high, low_open, high_open = meta["num"]
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            x = math.nan
+        inside = (x > low if low_open else x >= low) and (x < high if high_open else x <= high)
+        if isinstance(value, (bool, str)) or not math.isfinite(x) or not inside or (meta["integer"] and not whole):
+            kind = "a whole number" if meta["integer"] else "a number"
+            raise DoremiError(f"{key}={value}: expected {kind} in {_span(low, high, low_open, high_open)}")
+        return int(x) if meta["integer"] else x
+    if "choices" in meta:
+        if str(value) not in meta["choices"]:
+            raise DoremiError(f"{key}={value}: expected one of {', '.join(meta['choices'])}")
+        return str(value)
+    if meta.get("text"):
+        if not isinstance(value, str):
+            raise DoremiError(f"{key}={value}: expected a text value")
+        return value
+    if meta.get("flag"):
+        if not isinstance(value, bool):
+            raise DoremiError(f"{key}={value}: expected true or false")
+        return value
+    if meta.get("mapping"):
+        if not isinstance(value, dict):
+            raise DoremiError(f"{key}={value}: expected a map like {key}={{name: value}} or null")
+        return value
+    return value
+
+
+def of(cfg: DictConfig, cls, prefix: str | None = None):
+    """The typed section `cls` of `cfg` (at `prefix`, default its SECTION), every field checked."""
+    prefix = prefix or cls.SECTION
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = f.metadata.get("key") or f"{prefix}.{f.name}"
+        raw = OmegaConf.select(cfg, key, default=None)
+        if isinstance(raw, (DictConfig, ListConfig)):
+            raw = OmegaConf.to_container(raw, resolve=True)
+        values[f.name] = value_of(key, raw, dict(f.metadata))
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class DroSettings:
+    """Group DRO (DESIGN.md): the update's step size and smoothing, its variants, collapse warnings."""
+
+    SECTION = "dro"
+    eta: float = num(0, INF, low_open=True)
+    smoothing: float = num(0, 1)
+    init: str = text()
+    normalize: str = choice("domain", "tokens")
+    clip: str = choice("token", "domain")
+    sampling: str = choice("reweight", "resample")
+    burn_in: float = num(0, 1)
+    warm_start: int = num(0, integer=True)
+    collapse_weight: float = num(0, 1, low_open=True, high_open=False)
+    collapse_entropy: float = num(0, 1, high_open=False)
+    collapse_steps: int = num(1, integer=True)
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """How every training stage runs: Lightning's trainer, checkpoints, resume, the logger."""
+
+    SECTION = "trainer"
+    accelerator: str = text()
+    devices: Any = anything()
+    num_nodes: int = num(1, integer=True)
+    strategy: Any = anything()
+    precision: Any = anything()
+    compile: bool = flag()
+    grad_clip: float = num(0, optional=True)
+    accumulate_grad_batches: int = num(1, integer=True)
+    progress_lines: int = num(0, integer=True)
+    log_every: int = num(1, integer=True)
+    logger: str = choice("csv", "tensorboard", "wandb", "mlflow")
+    checkpoint_every: int = num(0, integer=True, key="checkpoint.every")
+    checkpoint_keep: int = num(1, integer=True, key="checkpoint.keep")
+    resume: Any = anything(key="resume")
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    """AdamW with linear warmup and cosine decay."""
+
+    SECTION = "optim"
+    lr: float = num(0, INF, low_open=True)
+    betas: Any = anything()
+    weight_decay: float = num(0)
+    warmup_steps: int = num(0, integer=True)
+    min_lr_ratio: float = num(0, 1, high_open=False)
+    fused: Any = anything()
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The built-in GPT's shape (the vocabulary comes from the prepared data)."""
+
+    SECTION = "model"
+    seq_len: int = num(1, integer=True)
+    n_layer: int = num(1, integer=True)
+    n_head: int = num(1, integer=True)
+    d_model: int = num(1, integer=True)
+    dropout: float = num(0, 1)
+
+    def __post_init__(self):
+        if self.d_model % self.n_head:
+            raise DoremiError(
+                f"model.n_head={self.n_head} does not divide model.d_model={self.d_model}: choose a divisor"
+            )
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where documents come from and how they are split and capped."""
+
+    SECTION = "data"
+    domains: Any = mapping()
+    paths: Any = anything()
+    dataset: str | None = text(optional=True)
+    dataset_config: Any = anything()
+    split: str = text()
+    text_field: str = text()
+    domain_field: str = text()
+    val_fraction: float = num(0, 1, low_open=True)
+    demo_max_chars: int = num(1, integer=True)
+    domain_map: Any = mapping()
+    max_documents: int | None = num(1, integer=True, optional=True)
+    max_tokens: int | None = num(1, integer=True, optional=True)
+    invalid_utf8: str = choice("error", "replace")
+
+
+@dataclass(frozen=True)
+class SftSettings:
+    """The SFT set (stage=sft_mix) and its fine-tuning (stage=sft)."""
+
+    SECTION = "sft"
+    pools: Any = mapping()
+    paths: Any = anything()
+    dataset: str | None = text(optional=True)
+    split: str = text()
+    source_field: str = text()
+    category_field: str | None = text(optional=True)
+    score_field: str | None = text(optional=True)
+    mixture: str | None = text(optional=True)
+    domain_to_source: Any = mapping()
+    counts: Any = mapping()
+    budget: int = num(1, integer=True)
+    dev_size: int = num(0, integer=True)
+    temperature: float = num(0, INF, low_open=True)
+    upsample: bool = flag()
+    seed: int = num(integer=True)
+    filters: Any = anything()
+    dedup: Any = anything()
+    learn: Any = anything()
+    epochs: int = num(1, integer=True)
+    batch_size: int = num(1, integer=True)
+    lr: float = num(0, INF, low_open=True)
+    min_lr_ratio: float = num(0, 1, high_open=False)
+    betas: Any = anything()
+    weight_decay: float = num(0)
+    dropout_top: float = num(0, 1)
+    samples: int = num(0, integer=True)
+    max_new_tokens: int = num(1, integer=True)
+
+
+SECTIONS = (DroSettings, TrainerSettings, OptimSettings, ModelSettings, DataSettings, SftSettings)
+
+# Settings outside the typed sections: key: (low, high, low_open, high_open)
 RANGES = {
-    "dro.eta": (0, INF, True, True),
-    "dro.smoothing": (0, 1, False, True),
-    "dro.burn_in": (0, 1, False, True),
-    "dro.warm_start": (0, INF, False, True),
-    "data.val_fraction": (0, 1, True, True),
     "trainer.max_steps": (1, INF, False, True),
     "trainer.batch_size": (1, INF, False, True),
-    "trainer.accumulate_grad_batches": (1, INF, False, True),
     "reference.max_steps": (1, INF, False, True),
     "reference.batch_size": (1, INF, False, True),
     "proxy.max_steps": (1, INF, False, True),
@@ -32,10 +246,6 @@ RANGES = {
     "warn.reference_gain": (0, 1, False, False),
     "warn.transient_share": (0, 1, False, False),
     "warn.seeds_l1": (0, 2, False, False),
-    "model.seq_len": (1, INF, False, True),
-    "model.n_layer": (1, INF, False, True),
-    "model.n_head": (1, INF, False, True),
-    "model.d_model": (1, INF, False, True),
 }
 
 
@@ -68,7 +278,10 @@ def seeds_of(cfg: DictConfig, key: str) -> list[int]:
 
 
 def check(cfg: DictConfig) -> None:
-    """Every range in RANGES, and the combinations that a range alone cannot say."""
+    """Every typed section, every range in RANGES, and the combinations that a range alone cannot say."""
+    for section in SECTIONS:
+        if OmegaConf.select(cfg, section.SECTION, default=None) is not None:
+            of(cfg, section)
     for key in ("final.seeds", "proxy.seeds"):
         if OmegaConf.select(cfg, key, default=None) is not None:
             seeds_of(cfg, key)
@@ -79,9 +292,4 @@ def check(cfg: DictConfig) -> None:
         raise DoremiError(
             f"dro.warm_start={cfg.dro.warm_start} leaves no Group DRO step of proxy.max_steps={cfg.proxy.max_steps}: "
             "make it smaller than proxy.max_steps"
-        )
-    model = cfg.get("model")
-    if model is not None and model.get("d_model") and model.get("n_head") and int(model.d_model) % int(model.n_head):
-        raise DoremiError(
-            f"model.n_head={model.n_head} does not divide model.d_model={model.d_model}: choose a divisor"
         )

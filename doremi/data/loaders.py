@@ -114,6 +114,11 @@ class MixtureDataModule(pl.LightningDataModule):
         self.steps_only = steps_only  # batches of {"step"} only: the module draws its own (proxy resampling)
         self.loader: MixtureLoader | None = None
 
+    @property
+    def seq_len(self) -> int:
+        """Tokens per training sequence."""
+        return int(self.data.seq_len)
+
     def make_batches(self) -> MixtureBatches:
         """The training batches (a subclass may draw them from other rows than a prepared run's)."""
         return mixture_batches(
@@ -137,6 +142,34 @@ class MixtureDataModule(pl.LightningDataModule):
             loader = self.trainer.train_dataloader
             (loader if isinstance(loader, MixtureLoader) else self.loader).consumed(batch)
         return batch
+
+
+class ChatData(MixtureDataModule):
+    """Batches of chats (token rows with response masks) drawn source by source with `weights`
+    (default uniform: with batch_size >= sources, every source in every batch)."""
+
+    def __init__(
+        self,
+        tokens: list[np.ndarray],
+        masks: list[np.ndarray],
+        batch_size: int,
+        seed: int,
+        weights: list[float] | None = None,
+        **kwargs,
+    ):
+        k = len(tokens)
+        super().__init__(None, weights or [1.0 / k] * k, batch_size, seed, **kwargs)
+        self.tokens, self.masks = tokens, masks
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.tokens[0].shape[1]) - 1
+
+    def make_batches(self) -> MixtureBatches:
+        sampler = MixtureSampler([len(t) for t in self.tokens], self.weights, self.batch_size, self.seed)
+        return MixtureBatches(
+            self.tokens, sampler, micro_batches=self.micro_batches, steps_only=self.steps_only, domain_masks=self.masks
+        )
 
 
 class MixtureSequences(torch.utils.data.IterableDataset):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from doremi.alloc import largest_remainder
 from doremi.data.sampler import MixtureSampler, chunk_batch
 
 
@@ -25,18 +26,7 @@ def allocate(weights: np.ndarray, owed: np.ndarray, batch_size: int) -> tuple[np
 
     `owed[i]`: the fraction of a sequence domain i is behind its share (sums to 0).
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    target = weights * batch_size
-    base = np.floor(target + 1e-9).astype(np.int64)
-    due = owed + np.clip(target - base, 0.0, None)
-    due[weights == 0] = -np.inf
-    extra = np.zeros_like(base)
-    # the domains owed most get the extra sequences; ties go to the lower index
-    order = np.lexsort((np.arange(len(due)), -due))
-    extra[order[: batch_size - int(base.sum())]] = 1
-    counts = base + extra
-    new_owed = np.where(weights == 0, 0.0, due - extra)
-    return counts, new_owed
+    return largest_remainder(np.asarray(weights, dtype=np.float64) * batch_size, batch_size, owed)
 
 
 class ResampledBatches:

@@ -22,7 +22,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from doremi.alloc import largest_remainder
 from doremi.errors import DoremiError
+from doremi.runtime import rank_world
 
 
 class MixtureSampler:
@@ -40,30 +42,18 @@ class MixtureSampler:
         self.chunk_counts = counts
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        target = weights_arr * self.batch_size
-        self._base = np.floor(target + 1e-9).astype(np.int64)
-        self._frac = np.clip(target - self._base, 0.0, None)
-        self._frac[weights_arr == 0] = 0.0
-        self._extra_per_batch = self.batch_size - int(self._base.sum())
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
         self.reset()
 
     # -- allocation state: how many sequences each domain got so far --------------------
     def reset(self) -> None:
         self.step = 0
-        self.extras = np.zeros_like(self._base)  # extra sequences given so far
-        self.drawn = np.zeros_like(self._base)  # sequences drawn so far, per domain
+        self.owed = np.zeros(len(self.weights))  # fractions of a sequence each domain is behind its share
+        self.drawn = np.zeros(len(self.weights), dtype=np.int64)  # sequences drawn so far, per domain
 
     def _counts_next(self) -> np.ndarray:
         """Per-domain counts of the next batch (advances the allocation by one batch)."""
-        deficit = self._frac * (self.step + 1) - self.extras
-        deficit[self._frac == 0] = -np.inf
-        # the `extra` domains furthest behind their share; ties go to the lower index
-        order = np.lexsort((np.arange(len(deficit)), -deficit))
-        extra = np.zeros_like(self._base)
-        extra[order[: self._extra_per_batch]] = 1
-        self.extras += extra
-        counts = self._base + extra
+        counts, self.owed = largest_remainder(self.weights * self.batch_size, self.batch_size, self.owed)
         self.step += 1
         return counts
 
@@ -116,13 +106,6 @@ class MixtureSampler:
     def passes(self) -> np.ndarray:
         """Passes over each domain's chunks so far (1.0 = every chunk seen once)."""
         return self.drawn / np.maximum(self.chunk_counts, 1)
-
-
-def dist_rank_world() -> tuple[int, int]:
-    """(rank, world size) of this process in torch.distributed, (0, 1) without it."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def chunk_batch(
@@ -185,7 +168,7 @@ class MixtureBatches(torch.utils.data.IterableDataset):
         return chunk_batch(self.domain_chunks, domains, chunks, step, self.domain_masks)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        rank, world = dist_rank_world()
+        rank, world = rank_world()
         worker = torch.utils.data.get_worker_info()
         offset, stride = (worker.id, worker.num_workers) if worker else (0, 1)
         m = self.micro_batches

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from doremi.alloc import whole_shares
 from doremi.errors import DoremiError
 
 DIGITS = 6
@@ -37,23 +38,12 @@ class ExportInput:
 def exact_decimals(weights: dict[str, float], digits: int = DIGITS) -> dict[str, str]:
     """Decimal strings with `digits` places, summing to exactly 1 (largest remainder)."""
     scale = 10**digits
-    total = sum(weights.values())
-    raw = {d: w / total * scale for d, w in weights.items()}
-    units = {d: int(v) for d, v in raw.items()}
-    short = scale - sum(units.values())
-    for d in sorted(raw, key=lambda d: (-(raw[d] - units[d]), list(raw).index(d)))[:short]:
-        units[d] += 1
-    return {d: f"{u / scale:.{digits}f}" for d, u in units.items()}
+    return {d: f"{u / scale:.{digits}f}" for d, u in whole_shares(weights, scale).items()}
 
 
 def exact_counts(weights: dict[str, float], budget: int) -> dict[str, int]:
     """Integer counts summing to `budget` in proportion to weights (largest remainder)."""
-    total = sum(weights.values())
-    raw = {d: w / total * budget for d, w in weights.items()}
-    counts = {d: int(v) for d, v in raw.items()}
-    for d in sorted(raw, key=lambda d: (-(raw[d] - counts[d]), list(raw).index(d)))[: budget - sum(counts.values())]:
-        counts[d] += 1
-    return counts
+    return whole_shares(weights, budget)
 
 
 def positive(weights: dict[str, float]) -> dict[str, float]:

@@ -69,7 +69,7 @@ class TrajectoryWriter(pl.Callback):
         if not trainer.is_global_zero:
             return
         if self.path.exists():  # resumed: keep the steps the checkpoint has seen, drop the rest
-            done = int(pl_module.dro_steps)
+            done = int(pl_module.domain_weights.steps)
             kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= done]
             self.path.write_text("".join(line + "\n" for line in kept))
         self._file = open(self.path, "a", buffering=1)  # line-buffered: a killed run loses no finished step

@@ -6,7 +6,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from doremi.lit.lm import masked_sum
+from doremi.lit.lm import masked_sum, mean_loss, micro_part
 from doremi.model.gpt import GPT, GPTConfig
 
 ROLE_PREFIX = {"user": "User: ", "assistant": "Assistant: ", "system": "System: "}
@@ -53,6 +53,7 @@ class SFTModule(pl.LightningModule):
         weight_decay: float,
         total_steps: int,
         dropout_top: float,
+        micro_batches: int = 1,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -60,8 +61,9 @@ class SFTModule(pl.LightningModule):
         rising_dropout(self.model, dropout_top)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        total, count = masked_loss_sums(self.model, batch["tokens"], batch["mask"])
-        loss = total / count.clamp_min(1)
+        """Mean loss over the response tokens of the batch (doremi.data.loaders.ChatData's, "mask" on targets)."""
+        part = micro_part(batch, int(batch.get("micro", 0)), int(self.hparams.micro_batches))
+        loss = mean_loss(self.model.token_losses(part["input"], part["target"]), part["mask"])
         self.log("train/loss", loss, prog_bar=True)
         return loss
 

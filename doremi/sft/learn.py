@@ -21,50 +21,18 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 
-from doremi.data.loaders import MixtureDataModule
-from doremi.data.packing import PackedData
+from doremi.data.loaders import ChatData
 from doremi.data.resample import ResampledBatches
-from doremi.data.sampler import MixtureBatches, MixtureSampler
-from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.lit.callbacks import TrajectoryWriter
+from doremi.lit.group_dro import train_group_dro
 from doremi.lit.lm import LMModule
 from doremi.lit.sft import encode_chat
 from doremi.lit.train import fit
 from doremi.mixture import make_mixture, write_mixture
+from doremi.runtime import is_main_process, say
+from doremi.settings import DroSettings, TrainerSettings
 from doremi.sft.examples import Example
-from doremi.stages.common import is_main_process, load_checkpoint, say, stage_dir
-from doremi.stages.proxy import proxy_module
-
-
-class ChatData(MixtureDataModule):
-    """Batches of chats drawn source by source, with the response masks (uniform: every source in every batch)."""
-
-    def __init__(self, tokens: list[np.ndarray], masks: list[np.ndarray], batch_size: int, seed: int, **kwargs):
-        k = len(tokens)
-        super().__init__(None, [1.0 / k] * k, batch_size, seed, **kwargs)
-        self.tokens, self.masks = tokens, masks
-
-    def make_batches(self) -> MixtureBatches:
-        sampler = MixtureSampler([len(t) for t in self.tokens], self.weights, self.batch_size, self.seed)
-        return MixtureBatches(
-            self.tokens, sampler, micro_batches=self.micro_batches, steps_only=self.steps_only, domain_masks=self.masks
-        )
-
-
-def base_model(cfg: DictConfig, data: PackedData) -> tuple[dict, Path]:
-    """The saved model both fine-tunings start from, and its path."""
-    spec = str(cfg.sft.learn.base)
-    path = stage_dir(cfg, spec) / "model.pt" if spec in ("reference", "final") else Path(spec)
-    what = f"stage={spec}" if spec in ("reference", "final") else "a stage that saves a model.pt"
-    if not path.exists():
-        raise DoremiError(
-            f"sft.mixture=learned fine-tunes sft.learn.base={spec}, but {path} is not there: run {what} first "
-            "(same run_dir=) or point sft.learn.base at a model.pt"
-        )
-    return load_checkpoint(path, data, what), path
 
 
 def encode_sources(
@@ -85,42 +53,36 @@ def encode_sources(
 
 
 def learn_source_weights(
-    cfg: DictConfig,
-    data: PackedData,
     base: dict,
     base_path: Path,
+    tokenizer,
     by_source: dict[str, list[Example]],
     sources: list[str],
     out_dir: Path,
+    *,
+    steps: int,
+    batch_size: int,
+    optim: dict,
+    dro: DroSettings,
+    run: TrainerSettings,
+    seed: int,
 ) -> dict[str, float]:
     """{source: learned weight} (0 for sources left out); writes the trajectory and mixture under out_dir.
 
-    `data`: the run's prepared data (its tokenizer); `base`, `base_path`: from `base_model`.
+    `base`: a saved model (doremi.checkpoints.read_model) both fine-tunings start from, read from `base_path`.
     """
-    learn = cfg.sft.learn
-    tokenizer = load_saved(data.dir, data.tokenizer["kind"])
     model_cfg = dict(base["model_config"])
     used, tokens, masks = encode_sources(tokenizer, by_source, sources, int(model_cfg["seq_len"]))
     if len(used) < 2:
         raise DoremiError(
             f"sft.mixture=learned needs two or more sources with examples after filters and dedup; found {used}"
         )
-    steps, batch_size = int(learn.steps), int(learn.batch_size)
     if batch_size < len(used):
         raise DoremiError(
             f"sft.learn.batch_size={batch_size} is smaller than the {len(used)} sources: every batch must hold "
             f"every source; set sft.learn.batch_size >= {len(used)}"
         )
-    sft = cfg.sft
-    optim = {
-        "lr": float(sft.lr),
-        "betas": list(sft.betas),
-        "weight_decay": float(sft.weight_decay),
-        "warmup_steps": 0,
-        "min_lr_ratio": float(sft.min_lr_ratio),
-        "fused": OmegaConf.select(cfg, "optim.fused", default="auto"),
-    }
-    micro = int(cfg.trainer.accumulate_grad_batches)
+    micro = run.accumulate_grad_batches
     say(
         f"[sft_mix] learning quotas over {len(used)} sources from {base_path}: reference on uniform quotas, "
         f"then Group DRO on response-token excess loss, {steps} steps each"
@@ -131,43 +93,49 @@ def learn_source_weights(
     if saved.exists():
         reference_state = torch.load(saved, map_location="cpu", weights_only=True)
     else:
-        pl.seed_everything(int(cfg.seed), verbose=False)
+        pl.seed_everything(seed, verbose=False)
         reference = LMModule(model_cfg, used, optim, steps, micro)
         reference.model.load_state_dict(base["state_dict"])
-        chats = ChatData(tokens, masks, batch_size, int(cfg.seed), micro_batches=micro)
-        fit(cfg, reference, out_dir / "reference", "sft-reference", None, [], steps, batch_size, datamodule=chats)
+        chats = ChatData(tokens, masks, batch_size, seed, micro_batches=micro)
+        fit(reference, chats, run, out_dir / "reference", "sft-reference", steps)
         reference_state = reference.model.state_dict()
         if is_main_process():
             torch.save(reference_state, saved)
 
     # 2. the proxy: the base again, with Group DRO against the reference
-    pl.seed_everything(int(cfg.seed), verbose=False)
-    proxy = proxy_module(cfg, model_cfg, used, optim, steps, init=None)
-    proxy.model.load_state_dict(base["state_dict"])
-    proxy.load_reference(reference_state)
-    resample = cfg.dro.sampling == "resample"
-    if resample:
-        proxy.resampler = ResampledBatches(tokens, [len(t) for t in tokens], batch_size, int(cfg.seed), masks)
-    chats = ChatData(tokens, masks, batch_size, int(cfg.seed), micro_batches=micro, steps_only=resample)
-    callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
-    fit(cfg, proxy, out_dir, "sft-proxy", None, [], steps, batch_size, callbacks=callbacks, datamodule=chats)
-
-    weights = proxy.average_weights()
+    resampled = ResampledBatches(tokens, [len(t) for t in tokens], batch_size, seed, masks)
+    resample = dro.sampling == "resample"
+    proxy, _ = train_group_dro(
+        model=model_cfg,
+        domains=used,
+        optim=optim,
+        steps=steps,
+        dro=dro,
+        run=run,
+        datamodule=ChatData(tokens, masks, batch_size, seed, micro_batches=micro, steps_only=resample),
+        reference_state=reference_state,
+        out_dir=out_dir,
+        label="sft-proxy",
+        seed=seed,
+        start_state=base["state_dict"],
+        resampled=resampled if resample else None,
+    )
+    state = proxy.domain_weights
     provenance = {
         "method": "doremi-sft",
-        "eta": float(cfg.dro.eta),
-        "smoothing": float(cfg.dro.smoothing),
-        "steps": int(proxy.dro_steps),
-        "seed": int(cfg.seed),
+        "eta": dro.eta,
+        "smoothing": dro.smoothing,
+        "steps": int(state.steps),
+        "seed": seed,
         "base": str(base_path),
         "examples": {s: len(t) for s, t in zip(used, tokens)},
-        "normalize": str(cfg.dro.normalize),
-        "clip": str(cfg.dro.clip),
-        "sampling": str(cfg.dro.sampling),
-        **proxy.diagnostics(),
+        "normalize": dro.normalize,
+        "clip": dro.clip,
+        "sampling": dro.sampling,
+        **state.diagnostics(),
     }
     uniform = [1.0 / len(used)] * len(used)
-    mixture = make_mixture(used, weights, {"uniform": uniform}, provenance)
+    mixture = make_mixture(used, state.average(), {"uniform": uniform}, provenance)
     if is_main_process():
         write_mixture(out_dir / "mixture.json", mixture)
     say("[sft_mix] learned source weights: " + ", ".join(f"{s} {w:.3f}" for s, w in mixture["weights"].items()))

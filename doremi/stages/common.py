@@ -3,62 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
-import os
 import shutil
 import subprocess
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.checkpoints import read_model
 from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.files import write_json_atomic
+from doremi.runtime import barrier, is_main_process, say  # noqa: F401  (stages import them from here)
 from doremi.settings import number  # noqa: F401  (stages import it from here)
 
-# The config keys whose values decide each stage's output. A finished stage is reused
-# only when these (and its upstream stage's) settings are unchanged.
-STAGE_SETTINGS = {
-    "prepare": ["data", "tokenizer", "model.seq_len"],
-    "reference": ["model", "optim", "reference", "seed"],
-    "proxy": [
-        "model",
-        "optim",
-        "proxy",
-        "dro",
-        "warn",
-        "seed",
-        "rounds",
-        "rounds_tolerance",
-        "reference.max_steps",
-        "final.eval_chunks",
-    ],
-    "final": ["model", "optim", "final", "seed"],
-    "sft_mix": ["sft", "dro", "seed"],  # dro and seed: for sft.mixture=learned
-    "sft": ["sft", "seed"],
-}
-UPSTREAM = {"reference": "prepare", "proxy": "reference", "final": "proxy", "sft": "sft_mix"}
-
-
-def is_main_process() -> bool:
-    """False in the other processes of a multi-process run (torchrun, SLURM, Lightning's launcher)."""
-    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
-        if os.environ.get(key, "0") not in ("", "0"):
-            return False
-    return True
-
-
-def say(message: str) -> None:
-    if is_main_process():
-        print(message, file=sys.stderr, flush=True)
+# Settings of every training stage that change what it trains (beside its own section).
+TRAINING = ("trainer.grad_clip", "trainer.accumulate_grad_batches", "trainer.precision")
 
 
 def quiet_lightning() -> None:
@@ -99,12 +66,39 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
     return {prefix: value}
 
 
+def declared(stage: str, cfg: DictConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The stage's own declaration, beside its recipe: INPUTS (the stages whose outputs it reads,
+    or a function of the config giving them) and SETTINGS (the keys whose values decide its output)."""
+    module = importlib.import_module(f"doremi.stages.{stage}")
+    inputs = module.INPUTS(cfg) if callable(module.INPUTS) else module.INPUTS
+    return tuple(inputs), tuple(module.SETTINGS)
+
+
+def file_digest(value: Any) -> str | None:
+    """sha256 of a file a setting names (a mixture .json, a model.pt), so that a changed file marks the stage stale."""
+    if not isinstance(value, str) or not value.endswith((".json", ".pt", ".jsonl")):
+        return None
+    path = Path(value)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
+    """What decides a stage's output: its settings, the files they name, and each input stage's fingerprint."""
+    inputs, keys = declared(stage, cfg)
     settings: dict[str, Any] = {}
-    for key in STAGE_SETTINGS[stage]:
+    for key in keys:
         settings.update(_flat(key, _select(cfg, key)))
-    upstream = UPSTREAM.get(stage)
-    if upstream:
+    for key, value in list(settings.items()):
+        digest = file_digest(value)
+        if digest:
+            settings[f"{key} file"] = digest
+    for upstream in inputs:
         done = stage_dir(cfg, upstream) / "done.json"
         settings[f"{upstream} output"] = json.loads(done.read_text())["fingerprint"] if done.exists() else None
     return json.loads(json.dumps(settings, default=str))
@@ -175,12 +169,6 @@ def commit(out: StageOutput) -> Path:
     return out.final
 
 
-def barrier() -> None:
-    """Wait for every process (after the main one has written a stage's output)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-
-
 def load_prepared(cfg: DictConfig) -> PackedData:
     """The prepare stage's output, checked against this run's sequence length."""
     data = PackedData(stage_dir(cfg, "prepare"))
@@ -208,9 +196,7 @@ def model_config(cfg: DictConfig, data: PackedData) -> dict:
 
 def load_checkpoint(path: Path, data: PackedData, what: str) -> dict:
     """A saved model of an earlier stage, checked against the prepared data it must match."""
-    if not path.exists():
-        raise DoremiError(f"{path} not found: run {what} first (same run_dir=)")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = read_model(path, what)
     if saved["tokenizer"] != data.tokenizer:
         raise DoremiError(
             f"{path} was trained with tokenizer {saved['tokenizer']} but {data.dir} uses {data.tokenizer}; "

@@ -25,17 +25,22 @@ from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture, validate_weights
 from doremi.settings import seeds_of
 from doremi.stages.common import (
+    TRAINING,
     commit,
     heldout_for,
     is_main_process,
     load_prepared,
-    model_config,
     number,
     say,
     stage_dir,
     start,
 )
-from doremi.stages.reference import fit_lm, save_model
+from doremi.stages.lm import fit_lm, save_lm
+
+# The stage graph, declared here once: the stages whose outputs this one reads, and the
+# settings that decide its output (doremi.stages.common.start fingerprints both).
+INPUTS = ("prepare", "reference", "proxy")
+SETTINGS = ("model", "optim", "final", "reference.mixture", "seed", *TRAINING)
 
 
 def candidate_mixture(cfg: DictConfig, data) -> tuple[str, list[float]]:
@@ -112,9 +117,9 @@ def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Pat
         "seconds": time.perf_counter() - started,
         "eval_seconds": module.eval_seconds,
     }
+    if save_to is not None:
+        save_lm(save_to, module, cfg, data, weights)
     if is_main_process():
-        if save_to is not None:
-            save_model(save_to, module.model, model_config(cfg, data), data, weights)
         write_json_atomic(where / "result.json", result)
     return result
 

@@ -22,6 +22,11 @@ from doremi.files import write_json_atomic
 from doremi.mixture import closest
 from doremi.stages.common import commit, say, stage_dir, start
 
+# The stage graph, declared here once: the stages whose outputs this one reads, and the
+# settings that decide its output (doremi.stages.common.start fingerprints both).
+INPUTS = ()
+SETTINGS = ("data", "tokenizer", "model.seq_len")
+
 BATCH_DOCUMENTS = 512
 PIECE_CHARS = 1 << 20  # documents longer than this are tokenized in pieces
 

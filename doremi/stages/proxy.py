@@ -13,25 +13,25 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from doremi import diagnostics
+from doremi import diagnostics, settings
 from doremi.data.heldout import spread_rows
+from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
 from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
 from doremi.errors import DoremiError
 from doremi.files import read_json, read_jsonl, write_json_atomic
 from doremi.lit.cache import build_reference_losses
-from doremi.lit.callbacks import TrajectoryWriter
-from doremi.lit.lm import heldout_losses, maybe_compile
+from doremi.lit.group_dro import train_group_dro
+from doremi.lit.lm import heldout_losses
 from doremi.lit.proxy import ProxyModule
-from doremi.lit.train import fit
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
 from doremi.model.gpt import GPT, GPTConfig
-from doremi.settings import seeds_of
+from doremi.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
 from doremi.stages.common import (
+    TRAINING,
     code_version,
     commit,
     heldout_for,
@@ -44,33 +44,26 @@ from doremi.stages.common import (
     stage_dir,
     start,
 )
-from doremi.stages.reference import fit_lm, save_model
+from doremi.stages.lm import fit_lm, save_lm
+
+# The stage graph, declared here once: the stages whose outputs this one reads, and the
+# settings that decide its output (doremi.stages.common.start fingerprints both).
+INPUTS = ("prepare", "reference")
+SETTINGS = (
+    "model",
+    "optim",
+    "proxy",
+    "dro",
+    "warn",
+    "seed",
+    "rounds",
+    "rounds_tolerance",
+    "reference",
+    "final.eval_chunks",
+    *TRAINING,
+)
 
 ENTROPY_ROWS = 4096  # training sequences per domain sampled for its unigram entropy
-
-
-def proxy_module(
-    cfg: DictConfig, model: dict, domains: list[str], optim: dict, steps: int, init: list[float] | None
-) -> ProxyModule:
-    """A ProxyModule with the `dro.*` settings (init None: uniform)."""
-    return ProxyModule(
-        model,
-        domains,
-        optim,
-        steps,
-        eta=float(cfg.dro.eta),
-        smoothing=float(cfg.dro.smoothing),
-        init_weights=init,
-        micro_batches=int(cfg.trainer.accumulate_grad_batches),
-        normalize=str(cfg.dro.normalize),
-        clip=str(cfg.dro.clip),
-        collapse_weight=float(cfg.dro.collapse_weight),
-        collapse_entropy=float(cfg.dro.collapse_entropy),
-        collapse_steps=int(cfg.dro.collapse_steps),
-        sampling=str(cfg.dro.sampling),
-        burn_in=float(cfg.dro.burn_in),
-        warm_start=int(cfg.dro.warm_start),
-    )
 
 
 def train_proxy(
@@ -88,52 +81,43 @@ def train_proxy(
     k = len(data.domains)
     steps, batch_size = int(cfg.proxy.max_steps), int(cfg.proxy.batch_size)
     seed = int(cfg.seed if seed is None else seed)
-    pl.seed_everything(seed, verbose=False)
-    optim = OmegaConf.to_container(cfg.optim, resolve=True)
-    module = proxy_module(
-        cfg, model_config(cfg, data), data.domains, optim, steps, None if cfg.dro.init == "uniform" else init
-    )
-    module.load_reference(reference["state_dict"])
-    maybe_compile(module.model, bool(cfg.trainer.compile))
-    maybe_compile(module.reference, bool(cfg.trainer.compile))
+    run, dro = settings.of(cfg, TrainerSettings), settings.of(cfg, DroSettings)
+    model = model_config(cfg, data)
     uniform = [1.0 / k] * k
+    cache = None
     if cfg.proxy.reference_cache:
+        scorer = GPT(GPTConfig(**model))
+        scorer.load_state_dict(reference["state_dict"])
         sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, seed)
         cache_name = f"round-{round_index}" if seed == int(cfg.seed) else f"round-{round_index}-seed-{seed}"
-        module.reference_cache = build_reference_losses(
-            module.reference,
-            data,
-            sampler,
-            steps,
-            Path(cfg.run_dir) / "reference_losses" / cache_name,
-            main=is_main_process(),
-        )
-    resample = cfg.dro.sampling == "resample"
-    if resample:
+        directory = Path(cfg.run_dir) / "reference_losses" / cache_name
+        cache = build_reference_losses(scorer, data, sampler, steps, directory, main=is_main_process())
+    resampled = None
+    if dro.sampling == "resample":
         chunks = [data.chunks("train", d) for d in data.domains]
-        module.resampler = ResampledBatches(chunks, data.chunk_counts("train"), batch_size, seed)
-    say(f"[{label}] Group DRO over {k} domains, eta={cfg.dro.eta}, smoothing={cfg.dro.smoothing}, {steps} steps")
-    out_dir.mkdir(parents=True, exist_ok=True)
+        resampled = ResampledBatches(chunks, data.chunk_counts("train"), batch_size, seed)
     # reweighting: uniform, stratified minibatches (every domain in every batch);
     # resampling: the module draws each batch with the current weights
-    callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
-    trainer, _ = fit(
-        cfg,
-        module,
-        out_dir,
-        label,
-        data,
-        uniform,
-        steps,
-        batch_size,
-        callbacks=callbacks,
-        steps_only=resample,
+    batches = MixtureDataModule(
+        data, uniform, batch_size, seed, micro_batches=run.accumulate_grad_batches, steps_only=resampled is not None
+    )
+    module, trainer = train_group_dro(
+        model=model,
+        domains=data.domains,
+        optim=settings.of(cfg, OptimSettings).as_dict(),
+        steps=steps,
+        dro=dro,
+        run=run,
+        datamodule=batches,
+        reference_state=reference["state_dict"],
+        out_dir=out_dir,
+        label=label,
         seed=seed,
+        init=None if dro.init == "uniform" else init,
+        cache=cache,
+        resampled=resampled,
     )
     module.processes = trainer.world_size
-    diagnostics = module.diagnostics()
-    if diagnostics["skipped_steps"] or any(diagnostics["steps_without_domain"].values()):
-        say(f"[{label}] diagnostics: {diagnostics}")
     return module
 
 
@@ -145,14 +129,6 @@ def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
             f"proxy.batch_size={batch_size} is smaller than the {k} domains; every proxy batch must hold "
             f"every domain: set proxy.batch_size >= {k}"
         )
-    choices = (
-        ("normalize", ("domain", "tokens")),
-        ("clip", ("token", "domain")),
-        ("sampling", ("reweight", "resample")),
-    )
-    for key, allowed in choices:
-        if str(cfg.dro[key]) not in allowed:
-            raise DoremiError(f"dro.{key}={cfg.dro[key]}: expected one of {', '.join(allowed)}")
     if cfg.dro.sampling == "resample" and cfg.proxy.reference_cache:
         raise DoremiError(
             "proxy.reference_cache=true needs dro.sampling=reweight: resampled batches depend on the weights, "
@@ -171,7 +147,7 @@ def provenance_of(cfg: DictConfig, data: PackedData, module: ProxyModule, round_
         "method": "doremi",
         "eta": float(cfg.dro.eta),
         "smoothing": float(cfg.dro.smoothing),
-        "steps": int(module.dro_steps),
+        "steps": int(module.domain_weights.steps),
         "rounds": round_index,
         "seed": seed,
         "init": str(cfg.dro.init),
@@ -184,10 +160,10 @@ def provenance_of(cfg: DictConfig, data: PackedData, module: ProxyModule, round_
         "sampling": str(cfg.dro.sampling),
         "burn_in": float(cfg.dro.burn_in),
         "warm_start": int(cfg.dro.warm_start),
-        "averaged_steps": module.averaged_steps(),
+        "averaged_steps": module.domain_weights.averaged_steps(),
         "processes": module.processes,
         "accumulate_grad_batches": int(cfg.trainer.accumulate_grad_batches),
-        **module.diagnostics(),
+        **module.domain_weights.diagnostics(),
     }
     if cfg.dro.init != "uniform":
         provenance["init_weights"] = dict(zip(data.domains, init))
@@ -234,7 +210,10 @@ def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int,
             seed_label = label if len(seeds) == 1 else f"{label}:seed-{seed}"
             module = train_proxy(cfg, data, reference, seed_dir, seed_label, init, r, seed)
             mixture = make_mixture(
-                data.domains, module.average_weights(), baselines, provenance_of(cfg, data, module, r, seed, init)
+                data.domains,
+                module.domain_weights.average(),
+                baselines,
+                provenance_of(cfg, data, module, r, seed, init),
             )
             if is_main_process() and len(seeds) > 1:
                 write_mixture(seed_dir / "mixture.json", mixture)
@@ -288,8 +267,7 @@ def run(cfg: DictConfig) -> None:
                 say(f"[reference:round-{r}] training on round {r - 1}'s weights")
                 lm = fit_lm(cfg, data, previous, cfg.reference, round_dir / "reference", f"reference:round-{r}")
                 reference = {"state_dict": lm.model.state_dict(), "mixture": dict(zip(data.domains, previous))}
-                if is_main_process():
-                    save_model(saved, lm.model, model_config(cfg, data), data, previous)
+                save_lm(saved, lm, cfg, data, previous)
         mixture = learn_round(cfg, data, reference, round_dir, label, init, r, seeds, baselines)
         if is_main_process():
             write_mixture(round_dir / "mixture.json", mixture)

@@ -10,17 +10,34 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import CSVLogger
 
+from doremi import settings
+from doremi.data.loaders import ChatData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import write_json_atomic
-from doremi.lit.callbacks import Progress
+from doremi.files import write_atomic, write_json_atomic
 from doremi.lit.sft import SFTModule, encode_chat, generate, loss_per_source
-from doremi.stages.common import commit, load_checkpoint, load_prepared, say, stage_dir, start
+from doremi.lit.train import fit
+from doremi.settings import SftSettings, TrainerSettings
+from doremi.stages.common import (
+    TRAINING,
+    commit,
+    is_main_process,
+    load_checkpoint,
+    load_prepared,
+    say,
+    stage_dir,
+    start,
+)
+
+# The stage graph, declared here once: the stages whose outputs this one reads, and the
+# settings that decide its output (doremi.stages.common.start fingerprints both).
+INPUTS = ("prepare", "final", "sft_mix")
+SETTINGS = ("sft", "seed", *TRAINING)
 
 
 def read_rows(path, tokenizer, length: int) -> list[dict]:
@@ -40,7 +57,7 @@ def run(cfg: DictConfig) -> None:
     out = start(cfg, "sft")
     if out is None:
         return
-    sft = cfg.sft
+    sft, run_settings = settings.of(cfg, SftSettings), settings.of(cfg, TrainerSettings)
     tokenizer = load_saved(data.dir, data.tokenizer["kind"])
     length = int(final["model_config"]["seq_len"])
     train = read_rows(stage_dir(cfg, "sft_mix") / "train.jsonl", tokenizer, length)
@@ -48,19 +65,21 @@ def run(cfg: DictConfig) -> None:
     if not train:
         raise DoremiError(f"{stage_dir(cfg, 'sft_mix') / 'train.jsonl'} is empty: loosen sft.filters or add pools")
     sources = sorted({r["source"] for r in train + dev})
-    batch = min(int(sft.batch_size), len(train))
-    steps = int(sft.epochs) * math.ceil(len(train) / batch)
+    trained = [s for s in sources if any(r["source"] == s for r in train)]
+    batch = min(sft.batch_size, len(train))
+    steps = sft.epochs * math.ceil(len(train) / batch)
 
     pl.seed_everything(int(cfg.seed), verbose=False)
     module = SFTModule(
         final["model_config"],
         sources,
-        float(sft.lr),
-        float(sft.min_lr_ratio),
+        sft.lr,
+        sft.min_lr_ratio,
         list(sft.betas),
-        float(sft.weight_decay),
+        sft.weight_decay,
         steps,
-        float(sft.dropout_top),
+        sft.dropout_top,
+        run_settings.accumulate_grad_batches,
     )
     module.model.load_state_dict(final["state_dict"])
     before = loss_per_source(module.model, dev, sources)
@@ -68,47 +87,40 @@ def run(cfg: DictConfig) -> None:
         f"[sft] {len(train)} chats, {sft.epochs} epochs = {steps} steps of {batch}; dev loss before: "
         + ", ".join(f"{s} {v:.3f}" for s, v in before.items())
     )
-    tensors = [{"tokens": torch.from_numpy(r["tokens"]), "mask": torch.from_numpy(r["mask"])} for r in train]
-    loader = torch.utils.data.DataLoader(
-        tensors, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(int(cfg.seed))
+    # each source's chats in proportion to its share of the set: every chat once per epoch, in a seeded order
+    rows = [[r for r in train if r["source"] == s] for s in trained]
+    chats = ChatData(
+        [np.stack([r["tokens"] for r in group]) for group in rows],
+        [np.stack([r["mask"] for r in group]) for group in rows],
+        batch,
+        int(cfg.seed),
+        weights=[len(group) / len(train) for group in rows],
+        micro_batches=run_settings.accumulate_grad_batches,
     )
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator=cfg.trainer.accelerator,
-        devices=1,
-        precision=cfg.trainer.precision,
-        gradient_clip_val=cfg.trainer.grad_clip,
-        logger=CSVLogger(str(out.tmp), name="logs", version=""),
-        callbacks=[Progress("sft", steps, batch * length, int(cfg.trainer.progress_lines))],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=int(cfg.trainer.log_every),
-    )
-    trainer.fit(module, loader)
+    fit(module, chats, run_settings, out.tmp, "sft", steps)
     after = loss_per_source(module.model, dev, sources)
     samples = [
         {
             "source": r["source"],
             "prompt": r["messages"][0]["content"],
-            "answer": generate(module.model, tokenizer, r["messages"][0]["content"], int(sft.max_new_tokens)),
+            "answer": generate(module.model, tokenizer, r["messages"][0]["content"], sft.max_new_tokens),
         }
-        for r in dev[: int(sft.samples)]
+        for r in dev[: sft.samples]
     ]
-    torch.save(
-        {**final, "state_dict": module.model.state_dict(), "sft": OmegaConf.to_container(sft, resolve=True)},
-        out.tmp / "model.pt",
-    )
-    write_json_atomic(
-        out.tmp / "eval.json",
-        {
-            "unit": "nats/token (response tokens)",
-            "examples": len(train),
-            "steps": steps,
-            "dev_loss_before": before,
-            "dev_loss_after": after,
-            "samples": samples,
-        },
-    )
+    if is_main_process():
+        state = module.model.state_dict()
+        record = {**final, "state_dict": state, "sft": OmegaConf.to_container(cfg.sft, resolve=True)}
+        write_atomic(out.tmp / "model.pt", lambda tmp: torch.save(record, tmp))
+        write_json_atomic(
+            out.tmp / "eval.json",
+            {
+                "unit": "nats/token (response tokens)",
+                "examples": len(train),
+                "steps": steps,
+                "dev_loss_before": before,
+                "dev_loss_after": after,
+                "samples": samples,
+            },
+        )
     commit(out)
     say("[sft] dev loss after: " + ", ".join(f"{s} {v:.3f}" for s, v in after.items()) + f" -> {out.final}")

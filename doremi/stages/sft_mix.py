@@ -9,24 +9,39 @@ and exports for LLaMA-Factory, TRL and Axolotl.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from doremi import settings
+from doremi.alloc import whole_shares
+from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.export import ExportInput, export_mixture
-from doremi.export.formats import exact_counts
 from doremi.files import write_json_atomic
 from doremi.mixture import closest, load_mixture, read_mixture, write_mixture
+from doremi.settings import DroSettings, SftSettings, TrainerSettings
 from doremi.sft.choose import select
 from doremi.sft.dedup import deduplicate
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.filters import apply_filters
-from doremi.sft.learn import base_model, learn_source_weights
-from doremi.stages.common import commit, load_prepared, say, start
+from doremi.sft.learn import learn_source_weights
+from doremi.stages.common import TRAINING, commit, load_checkpoint, load_prepared, number, say, stage_dir, start
 
 SFT_EXPORTS = ("llama-factory", "trl", "axolotl")
+
+
+def INPUTS(cfg: DictConfig) -> tuple[str, ...]:  # noqa: N802  (the stage graph: see doremi.stages.common.declared)
+    """Learned quotas read the prepared data and the base model's stage (a model.pt path is fingerprinted by content)."""
+    if cfg.sft.mixture != "learned":
+        return ()
+    base = str(cfg.sft.learn.base)
+    return ("prepare", base) if base in ("reference", "final") else ("prepare",)
+
+
+SETTINGS = ("sft", "dro", "seed", *TRAINING)  # dro and seed: for sft.mixture=learned
 
 
 def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
@@ -58,12 +73,38 @@ def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
     return load_mixture(str(sft.mixture), domains=sources, normalize=True)
 
 
+def base_model(cfg: DictConfig, data) -> tuple[dict, Path]:
+    """The saved model both fine-tunings of learned quotas start from, and its path."""
+    spec = str(cfg.sft.learn.base)
+    path = stage_dir(cfg, spec) / "model.pt" if spec in ("reference", "final") else Path(spec)
+    what = f"stage={spec}" if spec in ("reference", "final") else "a stage that saves a model.pt"
+    if not path.exists():
+        raise DoremiError(
+            f"sft.mixture=learned fine-tunes sft.learn.base={spec}, but {path} is not there: run {what} first "
+            "(same run_dir=) or point sft.learn.base at a model.pt"
+        )
+    return load_checkpoint(path, data, what), path
+
+
+def sft_optim(cfg: DictConfig) -> dict:
+    """The fine-tuning optimizer settings (sft.*) in doremi.lit.lm.make_optimizer's form, no warmup."""
+    sft = settings.of(cfg, SftSettings)
+    return {
+        "lr": sft.lr,
+        "betas": list(sft.betas),
+        "weight_decay": sft.weight_decay,
+        "warmup_steps": 0,
+        "min_lr_ratio": sft.min_lr_ratio,
+        "fused": OmegaConf.select(cfg, "optim.fused", default="auto"),
+    }
+
+
 def split_dev(
     chosen: dict[str, list[Example]], leftovers: dict[str, list[Example]], dev_size: int
 ) -> tuple[dict[str, list[Example]], dict[str, list[Example]]]:
     """A dev set split like the quotas, from examples not chosen where there are any, else from the chosen."""
     sizes = {s: len(v) for s, v in chosen.items() if v}
-    want = exact_counts(sizes, min(dev_size, sum(sizes.values()) // 2)) if sizes else {}
+    want = whole_shares(sizes, min(dev_size, sum(sizes.values()) // 2)) if sizes else {}
     dev, train = {}, dict(chosen)
     for source, n in want.items():
         spare = leftovers.get(source, [])
@@ -108,10 +149,23 @@ def run(cfg: DictConfig) -> None:
         by_source[ex.source].append(ex)
 
     if learned:
-        weights = learn_source_weights(cfg, data, base, base_path, by_source, sources, out.tmp / "learned")
+        weights = learn_source_weights(
+            base,
+            base_path,
+            load_saved(data.dir, data.tokenizer["kind"]),
+            by_source,
+            sources,
+            out.tmp / "learned",
+            steps=int(number(cfg, "sft.learn.steps", 1, math.inf)),
+            batch_size=int(number(cfg, "sft.learn.batch_size", 1, math.inf)),
+            optim=sft_optim(cfg),
+            dro=settings.of(cfg, DroSettings),
+            run=settings.of(cfg, TrainerSettings),
+            seed=int(cfg.seed),
+        )
     else:
         weights = source_weights(cfg, sources)
-    quota = {s: int(n) for s, n in weights.items()} if sft.counts else exact_counts(weights, int(sft.budget))
+    quota = {s: int(n) for s, n in weights.items()} if sft.counts else whole_shares(weights, int(sft.budget))
     chosen, selection = select(by_source, quota, float(sft.temperature), int(sft.seed), bool(sft.upsample))
     chosen_ids = {id(ex) for v in chosen.values() for ex in v}
     leftovers = {s: [ex for ex in v if id(ex) not in chosen_ids] for s, v in by_source.items()}

@@ -130,7 +130,7 @@ def test_checkpoint_without_domain_weight_state_is_refused(upstream, tmp_path, m
     overrides, run = upstream
     bad = tmp_path / "not-a-proxy.ckpt"
     proxy_like = {
-        "state_dict": {"weights": torch.ones(3)},
+        "state_dict": {"domain_weights.weights": torch.ones(3)},
         "global_step": 1,
         "pytorch-lightning_version": pl.__version__,
     }

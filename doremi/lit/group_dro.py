@@ -1,0 +1,77 @@
+"""One Group DRO run: a proxy trained against a frozen reference, the domain weights averaged.
+
+Used by the proxy stage (domains of a prepared corpus), by learned SFT quotas (sources of
+chats) and by the benchmarks. The caller brings the data module (uniform, stratified
+batches; or step numbers only with a `resampled` draw), the reference's weights and,
+optionally, a reference-loss cache and a starting state for the proxy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from doremi.data.resample import ResampledBatches
+from doremi.lit.callbacks import TrajectoryWriter
+from doremi.lit.lm import maybe_compile
+from doremi.lit.parts import BatchDraw, DomainWeights, ReferenceScorer
+from doremi.lit.proxy import ProxyModule
+from doremi.lit.train import fit
+from doremi.model.gpt import GPT, GPTConfig
+from doremi.runtime import say
+from doremi.settings import DroSettings, TrainerSettings
+
+
+def train_group_dro(
+    *,
+    model: dict,
+    domains: list[str],
+    optim: dict,
+    steps: int,
+    dro: DroSettings,
+    run: TrainerSettings,
+    datamodule: pl.LightningDataModule,
+    reference_state: dict,
+    out_dir: Path,
+    label: str,
+    seed: int,
+    init: list[float] | None = None,
+    start_state: dict | None = None,
+    cache=None,
+    resampled: ResampledBatches | None = None,
+) -> tuple[ProxyModule, pl.Trainer]:
+    """Train a proxy (from `start_state`, else a fresh initialization seeded by `seed`) with Group DRO
+    against the reference for `steps` optimizer steps; writes out_dir/trajectory.jsonl.
+
+    init: alpha_0 (None: uniform). cache: a doremi.lit.cache.ReferenceLosses read instead of the
+    reference's forward pass. resampled: dro.sampling=resample's batches (the data module then
+    yields step numbers only).
+    """
+    pl.seed_everything(seed, verbose=False)
+    proxy = GPT(GPTConfig(**model))
+    reference = GPT(GPTConfig(**model))  # built after the proxy: the proxy's initialization depends only on seed
+    reference.load_state_dict(reference_state)
+    if start_state is not None:
+        proxy.load_state_dict(start_state)
+    maybe_compile(proxy, run.compile)
+    maybe_compile(reference, run.compile)
+    burn_start = int(dro.burn_in * (steps - dro.warm_start))
+    module = ProxyModule(
+        proxy,
+        optim,
+        steps,
+        DomainWeights(domains, dro, init, burn_start),
+        ReferenceScorer(reference, cache),
+        BatchDraw(resampled, len(domains)) if resampled is not None else None,
+        micro_batches=run.accumulate_grad_batches,
+        warm_start=dro.warm_start,
+    )
+    say(f"[{label}] Group DRO over {len(domains)} domains, eta={dro.eta}, smoothing={dro.smoothing}, {steps} steps")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
+    trainer = fit(module, datamodule, run, out_dir, label, steps, callbacks=callbacks)
+    found = module.domain_weights.diagnostics()
+    if found["skipped_steps"] or any(found["steps_without_domain"].values()):
+        say(f"[{label}] diagnostics: {found}")
+    return module, trainer

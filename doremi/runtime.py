@@ -1,0 +1,41 @@
+"""Which process this is, and how it speaks: one place for ranks and console output.
+
+Training may run as many processes (torchrun, SLURM, Lightning's launcher). Before the
+process group exists only the environment tells the ranks apart (`is_main_process`);
+inside a run torch.distributed does (`rank_world`). Only the main process writes files
+and prints; `say` is how everything in doremi prints a line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+
+def is_main_process() -> bool:
+    """False in the other processes of a multi-process run (torchrun, SLURM, Lightning's launcher)."""
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        if os.environ.get(key, "0") not in ("", "0"):
+            return False
+    return rank_world()[0] == 0
+
+
+def rank_world() -> tuple[int, int]:
+    """(rank, world size) of this process in torch.distributed, (0, 1) without it."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def say(message: str) -> None:
+    """One line on stderr, from the main process only."""
+    if is_main_process():
+        print(message, file=sys.stderr, flush=True)
+
+
+def barrier() -> None:
+    """Wait for every process (after the main one has written a stage's output)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()

@@ -1,0 +1,60 @@
+"""A recipe step shared by stages reference, proxy (rounds) and final: train a plain language
+model on a mixture of the prepared data, and save it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+
+from doremi import settings
+from doremi.checkpoints import save_model
+from doremi.data.heldout import HeldOut
+from doremi.data.loaders import MixtureDataModule
+from doremi.data.packing import PackedData
+from doremi.lit.lm import LMModule, maybe_compile
+from doremi.lit.train import fit
+from doremi.runtime import is_main_process, say
+from doremi.settings import OptimSettings, TrainerSettings
+from doremi.stages.common import model_config
+
+
+def fit_lm(
+    cfg: DictConfig,
+    data: PackedData,
+    weights: list[float],
+    stage_cfg: DictConfig,
+    out_dir: Path,
+    label: str,
+    eval_every: int | None = None,
+    heldout: HeldOut | None = None,
+    seed: int | None = None,
+) -> LMModule:
+    """Train a fresh model (seeded by `seed`, default the run's) on batches drawn with `weights`;
+    with `eval_every`, score it on `heldout` every so many steps and at the end."""
+    seed = int(cfg.seed if seed is None else seed)
+    pl.seed_everything(seed, verbose=False)
+    run = settings.of(cfg, TrainerSettings)
+    steps, batch_size = int(stage_cfg.max_steps), int(stage_cfg.batch_size)
+    optim = settings.of(cfg, OptimSettings).as_dict()
+    documents = heldout.documents if heldout is not None else 0
+    module = LMModule(
+        model_config(cfg, data), data.domains, optim, steps, run.accumulate_grad_batches, eval_documents=documents
+    )
+    maybe_compile(module.model, run.compile)
+    val_batches = heldout.batches(max(batch_size, 64)) if heldout is not None and eval_every else None
+    dm = MixtureDataModule(data, weights, batch_size, seed, val_batches, micro_batches=run.accumulate_grad_batches)
+    trainer = fit(module, dm, run, out_dir, label, steps, eval_every=eval_every)
+    module.passes = dict(zip(data.domains, dm.loader.passes().tolist()))  # repetition per domain
+    if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):
+        trainer.validate(module, datamodule=dm, verbose=False)
+    if int(module.skipped_steps):
+        say(f"[{label}] skipped {int(module.skipped_steps)} step(s) with non-finite loss")
+    return module
+
+
+def save_lm(path: Path, module: LMModule, cfg: DictConfig, data: PackedData, weights: list[float]) -> None:
+    """The trained model as model.pt (main process only)."""
+    if is_main_process():
+        save_model(path, module.model.state_dict(), model_config(cfg, data), data.tokenizer, data.domains, weights)
