@@ -38,6 +38,14 @@ def main(cfg: DictConfig) -> None:
     except DoremiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except OSError as err:  # a full disk, a file where a directory should be, no permission
+        where = f" {err.filename}" if err.filename else ""
+        print(
+            f"error: could not read or write{where}: {err.strerror or err}; free space or fix the path",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from doremi.errors import DoremiError
+
+
+def safe_file_name(name: str) -> str:
+    """`name` as a single file name that stays inside its directory: characters other than letters,
+    digits, space and `+_-.` percent-encoded (a '/' cannot appear), and '.' or '..' encoded whole."""
+    quoted = urllib.parse.quote(name, safe=" +_-.")
+    return quoted.replace(".", "%2E") if quoted in ("", ".", "..") else quoted
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> Path:
@@ -37,20 +45,36 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def parse_json(text: str, where: str) -> Any:
+    """JSON text, or one error naming `where` (a file, a file and line) and what is wrong."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DoremiError(f"{where} is not valid JSON (line {err.lineno}): {err.msg}") from None
+    except RecursionError:
+        raise DoremiError(f"{where} is nested too deeply to be a doremi file") from None
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as err:
+        raise DoremiError(f"{path} is not UTF-8 text (byte {err.start})") from None
+
+
 def read_json(path: str | Path, what: str) -> Any:
     """Read a JSON artifact, naming the file and the stage that makes it when it is missing or broken."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DoremiError(f"{path} not found: {what}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DoremiError(f"{path} is not valid JSON (line {err.lineno}): {err.msg}") from None
+    return parse_json(read_text(path), str(path))
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """Every non-empty line of a JSON-lines artifact (a trajectory)."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """Every non-empty line of a JSON-lines artifact (a trajectory); a broken line is named."""
+    path = Path(path)
+    lines = read_text(path).splitlines()
+    return [parse_json(line, f"{path}:{i}") for i, line in enumerate(lines, start=1) if line.strip()]
 
 
 @contextmanager

@@ -12,13 +12,12 @@ a file with only `train_domain_weights` (the original code's format) is read too
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from doremi.errors import DoremiError
-from doremi.files import write_json_atomic
+from doremi.files import parse_json, read_text, write_json_atomic
 
 FORMAT = "doremi-mixture/v1"
 SUM_TOLERANCE = 1e-6
@@ -80,10 +79,7 @@ def read_mixture(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DoremiError(f"mixture file {path} not found; give a path to a mixture .json (see mixtures/)")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DoremiError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    raw = parse_json(read_text(path), str(path))
     if not isinstance(raw, dict):
         raise DoremiError(f"{path}: a mixture file is a JSON object with 'weights'")
     if "weights" in raw:

@@ -32,7 +32,7 @@ def _stable_order(paths: list[Path], root: Path) -> list[Path]:
     return sorted(paths, key=lambda p: hashlib.sha1(str(p.relative_to(root)).encode()).hexdigest())
 
 
-def _read(path: Path) -> str | None:
+def read_source(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError):
@@ -53,35 +53,35 @@ def _pieces(text: str) -> Iterator[str]:
         yield "".join(piece)
 
 
-def _stdlib() -> Path:
+def stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def _library_modules() -> list[Path]:
-    root = _stdlib()
+def library_modules() -> list[Path]:
+    root = stdlib_dir()
     skip = {"test", "site-packages", "dist-packages", "idlelib", "lib2to3", "tkinter"}
     files = [p for p in root.rglob("*.py") if not (set(p.relative_to(root).parts[:-1]) & skip)]
     return _stable_order(files, root)
 
 
 def _code() -> Iterator[str]:
-    for path in _library_modules():
-        text = _read(path)
+    for path in library_modules():
+        text = read_source(path)
         if text:
             yield from _pieces(text)
 
 
 def _tests() -> Iterator[str]:
-    root = _stdlib()
+    root = stdlib_dir()
     for path in _stable_order(list((root / "test").glob("test_*.py")), root):
-        text = _read(path)
+        text = read_source(path)
         if text:
             yield from _pieces(text)
 
 
 def _docstrings() -> Iterator[str]:
-    for path in _library_modules():
-        text = _read(path)
+    for path in library_modules():
+        text = read_source(path)
         try:
             tree = ast.parse(text or "")
         except (SyntaxError, ValueError):
@@ -105,14 +105,14 @@ def _c_headers() -> Iterator[str]:
     if not root.is_dir():
         return
     for path in _stable_order(list(root.rglob("*.h")), root):
-        text = _read(path)
+        text = read_source(path)
         if text:
             yield from _pieces(text)
 
 
 def _comments() -> Iterator[str]:
-    for path in _library_modules():
-        text = _read(path) or ""
+    for path in library_modules():
+        text = read_source(path) or ""
         lines = []
         try:
             for tok in tokenize.generate_tokens(io.StringIO(text).readline):

@@ -121,6 +121,23 @@ class PackedData:
         self.seq_len: int = int(self.manifest["seq_len"])
         self.dtype = np.dtype(self.manifest["dtype"])
         self._maps: dict[tuple[str, str], np.ndarray] = {}
+        self.check_files()
+
+    def check_files(self) -> None:
+        """Every chunk file present with the size the manifest gives it, else one error naming it."""
+        row = (self.seq_len + 1) * self.dtype.itemsize
+        for split, infos in self.manifest["splits"].items():
+            for domain, info in infos.items():
+                if not info.get("chunks"):
+                    continue
+                path = self.dir / info["file"]
+                size = path.stat().st_size if path.is_file() else None
+                if size != info["chunks"] * row:
+                    problem = "is missing" if size is None else f"holds {size:,} bytes, not {info['chunks'] * row:,}"
+                    raise DoremiError(
+                        f"{path} {problem} (domain {domain!r}, {split}): the prepared data is broken; "
+                        "redo it with stage=prepare overwrite=true"
+                    )
 
     def chunks(self, split: str, domain: str) -> np.ndarray:
         """(n_chunks, seq_len + 1) token array of one domain and split."""

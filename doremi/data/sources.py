@@ -96,7 +96,7 @@ def _replaced_copy(path: str, directory: str) -> tuple[str, int]:
     return out, bad
 
 
-def _expand(pattern: str, key: str) -> list[str]:
+def expand_paths(pattern: str, key: str) -> list[str]:
     files = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
     files = [f for f in files if Path(f).is_file()]
     if not files:
@@ -104,7 +104,7 @@ def _expand(pattern: str, key: str) -> list[str]:
     return files
 
 
-def _builder(path: str) -> str:
+def builder_of(path: str) -> str:
     suffixes = [s for s in Path(path).suffixes if s not in COMPRESSION]
     builder = BUILDERS.get(suffixes[-1] if suffixes else "")
     if builder is None:
@@ -114,7 +114,7 @@ def _builder(path: str) -> str:
     return builder
 
 
-def _field(record: dict, dotted: str) -> Any:
+def field_of(record: dict, dotted: str) -> Any:
     value: Any = record
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value or value[part] is None:
@@ -123,7 +123,7 @@ def _field(record: dict, dotted: str) -> Any:
     return value
 
 
-def _records(path: str, invalid_utf8: str = "error") -> Iterator[dict]:
+def records(path: str, invalid_utf8: str = "error") -> Iterator[dict]:
     """Stream a local file's records through `datasets` without loading it into memory.
 
     Invalid UTF-8 is an error naming the byte offset; with invalid_utf8="replace" the
@@ -131,7 +131,7 @@ def _records(path: str, invalid_utf8: str = "error") -> Iterator[dict]:
     """
     from datasets import load_dataset
 
-    builder = _builder(path)
+    builder = builder_of(path)
     if Path(path).stat().st_size == 0:
         return  # an empty file has no records (datasets cannot infer a schema from it)
     yielded = 0
@@ -147,7 +147,7 @@ def _records(path: str, invalid_utf8: str = "error") -> Iterator[dict]:
             raise DoremiError(
                 f"{path}: invalid UTF-8 at byte {offset}; fix the file or set data.invalid_utf8=replace"
             ) from None
-        from doremi.stages.common import say
+        from doremi.runtime import say
 
         with tempfile.TemporaryDirectory() as tmp:
             clean, bad = _replaced_copy(path, tmp)
@@ -160,7 +160,7 @@ def _records(path: str, invalid_utf8: str = "error") -> Iterator[dict]:
 
 
 def _text_of(record: dict, text_field: str, where: str) -> str:
-    text = _field(record, text_field)
+    text = field_of(record, text_field)
     if not isinstance(text, str):
         problem = "has no field" if text is None else "has a non-text field"
         raise DoremiError(
@@ -170,12 +170,14 @@ def _text_of(record: dict, text_field: str, where: str) -> str:
 
 
 def _domain_of(record: dict, domain_field: str, where: str) -> str:
-    domain = _field(record, domain_field)
+    domain = field_of(record, domain_field)
     if domain is None or isinstance(domain, (dict, list)):
         raise DoremiError(
             f"{where}: record has no field {domain_field!r}; set data.domain_field "
             "(dotted paths such as meta.pile_set_name allowed) or give data.domains={name: file}"
         )
+    if not str(domain).strip():
+        raise DoremiError(f"{where}: record has an empty domain name in {domain_field!r}; give every record a domain")
     return str(domain)
 
 
@@ -184,8 +186,8 @@ def file_documents(
 ) -> Iterator[Document]:
     """Documents from files whose records name their domain in `domain_field`."""
     for pattern in paths:
-        for path in _expand(pattern, "data.paths"):
-            for i, record in enumerate(_records(path, invalid_utf8)):
+        for path in expand_paths(pattern, "data.paths"):
+            for i, record in enumerate(records(path, invalid_utf8)):
                 where = f"{path}:{i + 1}"
                 yield Document(_domain_of(record, domain_field, where), _text_of(record, text_field, where), where)
 
@@ -196,8 +198,8 @@ def domain_file_documents(domains: dict[str, Any], text_field: str, invalid_utf8
         patterns = domains[name]
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         for pattern in patterns:
-            for path in _expand(pattern, f"data.domains.{name}"):
-                for i, record in enumerate(_records(path, invalid_utf8)):
+            for path in expand_paths(pattern, f"data.domains.{name}"):
+                for i, record in enumerate(records(path, invalid_utf8)):
                     where = f"{path}:{i + 1}"
                     yield Document(name, _text_of(record, text_field, where), where)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 import builtins
 
-from doremi.data.demo import _library_modules, _read, _stdlib
+from doremi.data.demo import library_modules, read_source, stdlib_dir
 from doremi.sft.examples import Example
 
 
@@ -43,15 +43,15 @@ def _public_defs(tree: ast.Module) -> list[tuple[str, ast.AST]]:
 
 def _documented() -> list[tuple[str, str, str, str]]:
     """(top-level module, dotted module, name, docstring) of documented functions and classes."""
-    root = _stdlib()
+    root = stdlib_dir()
     out = []
-    for path in _library_modules():
+    for path in library_modules():
         rel = path.relative_to(root).with_suffix("")
         parts = [p for p in rel.parts if p != "__init__"]
         if not parts or any(p.startswith("_") for p in parts):
             continue
         try:
-            tree = ast.parse(_read(path) or "")
+            tree = ast.parse(read_source(path) or "")
         except (SyntaxError, ValueError):
             continue
         dotted = ".".join(parts)

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from doremi.data.sources import _builder, _expand
-from doremi.data.sources import _field as field_value
+from doremi.data.sources import expand_paths, field_of, records
 from doremi.errors import DoremiError
 
 
@@ -45,7 +44,13 @@ class Example:
 
 
 def _field(record: dict, dotted: str | None) -> Any:
-    return field_value(record, dotted) if dotted else None
+    return field_of(record, dotted) if dotted else None
+
+
+def _content(message: Any, where: str, index: int) -> dict[str, str]:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+        raise DoremiError(f"{where}: message {index + 1} has no text 'content' (got {message!r:.60}); fix the record")
+    return {"role": str(message.get("role")), "content": message["content"]}
 
 
 def to_example(record: dict, source: str | None, cfg: Any, where: str) -> Example:
@@ -55,10 +60,13 @@ def to_example(record: dict, source: str | None, cfg: Any, where: str) -> Exampl
         if source is None:
             raise DoremiError(f"{where}: no source field '{cfg.source_field}'; set sft.source_field or use sft.pools")
     if isinstance(record.get("messages"), list):
-        messages = [{"role": str(m.get("role")), "content": str(m.get("content", ""))} for m in record["messages"]]
+        messages = [_content(m, where, i) for i, m in enumerate(record["messages"])]
         if not any(m["role"] == "assistant" for m in messages):
             raise DoremiError(f"{where}: 'messages' has no assistant turn")
     elif "prompt" in record and "response" in record:
+        for key in ("prompt", "response"):
+            if not isinstance(record[key], str):
+                raise DoremiError(f"{where}: {key!r} is not text (got {record[key]!r:.60}); fix the record")
         messages = [
             {"role": "user", "content": str(record["prompt"])},
             {"role": "assistant", "content": str(record["response"])},
@@ -73,16 +81,14 @@ def to_example(record: dict, source: str | None, cfg: Any, where: str) -> Exampl
 
 
 def _records(path: str) -> Iterator[tuple[dict, str]]:
-    import datasets
-
-    for file in _expand(path, "sft.pools"):
-        data = datasets.load_dataset(_builder(file), data_files=file, split="train")
-        for i, record in enumerate(data):
+    for file in expand_paths(path, "sft.pools"):
+        for i, record in enumerate(records(file)):
             yield record, f"{file}:{i + 1}"
 
 
 def read_pools(cfg: Any) -> list[Example]:
-    """Every example of `sft.pools` ({source: path}) or `sft.paths` (source in a field), or the demo pool."""
+    """Every example of `sft.pools` ({source: path}), `sft.paths` (source in a field) or `sft.dataset`
+    ([] when none is set: the caller uses the demo pool)."""
     if cfg.pools:
         return [to_example(r, str(s), cfg, w) for s, path in cfg.pools.items() for r, w in _records(str(path))]
     if cfg.paths:
@@ -92,6 +98,4 @@ def read_pools(cfg: Any) -> list[Example]:
 
         data = datasets.load_dataset(str(cfg.dataset), split=str(cfg.split), streaming=True)
         return [to_example(r, None, cfg, f"{cfg.dataset}:{i + 1}") for i, r in enumerate(data)]
-    from doremi.sft.demo import demo_pool
-
-    return demo_pool()
+    return []

@@ -12,6 +12,9 @@ PIPELINE = ("prepare", "reference", "proxy", "final", "report")
 STAGES = (*PIPELINE, "sft_mix", "sft", "export", "all")
 
 
+# Stages that write under run_dir: one process at a time each (doremi.lock).
+LOCKED = ("prepare", "reference", "proxy", "final", "sft_mix", "sft", "report")
+
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
@@ -40,8 +43,16 @@ def run_stage(cfg: DictConfig) -> None:
     from doremi.settings import check
 
     check(cfg)
+    from doremi.lock import stage_lock
+    from doremi.runtime import is_main_process
+
     summary = None
     for name in PIPELINE if stage == "all" else (stage,):
-        summary = importlib.import_module(f"doremi.stages.{name}").run(cfg)
+        recipe = importlib.import_module(f"doremi.stages.{name}")
+        if name in LOCKED and is_main_process():
+            with stage_lock(cfg.run_dir, name):
+                summary = recipe.run(cfg)
+        else:
+            summary = recipe.run(cfg)
     if summary:
         print(summary, flush=True)

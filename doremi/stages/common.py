@@ -9,7 +9,7 @@ import logging
 import shutil
 import subprocess
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import write_json_atomic
+from doremi.files import write_atomic, write_json_atomic
 from doremi.runtime import barrier, is_main_process, say  # noqa: F401  (stages import them from here)
 from doremi.settings import number  # noqa: F401  (stages import it from here)
 
@@ -114,14 +114,20 @@ class StageOutput:
     final: Path
     tmp: Path
     settings: dict
+    publish: dict[str, Path] = field(default_factory=dict)  # file in the output -> its published copy
 
 
-def start(cfg: DictConfig, stage: str, final: Path | None = None) -> StageOutput | None:
+def start(
+    cfg: DictConfig, stage: str, final: Path | None = None, publish: dict[str, Path] | None = None
+) -> StageOutput | None:
     """Begin a stage: None if its finished output can be reused, else a fresh temporary dir.
 
     A finished stage is never silently replaced: with other settings it is an error naming
-    the first changed key, unless `overwrite=true`.
+    the first changed key, unless `overwrite=true`. `publish` ({file of the output: where a copy
+    goes}, e.g. proxy's mixture.json -> mixtures/<name>.json) is part of finishing: `commit` makes
+    the copies before marking the stage done, and reusing a done stage repairs a missing or changed copy.
     """
+    publish = dict(publish or {})
     final = final or stage_dir(cfg, stage)
     settings = stage_settings(cfg, stage)
     done = final / "done.json"
@@ -129,6 +135,8 @@ def start(cfg: DictConfig, stage: str, final: Path | None = None) -> StageOutput
         before = json.loads(done.read_text()).get("settings", {})
         if before == settings:
             say(f"[{stage}] already done in {final} with these settings; reusing it (overwrite=true redoes it)")
+            if is_main_process():
+                copy_published(final, publish, stage, repair=True)
             return None
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         key = changed[0]
@@ -139,12 +147,12 @@ def start(cfg: DictConfig, stage: str, final: Path | None = None) -> StageOutput
         )
     tmp = final.with_name(final.name + ".partial")
     if not is_main_process():  # the main process owns the directory; the others only train
-        return StageOutput(stage, final, tmp, settings)
+        return StageOutput(stage, final, tmp, settings, publish)
     if tmp.exists() and cfg.resume:
         before = json.loads((tmp / "settings.json").read_text()) if (tmp / "settings.json").exists() else None
         if before == settings:
             say(f"[{stage}] resume={cfg.resume}: continuing the interrupted run in {tmp}")
-            return StageOutput(stage, final, tmp, settings)
+            return StageOutput(stage, final, tmp, settings, publish)
         say(f"[{stage}] {tmp} was started with other settings; starting over")
     elif tmp.exists() and any(tmp.rglob("step-*.ckpt")):
         say(f"[{stage}] discarding the interrupted run in {tmp} (resume=auto would continue it)")
@@ -152,7 +160,22 @@ def start(cfg: DictConfig, stage: str, final: Path | None = None) -> StageOutput
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     write_json_atomic(tmp / "settings.json", settings)
-    return StageOutput(stage, final, tmp, settings)
+    return StageOutput(stage, final, tmp, settings, publish)
+
+
+def copy_published(directory: Path, publish: dict[str, Path], stage: str, repair: bool = False) -> None:
+    """Copy each promised file of `directory` to its published place (atomically); with `repair`,
+    only the copies that are missing or differ, saying so."""
+    for relative, dest in publish.items():
+        source = directory / relative
+        if not source.is_file():
+            raise DoremiError(f"{source} is missing: the {stage} output is broken; redo it with overwrite=true")
+        data = source.read_bytes()
+        if repair and Path(dest).is_file() and Path(dest).read_bytes() == data:
+            continue
+        write_atomic(dest, lambda tmp, data=data: tmp.write_bytes(data))
+        if repair:
+            say(f"[{stage}] {dest} was missing or changed: published it again from {source}")
 
 
 def commit(out: StageOutput) -> Path:
@@ -161,6 +184,7 @@ def commit(out: StageOutput) -> Path:
         for directory in list(out.tmp.rglob("checkpoints")):
             shutil.rmtree(directory)
         (out.tmp / "settings.json").unlink(missing_ok=True)
+        copy_published(out.tmp, out.publish, out.stage)  # published before the stage counts as done
         write_json_atomic(out.tmp / "done.json", {"settings": out.settings, "fingerprint": fingerprint(out.settings)})
         if out.final.exists():
             shutil.rmtree(out.final)

@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
 from doremi.export import FORMATS, export_input, export_mixture
+from doremi.mixture import closest
 from doremi.stages.common import say, stage_dir
 
 
@@ -16,6 +17,10 @@ def run(cfg: DictConfig) -> None:
     fmt = cfg.get("format")
     if not fmt:
         raise DoremiError(f"stage=export needs format=<name>; one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS:
+        raise DoremiError(
+            f"format={fmt} is not an export format{closest(str(fmt), list(FORMATS))}; choose one of {', '.join(FORMATS)}"
+        )
     manifest = cfg.export.get("manifest") or stage_dir(cfg, "prepare") / "manifest.json"
     inp = export_input(
         mixture,

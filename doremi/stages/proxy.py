@@ -243,7 +243,8 @@ def run(cfg: DictConfig) -> None:
     reference = load_checkpoint(stage_dir(cfg, "reference") / "model.pt", data, "stage=reference")
     init = check_settings(cfg, data)
     seeds = seeds_of(cfg, "proxy.seeds")
-    out = start(cfg, "proxy")
+    published = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
+    out = start(cfg, "proxy", publish={"mixture.json": published})
     if out is None:
         return
     k = len(data.domains)
@@ -288,9 +289,7 @@ def run(cfg: DictConfig) -> None:
         mixture = read_json(last / "mixture.json", "")
         write_mixture(out.tmp / "mixture.json", mixture)
         write_json_atomic(out.tmp / "rounds.json", rounds_summary(history, data.domains))
-    commit(out)
-    published = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
-    write_mixture(published, mixture)  # the same atomic writer as proxy/mixture.json
+    commit(out)  # publishes mixtures/<name>.json before marking the stage done
     say("[proxy] learned mixture: " + ", ".join(f"{d} {w:.3f}" for d, w in mixture["weights"].items()))
     say(f"[proxy] wrote {out.final / 'mixture.json'} and {published}")
 

@@ -20,11 +20,12 @@ from doremi.alloc import whole_shares
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.export import ExportInput, export_mixture
-from doremi.files import write_json_atomic
-from doremi.mixture import closest, load_mixture, read_mixture, write_mixture
+from doremi.files import safe_file_name, write_json_atomic
+from doremi.mixture import closest, load_mixture
 from doremi.settings import DroSettings, SftSettings, TrainerSettings
 from doremi.sft.choose import select
 from doremi.sft.dedup import deduplicate
+from doremi.sft.demo import demo_pool
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.filters import apply_filters
 from doremi.sft.learn import learn_source_weights
@@ -120,19 +121,23 @@ def write_jsonl(path: Path, examples: list[Example]) -> None:
 
 
 def run(cfg: DictConfig) -> None:
-    out = start(cfg, "sft_mix")
-    if out is None:
-        return
     sft = cfg.sft
     learned = sft.mixture == "learned"
+    published = Path(cfg.mixtures_dir) / f"{cfg.name}-sft.json"
+    out = start(cfg, "sft_mix", publish={"learned/mixture.json": published} if learned else None)
+    if out is None:
+        return
     if learned:  # fail before the long work if the base model is missing
         if sft.counts:
             raise DoremiError("sft.mixture=learned and sft.counts both set: keep one of them")
         data = load_prepared(cfg)
         base, base_path = base_model(cfg, data)
-    pool = read_pools(sft)
+    pool = read_pools(sft) if sft.pools or sft.paths or sft.dataset else demo_pool()
     if not pool:
         raise DoremiError("sft_mix: the pools hold no examples; check sft.pools / sft.paths")
+    for ex in pool:
+        if not ex.source.strip():
+            raise DoremiError(f"sft_mix: an example has an empty source name ({ex.prompt[:40]!r}); name every source")
     sources = sorted({ex.source for ex in pool})
     pooled = Counter(ex.source for ex in pool)
     say(
@@ -144,6 +149,11 @@ def run(cfg: DictConfig) -> None:
     # dedup keeps the first of a group: higher score first, then a stable id
     kept.sort(key=lambda ex: (-(ex.score if ex.score is not None else 0.0), ex.id))
     kept, duplicates = deduplicate(kept, float(sft.dedup.threshold), int(sft.dedup.num_perm), bool(sft.dedup.near))
+    if not kept:
+        raise DoremiError(
+            f"sft_mix: all {len(pool)} examples were removed by sft.filters and dedup ({dict(filtered)}); "
+            "loosen sft.filters (e.g. sft.filters.min_chars) or add pools"
+        )
     by_source: dict[str, list[Example]] = defaultdict(list)
     for ex in kept:
         by_source[ex.source].append(ex)
@@ -183,7 +193,7 @@ def run(cfg: DictConfig) -> None:
     write_jsonl(out.tmp / "dev.jsonl", dev_all)
     (out.tmp / "sources").mkdir()
     for source in sources:
-        write_jsonl(out.tmp / "sources" / f"{source}.jsonl", train.get(source, []))
+        write_jsonl(out.tmp / "sources" / f"{safe_file_name(source)}.jsonl", train.get(source, []))
     counts = {s: len(train.get(s, [])) for s in sources}
     manifest = {
         "format": "doremi-sft-mix/v1",
@@ -213,16 +223,15 @@ def run(cfg: DictConfig) -> None:
     if positive:
         inp = ExportInput(
             {s: n / sum(positive.values()) for s, n in positive.items()},
-            {s: str((out.final / "sources" / f"{s}.jsonl").resolve()) for s in positive},
+            {s: str((out.final / "sources" / f"{safe_file_name(s)}.jsonl").resolve()) for s in positive},
             examples_budget=sum(positive.values()),
         )
         for fmt in SFT_EXPORTS:
             export_mixture(inp, fmt, out.tmp / "exports" / f"{fmt}.yaml")
-    commit(out)
+    if not train_all:
+        raise DoremiError("sft_mix: no training example was chosen (every quota is 0): check sft.mixture / sft.counts")
+    commit(out)  # publishes mixtures/<name>-sft.json first when the quotas were learned
     if learned:
-        published = write_mixture(
-            Path(cfg.mixtures_dir) / f"{cfg.name}-sft.json", read_mixture(out.final / "learned" / "mixture.json")
-        )
         say(f"[sft_mix] wrote the learned source weights to {published} (sft.mixture={published} reuses them)")
     say(
         f"[sft_mix] {len(train_all)} training and {len(dev_all)} dev examples: "
