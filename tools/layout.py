@@ -1,0 +1,114 @@
+"""The package's layout in figures: files and lines per package, the largest modules, imports
+that point from a component up into doremi.stages, import cycles between modules.
+
+    python tools/layout.py [SOURCE_ROOT]   (default: this checkout)
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def modules(root: Path) -> dict[str, Path]:
+    """{dotted module name: file} of every module under root/doremi."""
+    out = {}
+    for path in sorted((root / "doremi").rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def imports(path: Path, known: dict[str, Path], top_level_only: bool = False) -> set[str]:
+    """The doremi modules `path` imports (at module level only, with top_level_only)."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        found |= {n for n in names if n in known}
+    return found
+
+
+def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported): a module outside doremi.stages (a component) importing a stage module."""
+    return sorted(
+        (a, b)
+        for a, targets in graph.items()
+        for b in targets
+        if b.startswith("doremi.stages") and not a.startswith("doremi.stages") and a != "doremi.__main__"
+    )
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def graph_of(root: Path, top_level_only: bool = False) -> dict[str, set[str]]:
+    known = modules(root)
+    return {name: imports(path, known, top_level_only) - {name} for name, path in known.items()}
+
+
+def main() -> None:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
+    known = modules(root)
+    per_package: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    sizes = {}
+    for name, path in known.items():
+        lines = len(path.read_text().splitlines())
+        package = name.rsplit(".", 1)[0] if path.name != "__init__.py" else name
+        package = package if package.count(".") >= 1 else "doremi (top level)"
+        per_package[package][0] += 1
+        per_package[package][1] += lines
+        sizes[name] = lines
+    print("files and lines per package:")
+    for package, (files, lines) in sorted(per_package.items()):
+        print(f"  {package:<22} {files:>3} files {lines:>6} lines")
+    print(f"  {'total':<22} {len(known):>3} files {sum(sizes.values()):>6} lines")
+    largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    print("largest modules: " + ", ".join(f"{n} ({s})" for n, s in largest))
+    graph = graph_of(root)
+    up = upward(graph)
+    print(f"imports from a component up into doremi.stages: {len(up)}" + "".join(f"\n  {a} -> {b}" for a, b in up))
+    found = cycles(graph)
+    print(f"import cycles (any import): {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
+
+
+if __name__ == "__main__":
+    main()
