@@ -1,6 +1,7 @@
 """LIMA-style SFT mixing: each filter on crafted examples, dedup, quotas, diversity, the stage's outputs."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -166,6 +167,17 @@ def test_sft_mix_stage_writes_the_set_manifest_and_exports(tmp_path, make_cfg):
     trl = (out / "exports" / "trl.yaml").read_text()
     assert "sources/stack.jsonl" in trl and "fraction" in trl
     assert "split: train[:" in (out / "exports" / "axolotl.yaml").read_text()
+    # the consumers read them: TRL's get_dataset takes every chosen example; LLaMA-Factory's names resolve
+    import yaml
+    from trl.scripts.utils import DatasetConfig, DatasetMixtureConfig, get_dataset
+
+    config = yaml.safe_load(trl)["datasets"]
+    rows = get_dataset(DatasetMixtureConfig(datasets=[DatasetConfig(**d) for d in config]))["train"]
+    assert sorted(rows["source"]) == sorted(r["source"] for r in train)
+    factory = yaml.safe_load((out / "exports" / "llama-factory.yaml").read_text())
+    info = json.loads((Path(factory["dataset_dir"]) / "dataset_info.json").read_text())
+    for name in factory["dataset"].split(","):
+        assert (Path(factory["dataset_dir"]) / info[name]["file_name"]).is_file()
 
 
 @pytest.mark.slow

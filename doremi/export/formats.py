@@ -8,6 +8,7 @@ order, zero-weight domains left out where the consumer refuses or loops on them.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from doremi.alloc import whole_shares
@@ -30,6 +31,10 @@ class ExportInput:
     """Planned training tokens (OLMo-core repetition ratios)."""
     examples_budget: int = 1000
     """Total examples for consumers that take exact counts (Axolotl)."""
+    unit: str = "tokens"
+    dataset_dir: str | None = None
+    """LLaMA-Factory: the folder holding dataset_info.json (then `paths` are its dataset names)."""
+    """What `weights` are shares of: "tokens" (a learned mixture) or "examples" (an SFT set's counts)."""
 
     def path(self, domain: str) -> str:
         return str(self.paths.get(domain, domain))
@@ -65,6 +70,20 @@ def document_shares(inp: ExportInput) -> dict[str, float]:
     return {d: v / total for d, v in raw.items()}
 
 
+def example_shares(inp: ExportInput) -> dict[str, float]:
+    """Shares of examples for consumers that sample examples (LLaMA-Factory, TRL, Axolotl): as given for an
+    SFT set's counts, else token shares converted with each domain's mean tokens per document."""
+    return positive(inp.weights) if inp.unit == "examples" else document_shares(inp)
+
+
+LOCAL_FILES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".txt": "text"}
+
+
+def local_builder(path: str) -> str | None:
+    """The `datasets` builder of a local data file path, None for a hub name or a prefix."""
+    return next((b for suffix, b in LOCAL_FILES.items() if path.endswith(suffix)), None)
+
+
 def _yaml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid YAML scalar
 
@@ -92,6 +111,13 @@ def hf_datasets(inp: ExportInput) -> str:
 
 def megatron(inp: ExportInput) -> str:
     shares = exact_decimals(positive(inp.weights))
+    for d in shares:
+        if not inp.path(d) or any(c.isspace() for c in inp.path(d)):
+            raise DoremiError(
+                f"format=megatron: domain {d!r} would be written as the prefix {inp.path(d)!r}, but Megatron splits "
+                "--data-args-path on whitespace; map every domain to its data prefix with export.paths=<a .json file "
+                f'of {{"{d}": "/data/{d.replace(" ", "_")}_text_document", ...}}>'
+            )
     return "".join(f"{w} {inp.path(d)}\n" for d, w in shares.items())
 
 
@@ -100,6 +126,10 @@ def gpt_neox(inp: ExportInput) -> str:
     lines = ["# GPT-NeoX data config (doremi mixture; weights are shares of tokens)", "train-data-paths:"]
     lines += [f"  - {_yaml_str(inp.path(d))}" for d in shares]
     lines += ["train-data-weights:"] + [f"  - {w}" for w in shares.values()]
+    # NeoX requires valid and test data beside train: the same prefixes and weights (point them at held-out data)
+    for split in ("valid", "test"):
+        lines += [f"{split}-data-paths:"] + [f"  - {_yaml_str(inp.path(d))}" for d in shares]
+        lines += [f"{split}-data-weights:"] + [f"  - {w}" for w in shares.values()]
     lines += ["weight_by_num_documents: false", ""]
     return "\n".join(lines)
 
@@ -143,7 +173,8 @@ def olmo_core(inp: ExportInput) -> str:
         lines += [f"  - source_name: {_yaml_str(d)}", f"    target_ratio: {w}"]
         if inp.token_budget and inp.available_tokens and inp.available_tokens.get(d):
             repetition = float(w) * inp.token_budget / inp.available_tokens[d]
-            lines.append(f"    max_repetition_ratio: {max(repetition, 1.0):.4f}")
+            # rounded up: OLMo-core refuses a source whose tokens fall one short of its ratio
+            lines.append(f"    max_repetition_ratio: {math.ceil(max(repetition, 1.0) * 10**4) / 10**4:.4f}")
         lines.append(f"    paths: [{_yaml_str(inp.path(d))}]")
     return "\n".join(lines) + "\n"
 
@@ -162,11 +193,12 @@ def doremi_original(inp: ExportInput) -> str:
 
 
 def llama_factory(inp: ExportInput) -> str:
-    shares = exact_decimals(positive(inp.weights), 4)
+    shares = exact_decimals(example_shares(inp), 12)
     return "\n".join(
         [
             "# LLaMA-Factory dataset mixing (interleave_probs in the order of `dataset`)",
             f"dataset: {','.join(inp.path(d) for d in shares)}",
+            *([f"dataset_dir: {_yaml_str(inp.dataset_dir)}"] if inp.dataset_dir else []),
             "mix_strategy: interleave_under",
             f'interleave_probs: "{",".join(shares.values())}"',
             "",
@@ -174,16 +206,36 @@ def llama_factory(inp: ExportInput) -> str:
     )
 
 
+def llama_factory_dataset_info(files: dict[str, str]) -> dict:
+    """LLaMA-Factory's dataset_info.json for chat files ({name: file name in the dataset_dir}) in doremi's
+    record format ({"messages": [{"role", "content"}, ...]}), as its sharegpt loader reads them."""
+    tags = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
+    return {
+        name: {"file_name": file, "formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": tags}
+        for name, file in files.items()
+    }
+
+
 def trl(inp: ExportInput) -> str:
-    shares = exact_decimals(positive(inp.weights))
-    lines = ["# TRL dataset mixture", "datasets:"]
+    shares = exact_decimals(example_shares(inp), 12)
+    lines = [
+        "# TRL dataset mixture (trl.scripts.utils.get_dataset): fraction = share of examples; TRL keeps the",
+        "# first round(fraction x N) rows of each dataset, so shuffle the files first if their order matters",
+        "datasets:",
+    ]
     for d, w in shares.items():
-        lines += [f"  - path: {_yaml_str(inp.path(d))}", f"    fraction: {w}"]
+        path = inp.path(d)
+        builder = local_builder(path)
+        if builder:  # a local file is loaded with its builder and data_files
+            lines += [f"  - path: {builder}", f"    data_files: {_yaml_str(path)}"]
+        else:
+            lines += [f"  - path: {_yaml_str(path)}"]
+        lines += [f"    fraction: {w}"]
     return "\n".join(lines) + "\n"
 
 
 def axolotl(inp: ExportInput) -> str:
-    counts = exact_counts(positive(inp.weights), inp.examples_budget)
+    counts = exact_counts(example_shares(inp), inp.examples_budget)
     lines = [
         f"# Axolotl has no mixture weights: take exactly these many examples ({inp.examples_budget} in all)",
         "datasets:",

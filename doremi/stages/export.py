@@ -8,8 +8,22 @@ from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
 from doremi.export import FORMATS, export_input, export_mixture
+from doremi.files import read_json
 from doremi.mixture import closest
 from doremi.stages.common import say, stage_dir
+
+
+def export_paths(value) -> dict[str, str]:
+    """export.paths: a {domain: path} map, or a .json file holding one (for names Hydra's map syntax cannot
+    take, like the Pile's 'PubMed Central')."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        paths = read_json(value, "export.paths names a .json file of {domain: path}; check the path")
+        if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
+            raise DoremiError(f"export.paths={value}: expected a JSON object of {{domain: path}}")
+        return paths
+    return {str(k): str(v) for k, v in dict(value).items()}
 
 
 def run(cfg: DictConfig) -> None:
@@ -25,7 +39,7 @@ def run(cfg: DictConfig) -> None:
     inp = export_input(
         mixture,
         manifest,
-        dict(cfg.export.get("paths") or {}),
+        export_paths(cfg.export.get("paths")),
         cfg.export.get("token_budget"),
         int(cfg.export.get("examples_budget") or 1000),
     )

@@ -20,6 +20,7 @@ from doremi.alloc import whole_shares
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.export import ExportInput, export_mixture
+from doremi.export.formats import llama_factory_dataset_info
 from doremi.files import safe_file_name, write_json_atomic
 from doremi.mixture import closest, load_mixture
 from doremi.settings import DroSettings, SftSettings, TrainerSettings
@@ -30,8 +31,6 @@ from doremi.sft.examples import Example, read_pools
 from doremi.sft.filters import apply_filters
 from doremi.sft.learn import learn_source_weights
 from doremi.stages.common import TRAINING, commit, load_checkpoint, load_prepared, number, say, stage_dir, start
-
-SFT_EXPORTS = ("llama-factory", "trl", "axolotl")
 
 
 def INPUTS(cfg: DictConfig) -> tuple[str, ...]:  # noqa: N802  (the stage graph: see doremi.stages.common.declared)
@@ -114,6 +113,22 @@ def split_dev(
         dev[source] = from_spare + from_train
         train[source] = train[source][len(from_train) :]
     return train, dev
+
+
+def write_exports(tmp: Path, final: Path, counts: dict[str, int]) -> None:
+    """exports/<format>.yaml for the SFT trainers, with shares of examples; LLaMA-Factory also gets
+    sources/dataset_info.json. Paths name the files where they will be (`final`) once the stage is done."""
+    shares = {s: n / sum(counts.values()) for s, n in counts.items()}
+    files = {s: f"{safe_file_name(s)}.jsonl" for s in counts}
+    sources = final / "sources"
+    by_path = ExportInput(
+        shares, {s: str(sources / f) for s, f in files.items()}, examples_budget=sum(counts.values()), unit="examples"
+    )
+    by_name = ExportInput(shares, {s: s for s in counts}, unit="examples", dataset_dir=str(sources))
+    export_mixture(by_name, "llama-factory", tmp / "exports" / "llama-factory.yaml")
+    write_json_atomic(tmp / "sources" / "dataset_info.json", llama_factory_dataset_info(files))
+    for fmt in ("trl", "axolotl"):
+        export_mixture(by_path, fmt, tmp / "exports" / f"{fmt}.yaml")
 
 
 def write_jsonl(path: Path, examples: list[Example]) -> None:
@@ -220,14 +235,7 @@ def run(cfg: DictConfig) -> None:
         manifest["learned"] = "learned/mixture.json"  # with learned/trajectory.jsonl
     write_json_atomic(out.tmp / "manifest.json", manifest)
     positive = {s: n for s, n in counts.items() if n > 0}
-    if positive:
-        inp = ExportInput(
-            {s: n / sum(positive.values()) for s, n in positive.items()},
-            {s: str((out.final / "sources" / f"{safe_file_name(s)}.jsonl").resolve()) for s in positive},
-            examples_budget=sum(positive.values()),
-        )
-        for fmt in SFT_EXPORTS:
-            export_mixture(inp, fmt, out.tmp / "exports" / f"{fmt}.yaml")
+    write_exports(out.tmp, out.final.resolve(), positive)
     if not train_all:
         raise DoremiError("sft_mix: no training example was chosen (every quota is 0): check sft.mixture / sft.counts")
     commit(out)  # publishes mixtures/<name>-sft.json first when the quotas were learned

@@ -99,15 +99,20 @@ def test_original_doremi_json_reads_back(inp, tmp_path):
     assert load_mixture(out) == pytest.approx(WEIGHTS)
 
 
-def test_sft_formats(inp):
+def test_sft_formats_sample_examples_so_token_shares_become_example_shares(inp):
+    # shares of examples ~ token share / mean tokens per example (document)
+    raw = {d: WEIGHTS[d] / MEAN_TOKENS[d] for d in WEIGHTS}
+    examples = {d: v / sum(raw.values()) for d, v in raw.items()}
     lf = yaml.safe_load(export_mixture(inp, "llama-factory"))
     probs = lf["interleave_probs"].split(",")
     assert_sums_to_one(probs) and lf["dataset"].split(",")[:2] == ["code", "math"]
+    np.testing.assert_allclose([float(p) for p in probs], list(examples.values()), atol=1e-9)
     trl = yaml.safe_load(export_mixture(inp, "trl"))["datasets"]
     assert_sums_to_one(d["fraction"] for d in trl)
+    np.testing.assert_allclose([d["fraction"] for d in trl], list(examples.values()), atol=1e-9)
     axolotl = yaml.safe_load(export_mixture(inp, "axolotl"))["datasets"]
     counts = [int(d["split"].split(":")[1].rstrip("]")) for d in axolotl]
-    assert sum(counts) == 1000 and counts == [333, 167, 500]
+    assert sum(counts) == 1000 and counts == [91, 364, 545]  # 1000 x (0.0909, 0.3636, 0.5455)
 
 
 def test_hf_datasets_probabilities_give_the_token_shares_in_interleave_datasets(inp):
@@ -146,24 +151,15 @@ def test_unknown_format_names_the_closest():
 
 def test_cli_export(tmp_path):
     mixture = Path(__file__).resolve().parents[2] / "mixtures" / "pile_doremi_280m.json"
+    names = json.loads(mixture.read_text())["weights"]
+    paths = tmp_path / "paths.json"
+    paths.write_text(json.dumps({d: f"/data/{d.replace(' ', '_')}_text_document" for d in names}))
     out = tmp_path / "pile.txt"
+    command = [sys.executable, "-m", "doremi", "stage=export", f"mixture={mixture}", "format=megatron", f"out={out}"]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "doremi",
-            "stage=export",
-            f"mixture={mixture}",
-            "format=megatron",
-            f"out={out}",
-            f"run_dir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
+        [*command, f"run_dir={tmp_path}", f"export.paths={paths}"], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     lines = out.read_text().splitlines()
-    assert len(lines) == 22 and lines[0].split()[1] == "ArXiv"
+    assert len(lines) == 22 and lines[0].split()[1] == "/data/ArXiv_text_document"
     assert_sums_to_one(line.split()[0] for line in lines)
