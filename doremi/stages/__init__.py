@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from doremi.errors import DoremiError
 
 PIPELINE = ("prepare", "reference", "proxy", "final", "report")
-STAGES = (*PIPELINE, "sft_mix", "sft", "export", "all")
+STAGES = (*PIPELINE, "sft_mix", "sft", "export", "plan", "all")
 
 
 # Stages that write under run_dir: one process at a time each (doremi.lock).

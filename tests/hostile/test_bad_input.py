@@ -97,6 +97,8 @@ SETTINGS = [
     ("stage=report", "name=", "name=''"),
     ("stage=report", "name=../../escaped", "name='../../escaped'"),
     ("stage=bogus", "seed=0", "stage=bogus"),
+    ("stage=plan", "plan.token_budget=-5", "plan.token_budget=-5"),
+    ("stage=plan", "plan.max_epochs=2", "plan.token_budget"),
     ("stage=export", "format=megatorn", "format=megatorn"),
     ("stage=export", "format=megatron mixture=nowhere.json", "nowhere.json"),
     ("stage=reference", "overwrite=true resume=/nonexistent/step-1.ckpt", "resume=/nonexistent/step-1.ckpt"),

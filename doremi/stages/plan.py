@@ -1,0 +1,117 @@
+"""stage=plan: the learned mixture made feasible for the real run, and what learning it cost.
+
+Reads a mixture (plan.mixture, default mixtures/<name>.json), the tokens available per
+domain (plan.available: a .json of {domain: tokens}, default the prepared run's training
+tokens) and the real run's token budget; writes the KL-closest mixture that satisfies
+plan.max_epochs, plan.pin, plan.min_weight and plan.max_weight (doremi.plan) as a normal
+mixture file (plan.out, default mixtures/<name>-plan.json) whose provenance holds the
+learned weights, the constraints, which of them bind, the epochs per domain and the cost
+of the mixture search next to the real run's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from doremi.checkpoints import read_model
+from doremi.errors import DoremiError
+from doremi.files import read_json
+from doremi.mixture import load_mixture, make_mixture, write_mixture
+from doremi.model.gpt import GPT, GPTConfig
+from doremi.plan import plan, training_flops
+from doremi.settings import number
+from doremi.stages.common import say, stage_dir
+
+
+def available_tokens(cfg: DictConfig, domains: list[str]) -> dict[str, float]:
+    given = cfg.plan.available
+    if given:
+        tokens = read_json(str(given), "plan.available names a .json of {domain: tokens}; check the path")
+        if not isinstance(tokens, dict):
+            raise DoremiError(f"plan.available={given}: expected a JSON object of {{domain: tokens}}")
+        return {str(d): float(v) for d, v in tokens.items()}
+    manifest = read_json(
+        stage_dir(cfg, "prepare") / "manifest.json",
+        "plan.available is not set and the run has no prepared data: give plan.available=<tokens.json> or run_dir=",
+    )
+    return {d: float(v["tokens"]) for d, v in manifest["splits"]["train"].items()}
+
+
+def search_cost(cfg: DictConfig) -> dict | None:
+    """FLOPs of learning the mixture of this run_dir: every reference and proxy run (all rounds and seeds)."""
+    mixture_file = stage_dir(cfg, "proxy") / "mixture.json"
+    if not mixture_file.exists():
+        return None
+    provenance = read_json(mixture_file, "")["provenance"]
+    config = provenance.get("config", {})
+    model = dict(read_model(stage_dir(cfg, "reference") / "model.pt", "stage=reference")["model_config"])
+    parameters = GPT(GPTConfig(**model)).num_params()
+    tokens_per_step = model["seq_len"]
+    reference_tokens = int(config["reference"]["max_steps"]) * int(config["reference"]["batch_size"]) * tokens_per_step
+    proxy_tokens = int(config["proxy"]["max_steps"]) * int(config["proxy"]["batch_size"]) * tokens_per_step
+    rounds, seeds = int(provenance.get("rounds", 1)), len(provenance.get("seeds", [0]))
+    reference = rounds * training_flops(parameters, reference_tokens)
+    proxy = rounds * seeds * training_flops(parameters, proxy_tokens, forward_only_parameters=parameters)
+    return {
+        "parameters": parameters,
+        "rounds": rounds,
+        "proxy_seeds": seeds,
+        "reference_flops": reference,
+        "proxy_flops": proxy,
+        "flops": reference + proxy,
+    }
+
+
+def run(cfg: DictConfig) -> None:
+    p = cfg.plan
+    if p.token_budget is None:
+        raise DoremiError("stage=plan needs plan.token_budget=<tokens the real run trains on>")
+    budget = number(cfg, "plan.token_budget", 1, float("inf"))
+    source = str(p.mixture or Path(cfg.mixtures_dir) / f"{cfg.name}.json")
+    learned = load_mixture(source, normalize=True)
+    available = available_tokens(cfg, list(learned))
+    max_epochs = None if p.max_epochs is None else number(cfg, "plan.max_epochs", 0, float("inf"), low_open=True)
+    pinned = {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()}
+    low, high = number(cfg, "plan.min_weight", 0, 1, high_open=False), number(cfg, "plan.max_weight", 0, 1, True, False)
+    result = plan(learned, available, budget, max_epochs, pinned, low, high)
+    provenance = {
+        "method": "plan",
+        "source": source,
+        "learned": learned,
+        "token_budget": budget,
+        "available_tokens": available,
+        "constraints": {"max_epochs": max_epochs, "pin": pinned, "min_weight": low, "max_weight": high},
+        "binding": result.binding,
+        "epochs": result.epochs,
+        "kl_from_learned": result.kl,
+    }
+    cost = search_cost(cfg)
+    if cost is not None:
+        if p.target_params:
+            target = training_flops(int(number(cfg, "plan.target_params", 1, float("inf"))), budget)
+            cost.update(target_flops=target, share_of_target=cost["flops"] / target)
+        provenance["cost"] = cost
+    out = Path(str(p.out or Path(cfg.mixtures_dir) / f"{cfg.name}-plan.json"))
+    domains = list(learned)
+    write_mixture(
+        out,
+        make_mixture(domains, [result.weights[d] for d in domains], {"learned": list(learned.values())}, provenance),
+    )
+    say(
+        f"[plan] {budget:,.0f} tokens; max {max_epochs} epochs per domain; KL from the learned weights {result.kl:.4f} nats"
+    )
+    for d in domains:
+        held = f"  ({result.binding[d]})" if d in result.binding else ""
+        say(
+            f"[plan]   {d:<24} learned {learned[d]:.4f} -> {result.weights[d]:.4f}  {result.epochs[d]:6.2f} epochs{held}"
+        )
+    if cost is not None:
+        share = (
+            f", {cost['share_of_target']:.2%} of the target run's {cost['target_flops']:.3g}"
+            if "share_of_target" in cost
+            else ""
+        )
+        say(f"[plan] learning the mixture cost {cost['flops']:.3g} FLOPs{share}")
+    say(f"[plan] wrote {out}")
