@@ -81,7 +81,7 @@ def test_names_from_data_never_leave_the_run(tmp_path, make_cfg):
     run_stage(cfg)
     written = files_under(tmp_path) - before
     assert written and all((tmp_path / "run") in p.parents for p in written), written
-    sources = {p.name for p in (tmp_path / "run" / "sft_mix" / "sources").iterdir()}
+    sources = {p.name for p in (tmp_path / "run" / "sft_mix" / "sources").glob("*.jsonl")}
     assert sources == {"..%2F..%2F..%2FSFTESC.jsonl", "plain.jsonl"}
     manifest = json.loads((tmp_path / "run" / "sft_mix" / "manifest.json").read_text())
     assert manifest["train"]["../../../SFTESC"] > 0  # the source keeps its name; only its file is encoded
