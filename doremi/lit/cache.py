@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from doremi.data.packing import PackedData
 from doremi.data.sampler import MixtureSampler
 from doremi.files import staged_dir
 from doremi.model.gpt import GPT
+from doremi.runtime import say
 
 
 def model_digest(model: torch.nn.Module) -> str:
@@ -111,10 +111,8 @@ def build_reference_losses(
             total += len(ids)
         (tmp / "done.json").write_text(json.dumps(key))
     seconds = time.perf_counter() - start
-    print(
+    say(
         f"[proxy] reference losses of {total:,} chunks cached in {directory} ({seconds:.1f}s, "
         f"{total * data.seq_len / max(seconds, 1e-9):,.0f} tok/s)",
-        file=sys.stderr,
-        flush=True,
     )
     return ReferenceLosses(directory, data.domains)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 
 from doremi.errors import DoremiError
+from doremi.runtime import say
 
 
 def _clock(seconds: float) -> str:
@@ -43,11 +43,9 @@ class Progress(pl.Callback):
         eta = elapsed / max(step, 1) * (self.max_steps - step)
         loss = trainer.callback_metrics.get("train/loss")
         loss_text = f"loss {float(loss):.3f}  " if loss is not None else ""
-        print(
+        say(
             f"[{self.label}] step {step:>{len(str(self.max_steps))}}/{self.max_steps}  {loss_text}"
-            f"{rate:,.0f} tok/s  elapsed {_clock(elapsed)}  eta {_clock(eta)}",
-            file=sys.stderr,
-            flush=True,
+            f"{rate:,.0f} tok/s  elapsed {_clock(elapsed)}  eta {_clock(eta)}"
         )
 
 
@@ -153,9 +151,9 @@ def resume_checkpoint(resume: str | None, directory: Path, label: str) -> str | 
     if str(resume) == "auto":
         found = sorted(Path(directory).glob("step-*.ckpt"))
         if not found:
-            print(f"[{label}] resume=auto: no checkpoint in {directory}; starting from step 0", file=sys.stderr)
+            say(f"[{label}] resume=auto: no checkpoint in {directory}; starting from step 0")
             return None
-        print(f"[{label}] resuming from {found[-1]}", file=sys.stderr, flush=True)
+        say(f"[{label}] resuming from {found[-1]}")
         return str(found[-1])
     if not Path(resume).is_file():
         raise DoremiError(f"resume={resume}: no such checkpoint file; use resume=auto or a step-*.ckpt path")

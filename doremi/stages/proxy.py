@@ -75,9 +75,9 @@ def train_proxy(
     init,
     round_index: int = 1,
     seed: int | None = None,
-) -> ProxyModule:
-    """One DoReMi run against `reference` (seeded by `seed`, default the run's); `module.processes`
-    is the number of processes it ran on."""
+) -> tuple[ProxyModule, int]:
+    """One DoReMi run against `reference` (seeded by `seed`, default the run's): the trained module and
+    the number of processes it ran on."""
     k = len(data.domains)
     steps, batch_size = int(cfg.proxy.max_steps), int(cfg.proxy.batch_size)
     seed = int(cfg.seed if seed is None else seed)
@@ -117,8 +117,7 @@ def train_proxy(
         cache=cache,
         resampled=resampled,
     )
-    module.processes = trainer.world_size
-    return module
+    return module, trainer.world_size
 
 
 def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
@@ -142,7 +141,9 @@ def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
     return init
 
 
-def provenance_of(cfg: DictConfig, data: PackedData, module: ProxyModule, round_index: int, seed: int, init) -> dict:
+def provenance_of(
+    cfg: DictConfig, data: PackedData, module: ProxyModule, processes: int, round_index: int, seed: int, init
+) -> dict:
     provenance = {
         "method": "doremi",
         "eta": float(cfg.dro.eta),
@@ -161,7 +162,7 @@ def provenance_of(cfg: DictConfig, data: PackedData, module: ProxyModule, round_
         "burn_in": float(cfg.dro.burn_in),
         "warm_start": int(cfg.dro.warm_start),
         "averaged_steps": module.domain_weights.averaged_steps(),
-        "processes": module.processes,
+        "processes": processes,
         "accumulate_grad_batches": int(cfg.trainer.accumulate_grad_batches),
         **module.domain_weights.diagnostics(),
     }
@@ -208,12 +209,12 @@ def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int,
             mixture = read_json(seed_dir / "mixture.json", "")
         else:
             seed_label = label if len(seeds) == 1 else f"{label}:seed-{seed}"
-            module = train_proxy(cfg, data, reference, seed_dir, seed_label, init, r, seed)
+            module, processes = train_proxy(cfg, data, reference, seed_dir, seed_label, init, r, seed)
             mixture = make_mixture(
                 data.domains,
                 module.domain_weights.average(),
                 baselines,
-                provenance_of(cfg, data, module, r, seed, init),
+                provenance_of(cfg, data, module, processes, r, seed, init),
             )
             if is_main_process() and len(seeds) > 1:
                 write_mixture(seed_dir / "mixture.json", mixture)
