@@ -15,14 +15,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from doremi import units
 from doremi.checkpoints import read_model
+from doremi.data.tokenizer import load_pretrained, load_saved
 from doremi.errors import DoremiError
 from doremi.files import read_json
 from doremi.mixture import load_mixture, make_mixture, write_mixture
 from doremi.model.gpt import GPT, GPTConfig
 from doremi.plan import plan, training_flops
 from doremi.settings import number
-from doremi.stages.common import say, stage_dir
+from doremi.stages.common import load_prepared, say, stage_dir
 
 
 def available_tokens(cfg: DictConfig, domains: list[str]) -> dict[str, float]:
@@ -37,6 +39,28 @@ def available_tokens(cfg: DictConfig, domains: list[str]) -> dict[str, float]:
         "plan.available is not set and the run has no prepared data: give plan.available=<tokens.json> or run_dir=",
     )
     return {d: float(v["tokens"]) for d, v in manifest["splits"]["train"].items()}
+
+
+def tokenizer_conversion(cfg: DictConfig, weights: dict[str, float], target_spec: str) -> dict:
+    """The weights as token shares of `target_spec` (a tokenizer.json or a hub name), from bytes per token
+    measured on the same sample of each domain's training text with both tokenizers."""
+    data = load_prepared(cfg)
+    source = load_saved(data.dir, data.tokenizer["kind"])
+    target = load_pretrained(target_spec)
+    bpt_from, bpt_to = {}, {}
+    for d in weights:
+        texts, tokens = units.sample_texts(data.chunks("train", d), source)
+        bpt_from[d] = units.measured_bytes_per_token(texts, tokens)
+        bpt_to[d] = units.measured_bytes_per_token(texts, sum(len(ids) for ids in target.encode_batch(texts)))
+    return {
+        "weights": units.convert(weights, bpt_from, bpt_to),
+        "from_tokenizer": data.tokenizer,
+        "to_tokenizer": target_spec,
+        "learned_token_shares": weights,
+        "byte_shares": units.byte_shares(weights, bpt_from),
+        "bytes_per_token_from": bpt_from,
+        "bytes_per_token_to": bpt_to,
+    }
 
 
 def search_cost(cfg: DictConfig) -> dict | None:
@@ -71,6 +95,10 @@ def run(cfg: DictConfig) -> None:
     budget = number(cfg, "plan.token_budget", 1, float("inf"))
     source = str(p.mixture or Path(cfg.mixtures_dir) / f"{cfg.name}.json")
     learned = load_mixture(source, normalize=True)
+    conversion = None
+    if p.tokenizer:
+        conversion = tokenizer_conversion(cfg, learned, str(p.tokenizer))
+        learned = conversion.pop("weights")
     available = available_tokens(cfg, list(learned))
     max_epochs = None if p.max_epochs is None else number(cfg, "plan.max_epochs", 0, float("inf"), low_open=True)
     pinned = {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()}
@@ -87,6 +115,8 @@ def run(cfg: DictConfig) -> None:
         "epochs": result.epochs,
         "kl_from_learned": result.kl,
     }
+    if conversion is not None:
+        provenance["tokenizer_conversion"] = conversion
     cost = search_cost(cfg)
     if cost is not None:
         if p.target_params:

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from doremi import diagnostics, settings
+from doremi import diagnostics, settings, units
 from doremi.data.heldout import spread_rows
 from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
 from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
+from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.files import read_json, read_jsonl, write_json_atomic
 from doremi.lit.cache import build_reference_losses
@@ -200,6 +201,15 @@ def trust_warnings(cfg: DictConfig, data: PackedData, reference: dict, runs: lis
     }
 
 
+def bytes_per_token(data: PackedData) -> dict[str, float]:
+    """UTF-8 bytes per token of each domain's training text under the run's tokenizer (doremi.units):
+    what turns the learned token shares into byte shares and into another tokenizer's token shares."""
+    tokenizer = load_saved(data.dir, data.tokenizer["kind"])
+    return {
+        d: units.measured_bytes_per_token(*units.sample_texts(data.chunks("train", d), tokenizer)) for d in data.domains
+    }
+
+
 def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int, seeds: list[int], baselines) -> dict:
     """The proxy runs of one round (one per seed) and their mean as the round's mixture."""
     runs = []
@@ -234,6 +244,7 @@ def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int,
         mean = per_seed[0]
     if is_main_process():
         provenance["diagnostics"] = trust_warnings(cfg, data, reference, runs, per_seed)
+        provenance["bytes_per_token"] = bytes_per_token(data)
         for warning in provenance["diagnostics"]["warnings"]:
             say(f"[proxy] warning: {warning}")
     return make_mixture(data.domains, mean.tolist(), baselines, provenance)

@@ -49,3 +49,50 @@ def test_plan_caps_a_small_domain_and_states_the_cost(tmp_path, make_cfg, learne
 def test_plan_without_a_feasible_mixture_names_the_constraint(tmp_path, make_cfg, learned):
     with pytest.raises(DoremiError, match="max_epochs"):
         run_stage(make_cfg(*learned, "stage=plan", "plan.token_budget=1000000000000", "plan.max_epochs=1"))
+
+
+def test_plan_converts_the_weights_to_another_tokenizers_token_shares(tmp_path, make_cfg, learned):
+    import numpy as np
+
+    from doremi.data.packing import PackedData
+    from doremi.data.tokenizer import ByteTokenizer, train_bpe
+
+    data = PackedData(tmp_path / "run" / "prepare")
+    source = ByteTokenizer()
+    texts = {}
+    for d in data.domains:  # every training chunk, decoded document piece by document piece
+        rows = np.asarray(data.chunks("train", d))
+        ids = rows.reshape(-1)
+        texts[d] = [
+            source.decode(p[p != source.eod_id].tolist()) for p in np.split(ids, np.flatnonzero(ids == source.eod_id))
+        ]
+        texts[d] = [t for t in texts[d] if t]
+    target = train_bpe([t for d in texts for t in texts[d]], 300)
+    (tmp_path / "bpe").mkdir()
+    target.save(tmp_path / "bpe")
+    run_stage(
+        make_cfg(
+            *learned,
+            "stage=plan",
+            "plan.token_budget=1000",
+            "plan.max_epochs=null",
+            f"plan.tokenizer={tmp_path / 'bpe' / 'tokenizer.json'}",
+        )
+    )
+    planned = json.loads((tmp_path / "mixtures" / "demo-plan.json").read_text())
+    weights = load_mixture(tmp_path / "mixtures" / "demo.json")
+    # counted: a learned share w_i of byte tokens is w_i x (target tokens / byte tokens) of the domain's text
+    counted = {}
+    for d in data.domains:
+        byte_tokens = sum(len(t.encode("utf-8")) for t in texts[d])
+        bpe_tokens = sum(len(ids) for ids in target.encode_batch(texts[d]))
+        counted[d] = weights[d] * bpe_tokens / byte_tokens
+    total = sum(counted.values())
+    for d in data.domains:
+        assert planned["weights"][d] == pytest.approx(counted[d] / total, abs=0.01)
+    conversion = planned["provenance"]["tokenizer_conversion"]
+    assert conversion["from_tokenizer"]["kind"] == "byte" and conversion["to_tokenizer"].endswith("tokenizer.json")
+    assert conversion["bytes_per_token_from"] == pytest.approx({d: 1.0 for d in data.domains}, abs=0.05)
+    learned_record = json.loads((tmp_path / "mixtures" / "demo.json").read_text())["provenance"]["bytes_per_token"]
+    assert learned_record == pytest.approx({d: 1.0 for d in data.domains})  # ASCII text, one byte per byte token
+    assert planned["weights"] != pytest.approx(weights, abs=0.01)  # BPE packs digits and words differently
