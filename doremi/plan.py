@@ -136,6 +136,21 @@ def fill(q: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, flo
     return w, high
 
 
+def search_flops(parameters: int, reference_tokens: int, proxy_tokens: int, rounds: int, seeds: int) -> dict:
+    """FLOPs of learning a mixture: a reference per round (6·N·D) and a proxy per round and seed (6·N·D for
+    its training plus 2·N·D for the reference's forward pass on the same tokens)."""
+    reference = rounds * training_flops(parameters, reference_tokens)
+    proxy = rounds * seeds * training_flops(parameters, proxy_tokens, forward_only_parameters=parameters)
+    return {
+        "parameters": parameters,
+        "rounds": rounds,
+        "proxy_seeds": seeds,
+        "reference_flops": reference,
+        "proxy_flops": proxy,
+        "flops": reference + proxy,
+    }
+
+
 def training_flops(parameters: int, tokens: float, forward_only_parameters: int = 0) -> float:
     """Training FLOPs: 6·N·D for a trained model (forward and backward), plus 2·N'·D for a model
     run forward only on the same tokens (the proxy's reference), as Kaplan et al. (2020) count them."""

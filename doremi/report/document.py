@@ -190,6 +190,8 @@ def sections(
         f"{prov.get('steps', '?')} proxy steps, eta={prov.get('eta')}, smoothing={prov.get('smoothing')}, "
         f"seed={prov.get('seed')}, tokenizer {prov.get('tokenizer', {}).get('kind')}. Weights are shares of tokens."
     )
+    if prov.get("cost"):
+        intro += " " + cost_line(prov["cost"]).removeprefix("cost: ").capitalize() + "."
     out = [
         (
             "Domain weights",
@@ -296,6 +298,14 @@ def to_html(title: str, parts: list[tuple[str, list]]) -> str:
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
 
 
+def cost_line(cost: dict) -> str:
+    runs = f"{cost['rounds']} reference(s), {cost['rounds'] * cost['proxy_seeds']} proxy run(s)"
+    return (
+        f"cost: learning the mixture took {cost['flops']:.3g} FLOPs ({runs} of {cost['parameters']:,} parameters); "
+        "stage=plan plan.target_params=... plan.token_budget=... states it as a share of the real run"
+    )
+
+
 def terminal_summary(mixture: dict, evaluation: dict | None, mixture_path: str, report_path: str) -> str:
     """The few lines printed at the end of a pipeline run."""
     header, rows = weights_table(mixture)
@@ -312,5 +322,7 @@ def terminal_summary(mixture: dict, evaluation: dict | None, mixture_path: str, 
         lines += [line.replace("**", "") for line in verdict_lines(evaluation)] + [""]
     for warning in mixture.get("provenance", {}).get("diagnostics", {}).get("warnings", []):
         lines.append(f"warning: {warning}")
+    if mixture.get("provenance", {}).get("cost"):
+        lines.append(cost_line(mixture["provenance"]["cost"]))
     lines += [f"mixture: {mixture_path}", f"report:  {report_path}"]
     return "\n".join(lines)

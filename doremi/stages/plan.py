@@ -16,12 +16,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from doremi import units
-from doremi.checkpoints import read_model
 from doremi.data.tokenizer import load_pretrained, load_saved
 from doremi.errors import DoremiError
 from doremi.files import read_json
 from doremi.mixture import load_mixture, make_mixture, write_mixture
-from doremi.model.gpt import GPT, GPTConfig
 from doremi.plan import plan, training_flops
 from doremi.settings import number
 from doremi.stages.common import load_prepared, say, stage_dir
@@ -64,28 +62,12 @@ def tokenizer_conversion(cfg: DictConfig, weights: dict[str, float], target_spec
 
 
 def search_cost(cfg: DictConfig) -> dict | None:
-    """FLOPs of learning the mixture of this run_dir: every reference and proxy run (all rounds and seeds)."""
+    """FLOPs of learning the mixture of this run_dir, as the proxy stage recorded them (all rounds and seeds)."""
     mixture_file = stage_dir(cfg, "proxy") / "mixture.json"
     if not mixture_file.exists():
         return None
-    provenance = read_json(mixture_file, "")["provenance"]
-    config = provenance.get("config", {})
-    model = dict(read_model(stage_dir(cfg, "reference") / "model.pt", "stage=reference")["model_config"])
-    parameters = GPT(GPTConfig(**model)).num_params()
-    tokens_per_step = model["seq_len"]
-    reference_tokens = int(config["reference"]["max_steps"]) * int(config["reference"]["batch_size"]) * tokens_per_step
-    proxy_tokens = int(config["proxy"]["max_steps"]) * int(config["proxy"]["batch_size"]) * tokens_per_step
-    rounds, seeds = int(provenance.get("rounds", 1)), len(provenance.get("seeds", [0]))
-    reference = rounds * training_flops(parameters, reference_tokens)
-    proxy = rounds * seeds * training_flops(parameters, proxy_tokens, forward_only_parameters=parameters)
-    return {
-        "parameters": parameters,
-        "rounds": rounds,
-        "proxy_seeds": seeds,
-        "reference_flops": reference,
-        "proxy_flops": proxy,
-        "flops": reference + proxy,
-    }
+    cost = read_json(mixture_file, "")["provenance"].get("cost")
+    return dict(cost) if cost else None
 
 
 def run(cfg: DictConfig) -> None:

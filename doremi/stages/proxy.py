@@ -30,6 +30,7 @@ from doremi.lit.lm import heldout_losses
 from doremi.lit.proxy import ProxyModule
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
 from doremi.model.gpt import GPT, GPTConfig
+from doremi.plan import search_flops
 from doremi.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
 from doremi.stages.common import (
     TRAINING,
@@ -282,6 +283,7 @@ def run(cfg: DictConfig) -> None:
                 reference = {"state_dict": lm.model.state_dict(), "mixture": dict(zip(data.domains, previous))}
                 save_lm(saved, lm, cfg, data, previous)
         mixture = learn_round(cfg, data, reference, round_dir, label, init, r, seeds, baselines)
+        mixture["provenance"]["cost"] = cost_so_far(cfg, data, r, len(seeds))
         if is_main_process():
             write_mixture(round_dir / "mixture.json", mixture)
         history.append(mixture["weights"])
@@ -304,6 +306,14 @@ def run(cfg: DictConfig) -> None:
     commit(out)  # publishes mixtures/<name>.json before marking the stage done
     say("[proxy] learned mixture: " + ", ".join(f"{d} {w:.3f}" for d, w in mixture["weights"].items()))
     say(f"[proxy] wrote {out.final / 'mixture.json'} and {published}")
+
+
+def cost_so_far(cfg: DictConfig, data: PackedData, rounds: int, seeds: int) -> dict:
+    """FLOPs of the references and proxies trained up to and including round `rounds` (doremi.plan)."""
+    parameters = GPT(GPTConfig(**model_config(cfg, data))).num_params()
+    reference_tokens = int(cfg.reference.max_steps) * int(cfg.reference.batch_size) * data.seq_len
+    proxy_tokens = int(cfg.proxy.max_steps) * int(cfg.proxy.batch_size) * data.seq_len
+    return search_flops(parameters, reference_tokens, proxy_tokens, rounds, seeds)
 
 
 def rounds_summary(history: list[dict], domains: list[str]) -> list[dict]:

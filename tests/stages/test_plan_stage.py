@@ -40,8 +40,16 @@ def test_plan_caps_a_small_domain_and_states_the_cost(tmp_path, make_cfg, learne
     assert provenance["binding"] == {"numbers": "max_epochs"} and provenance["epochs"]["numbers"] == pytest.approx(4)
     assert provenance["learned"] == pytest.approx(weights)
     cost = provenance["cost"]
+    from doremi.model.gpt import GPT, GPTConfig
+
+    n = GPT(GPTConfig(vocab_size=257, seq_len=32, n_layer=1, n_head=2, d_model=32)).num_params()
+    tokens = 4 * 8 * 32  # steps x batch x sequence length, for the reference and the proxy alike
+    assert cost["reference_flops"] == 6 * n * tokens and cost["proxy_flops"] == 8 * n * tokens
     assert cost["flops"] == pytest.approx(cost["reference_flops"] + cost["proxy_flops"])
     assert cost["share_of_target"] == pytest.approx(cost["flops"] / (6 * 10**8 * budget))
+    from doremi.stages import report
+
+    assert "cost: learning the mixture took" in report.run(make_cfg(*learned, "stage=report"))
     # a planned mixture is a normal mixture file: exports and final.mixture take it
     assert load_mixture(tmp_path / "mixtures" / "demo-plan.json") == pytest.approx(planned["weights"])
 
