@@ -251,16 +251,8 @@ RANGES = {
 
 def number(cfg: DictConfig, key: str, low: float, high: float, low_open: bool = False, high_open: bool = True) -> float:
     """The setting `key` as a finite number in its range (open or closed ends), else one error naming it."""
-    value = OmegaConf.select(cfg, key)
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        x = math.nan
-    inside = (x > low if low_open else x >= low) and (x < high if high_open else x <= high)
-    if isinstance(value, bool) or not math.isfinite(x) or not inside:
-        span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise DoremiError(f"{key}={value}: expected a number in {span}")
-    return x
+    meta = {"num": (low, high, low_open, high_open), "integer": False, "optional": False}
+    return value_of(key, OmegaConf.select(cfg, key), meta)
 
 
 def seeds_of(cfg: DictConfig, key: str) -> list[int]:

@@ -25,6 +25,7 @@ import torch
 from doremi.data.loaders import ChatData
 from doremi.data.resample import ResampledBatches
 from doremi.errors import DoremiError
+from doremi.files import write_atomic
 from doremi.lit.group_dro import train_group_dro
 from doremi.lit.lm import LMModule
 from doremi.lit.sft import encode_chat
@@ -100,7 +101,7 @@ def learn_source_weights(
         fit(reference, chats, run, out_dir / "reference", "sft-reference", steps)
         reference_state = reference.model.state_dict()
         if is_main_process():
-            torch.save(reference_state, saved)
+            write_atomic(saved, lambda tmp: torch.save(reference_state, tmp))
 
     # 2. the proxy: the base again, with Group DRO against the reference
     resampled = ResampledBatches(tokens, [len(t) for t in tokens], batch_size, seed, masks)

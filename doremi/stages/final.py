@@ -30,7 +30,6 @@ from doremi.stages.common import (
     heldout_for,
     is_main_process,
     load_prepared,
-    number,
     say,
     stage_dir,
     start,
@@ -128,8 +127,6 @@ def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
     candidate = candidate_mixture(cfg, data)
     seeds = seeds_of(cfg, "final.seeds")
-    for key in ("final.max_steps", "final.batch_size", "final.eval_every"):
-        number(cfg, key, 1, math.inf)
     out = start(cfg, "final")
     if out is None:
         return

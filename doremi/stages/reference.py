@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from omegaconf import DictConfig
 
 from doremi.mixture import resolve_mixture
-from doremi.stages.common import TRAINING, commit, load_prepared, number, say, start
+from doremi.stages.common import TRAINING, commit, load_prepared, say, start
 from doremi.stages.lm import fit_lm, save_lm
 
 # The stage graph, declared here once: the stages whose outputs this one reads, and the
@@ -18,8 +16,6 @@ SETTINGS = ("model", "optim", "reference", "seed", *TRAINING)
 
 def run(cfg: DictConfig) -> None:
     data = load_prepared(cfg)
-    number(cfg, "reference.max_steps", 1, math.inf)
-    number(cfg, "reference.batch_size", 1, math.inf)
     out = start(cfg, "reference")
     if out is None:
         return

@@ -65,7 +65,6 @@ def run(cfg: DictConfig) -> None:
     if not train:
         raise DoremiError(f"{stage_dir(cfg, 'sft_mix') / 'train.jsonl'} is empty: loosen sft.filters or add pools")
     sources = sorted({r["source"] for r in train + dev})
-    trained = [s for s in sources if any(r["source"] == s for r in train)]
     batch = min(sft.batch_size, len(train))
     steps = sft.epochs * math.ceil(len(train) / batch)
 
@@ -88,7 +87,10 @@ def run(cfg: DictConfig) -> None:
         + ", ".join(f"{s} {v:.3f}" for s, v in before.items())
     )
     # each source's chats in proportion to its share of the set: every chat once per epoch, in a seeded order
-    rows = [[r for r in train if r["source"] == s] for s in trained]
+    by_source: dict[str, list[dict]] = {}
+    for r in train:
+        by_source.setdefault(r["source"], []).append(r)
+    rows = [by_source[s] for s in sources if s in by_source]
     chats = ChatData(
         [np.stack([r["tokens"] for r in group]) for group in rows],
         [np.stack([r["mask"] for r in group]) for group in rows],
