@@ -1,23 +1,34 @@
-"""doremi: learn data-mixture weights with DoReMi and hand them to other trainers."""
+"""doremi: learn data-mixture weights with DoReMi and hand them to other trainers.
+
+The public names are imported on first use, so that `import doremi` (and the stages that
+train nothing, like `stage=export`) does not pay for torch and Lightning.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from doremi.data.loaders import MixtureDataModule, MixtureLoader, MixtureSequences, mixture_batches  # noqa: E402
-from doremi.data.packing import PackedData  # noqa: E402
-from doremi.data.sampler import MixtureBatches, MixtureSampler  # noqa: E402
-from doremi.errors import DoremiError  # noqa: E402
-from doremi.mixture import load_mixture, validate_weights  # noqa: E402
+_WHERE = {
+    "DoremiError": "doremi.errors",
+    "MixtureBatches": "doremi.data.sampler",
+    "MixtureDataModule": "doremi.data.loaders",
+    "MixtureLoader": "doremi.data.loaders",
+    "MixtureSequences": "doremi.data.loaders",
+    "MixtureSampler": "doremi.data.sampler",
+    "PackedData": "doremi.data.packing",
+    "load_mixture": "doremi.mixture",
+    "mixture_batches": "doremi.data.loaders",
+    "validate_weights": "doremi.mixture",
+}
 
-__all__ = [
-    "DoremiError",
-    "MixtureBatches",
-    "MixtureDataModule",
-    "MixtureLoader",
-    "MixtureSequences",
-    "MixtureSampler",
-    "PackedData",
-    "__version__",
-    "load_mixture",
-    "mixture_batches",
-    "validate_weights",
-]
+__all__ = [*sorted(_WHERE), "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'doremi' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value

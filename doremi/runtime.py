@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-import torch
-
 
 def is_main_process() -> bool:
     """False in the other processes of a multi-process run (torchrun, SLURM, Lightning's launcher)."""
@@ -24,8 +22,9 @@ def is_main_process() -> bool:
 
 def rank_world() -> tuple[int, int]:
     """(rank, world size) of this process in torch.distributed, (0, 1) without it."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    dist = _distributed()
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
@@ -37,5 +36,12 @@ def say(message: str) -> None:
 
 def barrier() -> None:
     """Wait for every process (after the main one has written a stage's output)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+    dist = _distributed()
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _distributed():
+    """torch.distributed if torch is already imported (a run that never imported it has no process group)."""
+    torch = sys.modules.get("torch")
+    return getattr(torch, "distributed", None) if torch is not None else None

@@ -32,9 +32,11 @@ class ExportInput:
     examples_budget: int = 1000
     """Total examples for consumers that take exact counts (Axolotl)."""
     unit: str = "tokens"
+    """What `weights` are shares of: "tokens" (a learned mixture) or "examples" (an SFT set's counts)."""
     dataset_dir: str | None = None
     """LLaMA-Factory: the folder holding dataset_info.json (then `paths` are its dataset names)."""
-    """What `weights` are shares of: "tokens" (a learned mixture) or "examples" (an SFT set's counts)."""
+    max_epochs: float | None = None
+    """A planned mixture's repetition limit per domain (OLMo-core's max_repetition_ratio)."""
 
     def path(self, domain: str) -> str:
         return str(self.paths.get(domain, domain))
@@ -172,17 +174,31 @@ def olmo_core(inp: ExportInput) -> str:
     for d, w in shares.items():
         lines += [f"  - source_name: {_yaml_str(d)}", f"    target_ratio: {w}"]
         if inp.token_budget and inp.available_tokens and inp.available_tokens.get(d):
-            repetition = float(w) * inp.token_budget / inp.available_tokens[d]
+            repetition = max(float(w) * inp.token_budget / inp.available_tokens[d], 1.0)
             # rounded up: OLMo-core refuses a source whose tokens fall one short of its ratio
-            lines.append(f"    max_repetition_ratio: {math.ceil(max(repetition, 1.0) * 10**4) / 10**4:.4f}")
+            repetition = math.ceil(repetition * 10**4) / 10**4
+            if inp.max_epochs:  # a planned mixture: the plan's limit, which its epochs already respect
+                repetition = max(repetition, inp.max_epochs)
+            lines.append(f"    max_repetition_ratio: {repetition:.4f}")
         lines.append(f"    paths: [{_yaml_str(inp.path(d))}]")
     return "\n".join(lines) + "\n"
 
 
 def nanotron(inp: ExportInput) -> str:
+    # nanotron (src/nanotron/config/config.py, v0.5): a data stage whose dataset is NanosetDatasetsArgs
     shares = exact_decimals(positive(inp.weights))
-    lines = ["# nanotron data stage", "dataset_folder:"] + [f"  - {_yaml_str(inp.path(d))}" for d in shares]
-    lines += ["dataset_weights:"] + [f"  - {w}" for w in shares.values()]
+    lines = [
+        "# nanotron data stage (Nanoset): dataset_weights are shares of tokens, in the order of dataset_folder",
+        "data_stages:",
+        "  - name: doremi",
+        "    start_training_step: 1",
+        "    data:",
+        "      seed: 42",
+        "      dataset:",
+        "        dataset_folder:",
+    ]
+    lines += [f"          - {_yaml_str(inp.path(d))}" for d in shares]
+    lines += ["        dataset_weights:"] + [f"          - {w}" for w in shares.values()]
     return "\n".join(lines) + "\n"
 
 
@@ -194,6 +210,13 @@ def doremi_original(inp: ExportInput) -> str:
 
 def llama_factory(inp: ExportInput) -> str:
     shares = exact_decimals(example_shares(inp), 12)
+    for d in shares:  # LLaMA-Factory splits `dataset` on commas and strips each name
+        name = inp.path(d)
+        if "," in name or name != name.strip() or not name:
+            raise DoremiError(
+                f"format=llama-factory: domain {d!r} would be the dataset name {name!r}, but LLaMA-Factory splits "
+                "`dataset` on commas and strips spaces; map it to a dataset_info.json name with export.paths"
+            )
     return "\n".join(
         [
             "# LLaMA-Factory dataset mixing (interleave_probs in the order of `dataset`)",
@@ -210,6 +233,7 @@ def llama_factory_dataset_info(files: dict[str, str]) -> dict:
     """LLaMA-Factory's dataset_info.json for chat files ({name: file name in the dataset_dir}) in doremi's
     record format ({"messages": [{"role", "content"}, ...]}), as its sharegpt loader reads them."""
     tags = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
+    tags["system_tag"] = "system"
     return {
         name: {"file_name": file, "formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": tags}
         for name, file in files.items()

@@ -15,6 +15,9 @@ STAGES = (*PIPELINE, "sft_mix", "sft", "export", "plan", "all")
 # Stages that write under run_dir: one process at a time each (doremi.lock).
 LOCKED = ("prepare", "reference", "proxy", "final", "sft_mix", "sft", "report")
 
+# Stages that train nothing: they must not import torch or Lightning (a quick `stage=export`).
+LIGHT = ("export", "plan")
+
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
@@ -31,9 +34,6 @@ def run_stage(cfg: DictConfig) -> None:
     """Run `cfg.stage` (or the whole pipeline for `all`) and print the summary when there is one."""
     import importlib
 
-    from doremi.stages.common import quiet_lightning
-
-    quiet_lightning()
     stage = str(cfg.stage)
     if stage not in STAGES:
         from doremi.mixture import closest
@@ -46,6 +46,10 @@ def run_stage(cfg: DictConfig) -> None:
     from doremi.lock import stage_lock
     from doremi.runtime import is_main_process
 
+    if stage not in LIGHT:
+        from doremi.stages.common import quiet_lightning
+
+        quiet_lightning()
     summary = None
     for name in PIPELINE if stage == "all" else (stage,):
         recipe = importlib.import_module(f"doremi.stages.{name}")

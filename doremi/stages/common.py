@@ -23,6 +23,7 @@ from doremi.errors import DoremiError
 from doremi.files import write_atomic, write_json_atomic
 from doremi.runtime import barrier, is_main_process, say  # noqa: F401  (stages import them from here)
 from doremi.settings import number  # noqa: F401  (stages import it from here)
+from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
 
 # Settings of every training stage that change what it trains (beside its own section).
 TRAINING = ("trainer.grad_clip", "trainer.accumulate_grad_batches", "trainer.precision")
@@ -46,10 +47,6 @@ def quiet_lightning() -> None:
         ".*smaller than the logging interval.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
-
-
-def stage_dir(cfg: DictConfig, stage: str) -> Path:
-    return Path(cfg.run_dir) / stage
 
 
 def _select(cfg: DictConfig, key: str) -> Any:
@@ -191,25 +188,6 @@ def commit(out: StageOutput) -> Path:
         out.tmp.rename(out.final)
     barrier()
     return out.final
-
-
-def load_prepared(cfg: DictConfig) -> PackedData:
-    """The prepare stage's output, checked against this run's sequence length."""
-    data = PackedData(stage_dir(cfg, "prepare"))
-    wanted = OmegaConf.to_container(cfg.tokenizer, resolve=True)
-    had = data.manifest.get("tokenizer_config", {})
-    for key in sorted(set(wanted) | set(had)):
-        if wanted.get(key) != had.get(key):
-            raise DoremiError(
-                f"tokenizer.{key}={wanted.get(key)} but {data.dir} was prepared with tokenizer.{key}={had.get(key)} "
-                f"({data.tokenizer['kind']}, {data.tokenizer['vocab_size']} ids); rerun stage=prepare with overwrite=true"
-            )
-    if data.seq_len != int(cfg.model.seq_len):
-        raise DoremiError(
-            f"model.seq_len={cfg.model.seq_len} but {data.dir} holds {data.seq_len}-token sequences; "
-            f"set model.seq_len={data.seq_len} or rerun stage=prepare with overwrite=true"
-        )
-    return data
 
 
 def model_config(cfg: DictConfig, data: PackedData) -> dict:

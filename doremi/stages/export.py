@@ -7,10 +7,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
-from doremi.export import FORMATS, export_input, export_mixture
+from doremi.export import FORMATS, export_all, export_input, export_mixture
 from doremi.files import read_json
-from doremi.mixture import closest
-from doremi.stages.common import say, stage_dir
+from doremi.mixture import closest, load_mixture
+from doremi.runtime import say
 
 
 def export_paths(value) -> dict[str, str]:
@@ -26,16 +26,27 @@ def export_paths(value) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(value).items()}
 
 
+def run_manifest(cfg: DictConfig, mixture: str) -> Path | None:
+    """This run's prepare manifest, when it prepared the mixture's domains (a mixture from elsewhere, like the
+    shipped Pile weights, is exported without one)."""
+    manifest = Path(cfg.run_dir) / "prepare" / "manifest.json"
+    if not manifest.exists():
+        return None
+    prepared = read_json(manifest, "rerun stage=prepare with overwrite=true").get("splits", {}).get("train", {})
+    return manifest if set(load_mixture(mixture)) <= set(prepared) else None
+
+
 def run(cfg: DictConfig) -> None:
     mixture = cfg.get("mixture") or str(Path(cfg.mixtures_dir) / f"{cfg.name}.json")
     fmt = cfg.get("format")
+    choices = [*FORMATS, "all"]
     if not fmt:
-        raise DoremiError(f"stage=export needs format=<name>; one of {', '.join(FORMATS)}")
-    if fmt not in FORMATS:
+        raise DoremiError(f"stage=export needs format=<name>; one of {', '.join(choices)}")
+    if fmt not in choices:
         raise DoremiError(
-            f"format={fmt} is not an export format{closest(str(fmt), list(FORMATS))}; choose one of {', '.join(FORMATS)}"
+            f"format={fmt} is not an export format{closest(str(fmt), choices)}; choose one of {', '.join(choices)}"
         )
-    manifest = cfg.export.get("manifest") or stage_dir(cfg, "prepare") / "manifest.json"
+    manifest = cfg.export.get("manifest") or run_manifest(cfg, mixture)
     inp = export_input(
         mixture,
         manifest,
@@ -43,6 +54,15 @@ def run(cfg: DictConfig) -> None:
         cfg.export.get("token_budget"),
         int(cfg.export.get("examples_budget") or 1000),
     )
+    if fmt == "all":
+        out_dir = Path(cfg.get("out") or f"{Path(mixture).with_suffix('')}.exports")
+        written, skipped = export_all(inp, out_dir, Path(mixture).stem)
+        for name, why in skipped.items():
+            say(f"[export] {name}: not written: {why}")
+        if not written:
+            raise DoremiError(f"format=all wrote no format for {mixture}; see the reasons above")
+        say(f"[export] wrote {len(written)} formats and README.md to {out_dir}/")
+        return
     out = cfg.get("out") or f"{Path(mixture).with_suffix('')}.{fmt}{FORMATS[fmt][1]}"
     export_mixture(inp, fmt, out)
     say(f"[export] wrote {out} ({fmt})")

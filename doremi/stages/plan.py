@@ -21,8 +21,9 @@ from doremi.errors import DoremiError
 from doremi.files import read_json
 from doremi.mixture import load_mixture, make_mixture, write_mixture
 from doremi.plan import plan, training_flops
+from doremi.runtime import say
 from doremi.settings import number
-from doremi.stages.common import load_prepared, say, stage_dir
+from doremi.stages.prepared import load_prepared, stage_dir
 
 
 def available_tokens(cfg: DictConfig, domains: list[str]) -> dict[str, float]:

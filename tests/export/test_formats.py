@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from doremi.errors import DoremiError
-from doremi.export import export_input, export_mixture
+from doremi.export import FORMATS, export_input, export_mixture
 from doremi.export.formats import exact_counts, exact_decimals
 
 # in sorted order, as a mixture file without a `domains` list is read
@@ -54,6 +54,8 @@ def test_megatron_data_args(inp):
 )
 def test_path_and_weight_lists(inp, fmt, paths_key, weights_key):
     config = yaml.safe_load(export_mixture(inp, fmt))
+    if fmt == "nanotron":
+        config = config["data_stages"][0]["data"]["dataset"]
     assert config[paths_key] == ["code", "math", "/data/web_text_document"]
     np.testing.assert_allclose(config[weights_key], list(WEIGHTS.values()), atol=1e-6)
     assert_sums_to_one(config[weights_key])
@@ -163,3 +165,32 @@ def test_cli_export(tmp_path):
     lines = out.read_text().splitlines()
     assert len(lines) == 22 and lines[0].split()[1] == "/data/ArXiv_text_document"
     assert_sums_to_one(line.split()[0] for line in lines)
+
+
+def test_format_all_writes_every_format_and_a_readme_without_importing_torch(tmp_path):
+    mixture = Path(__file__).resolve().parents[2] / "mixtures" / "pile_doremi_280m.json"
+    names = json.loads(mixture.read_text())["weights"]
+    paths = tmp_path / "paths.json"
+    paths.write_text(json.dumps({d: f"/data/{d.replace(' ', '_')}_text_document" for d in names}))
+    out = tmp_path / "exports"
+    argv = ["doremi", "stage=export", f"mixture={mixture}", "format=all", f"out={out}", f"run_dir={tmp_path}"]
+    script = (
+        "import sys\nfrom doremi.__main__ import main\n"
+        f"sys.argv = {[*argv, f'export.paths={paths}']!r}\n"
+        "main()\nprint('torch' in sys.modules, 'pytorch_lightning' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]  # exporting imports no training stack
+    readme = (out / "README.md").read_text()
+    written = sorted(p.name for p in out.iterdir() if p.name != "README.md")
+    # without a prepare manifest the example- and document-share formats cannot convert units: named, not written
+    needs_manifest = {"hf-datasets", "llama-factory", "trl", "axolotl"}
+    assert written == sorted(f"pile_doremi_280m.{f}{ext}" for f, (_, ext) in FORMATS.items() if f not in needs_manifest)
+    for name in written:
+        assert f"`{name}`" in readme
+    for fmt in needs_manifest:
+        assert f"- `{fmt}`: this format samples documents" in readme
+        assert f"[export] {fmt}: not written" in result.stderr
+    megatron = (out / "pile_doremi_280m.megatron.txt").read_text().split()
+    assert len(megatron) == 44
