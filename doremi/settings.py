@@ -131,6 +131,7 @@ class TrainerSettings:
     strategy: Any = anything()
     precision: Any = anything()
     compile: bool = flag()
+    hf_checkpoints: bool = flag()
     grad_clip: float = num(0, optional=True)
     accumulate_grad_batches: int = num(1, integer=True)
     progress_lines: int = num(0, integer=True)
@@ -159,16 +160,34 @@ class OptimSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """The built-in GPT's shape (the vocabulary comes from the prepared data)."""
+    """The model: the built-in GPT's shape, or a transformers architecture (model.arch=hf). The vocabulary
+    comes from the prepared data."""
 
     SECTION = "model"
     seq_len: int = num(1, integer=True)
-    n_layer: int = num(1, integer=True)
-    n_head: int = num(1, integer=True)
-    d_model: int = num(1, integer=True)
-    dropout: float = num(0, 1)
+    arch: str | None = text(optional=True)
+    n_layer: int | None = num(1, integer=True, optional=True)
+    n_head: int | None = num(1, integer=True, optional=True)
+    d_model: int | None = num(1, integer=True, optional=True)
+    dropout: float | None = num(0, 1, optional=True)
+    hf_config: Any = anything()
+    init_from: str | None = text(optional=True)
+    attn_implementation: str | None = text(optional=True)
 
     def __post_init__(self):
+        if (self.arch or "gpt") not in ("gpt", "hf"):
+            raise DoremiError(
+                f"model.arch={self.arch}: expected gpt (model=tiny|small) or hf (model=hf|hf-120m|hf-280m)"
+            )
+        if self.arch == "hf":
+            if not self.hf_config and not self.init_from:
+                raise DoremiError(
+                    "model=hf needs model.hf_config (a dict, a config.json or a hub name) or model.init_from"
+                )
+            return
+        for key in ("n_layer", "n_head", "d_model"):
+            if getattr(self, key) is None:
+                raise DoremiError(f"model.{key} is not set: the built-in GPT needs n_layer, n_head and d_model")
         if self.d_model % self.n_head:
             raise DoremiError(
                 f"model.n_head={self.n_head} does not divide model.d_model={self.d_model}: choose a divisor"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from doremi.data.packing import PackedData
 from doremi.data.sampler import MixtureSampler
 from doremi.files import staged_dir
-from doremi.model.gpt import GPT
 from doremi.runtime import say
 
 
@@ -60,7 +60,7 @@ def needed_chunks(sampler: MixtureSampler, steps: int) -> list[np.ndarray]:
 
 
 def build_reference_losses(
-    reference: GPT,
+    reference: nn.Module,
     data: PackedData,
     sampler: MixtureSampler,
     steps: int,

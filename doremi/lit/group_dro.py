@@ -18,7 +18,7 @@ from doremi.lit.lm import maybe_compile
 from doremi.lit.parts import BatchDraw, DomainWeights, ReferenceScorer
 from doremi.lit.proxy import ProxyModule
 from doremi.lit.train import fit
-from doremi.model.gpt import GPT, GPTConfig
+from doremi.model import build_model
 from doremi.runtime import say
 from doremi.settings import DroSettings, TrainerSettings
 
@@ -49,8 +49,8 @@ def train_group_dro(
     yields step numbers only).
     """
     pl.seed_everything(seed, verbose=False)
-    proxy = GPT(GPTConfig(**model))
-    reference = GPT(GPTConfig(**model))  # built after the proxy: the proxy's initialization depends only on seed
+    proxy = build_model(model)
+    reference = build_model(model)  # built after the proxy: the proxy's initialization depends only on seed
     reference.load_state_dict(reference_state)
     if start_state is not None:
         proxy.load_state_dict(start_state)

@@ -8,7 +8,7 @@ import time
 import pytorch_lightning as pl
 import torch
 
-from doremi.model.gpt import GPT, GPTConfig
+from doremi.model import build_model
 
 
 def reduce_sum(module: pl.LightningModule, tensor: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ class LMModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = GPT(GPTConfig(**model))
+        self.model = build_model(model)
         self.domains = list(domains)
         self.eval_history: list[dict] = []
         self._val_sums = torch.zeros(len(domains), dtype=torch.float64)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from doremi import dro
 from doremi.errors import DoremiError
 from doremi.lit.lm import make_optimizer, masked_sum, mean_loss, micro_part, reduce_sum
 from doremi.lit.parts import BatchDraw, DomainWeights, ReferenceScorer
-from doremi.model.gpt import GPT
 
 # Buffers a proxy checkpoint must carry (a resumed run refuses a checkpoint without them).
 DRO_STATE = tuple(f"domain_weights.{name}" for name in DomainWeights.STATE)
@@ -34,7 +34,7 @@ class ProxyModule(pl.LightningModule):
 
     def __init__(
         self,
-        model: GPT,
+        model: nn.Module,
         optim: dict,
         max_steps: int,
         domain_weights: DomainWeights,

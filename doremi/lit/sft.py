@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from doremi.lit.lm import masked_sum, mean_loss, micro_part
-from doremi.model.gpt import GPT, GPTConfig
+from doremi.model import build_model
 
 ROLE_PREFIX = {"user": "User: ", "assistant": "Assistant: ", "system": "System: "}
 
@@ -30,13 +31,16 @@ def encode_chat(tokenizer, messages: list[dict], length: int) -> tuple[np.ndarra
     return np.array(ids + [tokenizer.eod_id] * pad, dtype=np.int64), np.array(mask + [False] * pad, dtype=bool)
 
 
-def masked_loss_sums(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_loss_sums(model: nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of the losses at masked-in target positions, and their number."""
     return masked_sum(model.token_losses(tokens[:, :-1], tokens[:, 1:]), mask[:, 1:])
 
 
-def rising_dropout(model: GPT, top: float) -> None:
-    """Residual dropout rising linearly from 0 at the bottom block to `top` at the top one (LIMA)."""
+def rising_dropout(model: nn.Module, top: float) -> None:
+    """Residual dropout rising linearly from 0 at the bottom block to `top` at the top one (LIMA). The built-in
+    GPT only: a transformers model keeps the dropout its config sets."""
+    if not hasattr(model, "blocks"):
+        return
     n = len(model.blocks)
     for i, block in enumerate(model.blocks):
         block.drop.p = top * i / max(n - 1, 1)
@@ -57,7 +61,7 @@ class SFTModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = GPT(GPTConfig(**model))
+        self.model = build_model(model)
         rising_dropout(self.model, dropout_top)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -75,7 +79,7 @@ class SFTModule(pl.LightningModule):
 
 
 @torch.no_grad()
-def loss_per_source(model: GPT, rows: list[dict], sources: list[str]) -> dict[str, float]:
+def loss_per_source(model: nn.Module, rows: list[dict], sources: list[str]) -> dict[str, float]:
     """Mean response-token loss (nats/token) of each source's held-out chats."""
     model.eval()
     sums, counts = dict.fromkeys(sources, 0.0), dict.fromkeys(sources, 0.0)
@@ -89,7 +93,7 @@ def loss_per_source(model: GPT, rows: list[dict], sources: list[str]) -> dict[st
 
 
 @torch.no_grad()
-def generate(model: GPT, tokenizer, prompt: str, max_new_tokens: int) -> str:
+def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int) -> str:
     """Greedy answer to `prompt` in the chat format, up to the end-of-turn id."""
     model.eval()
     ids = tokenizer.encode_batch([ROLE_PREFIX["user"] + prompt])[0].tolist() + [tokenizer.eod_id]

@@ -15,6 +15,8 @@ from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
 from doremi.lit.lm import LMModule, maybe_compile
 from doremi.lit.train import fit
+from doremi.model import describe
+from doremi.model.hf_checkpoint import save_hf
 from doremi.runtime import is_main_process, say
 from doremi.settings import OptimSettings, TrainerSettings
 from doremi.stages.common import model_config
@@ -42,6 +44,7 @@ def fit_lm(
     module = LMModule(
         model_config(cfg, data), data.domains, optim, steps, run.accumulate_grad_batches, eval_documents=documents
     )
+    say(f"[{label}] model: {describe(module.model)}")
     maybe_compile(module.model, run.compile)
     val_batches = heldout.batches(max(batch_size, 64)) if heldout is not None and eval_every else None
     dm = MixtureDataModule(data, weights, batch_size, seed, val_batches, micro_batches=run.accumulate_grad_batches)
@@ -55,6 +58,13 @@ def fit_lm(
 
 
 def save_lm(path: Path, module: LMModule, cfg: DictConfig, data: PackedData, weights: list[float]) -> None:
-    """The trained model as model.pt (main process only)."""
+    """The trained model as model.pt, and as a Hugging Face checkpoint in hf/ beside it (main process only)."""
     if is_main_process():
         save_model(path, module.model.state_dict(), model_config(cfg, data), data.tokenizer, data.domains, weights)
+    save_hf_beside(cfg, module.model, path.parent / "hf", data)
+
+
+def save_hf_beside(cfg: DictConfig, model, hf_dir: Path, data: PackedData) -> None:
+    """With trainer.hf_checkpoints, `model` as a Hugging Face checkpoint in `hf_dir` (main process only)."""
+    if is_main_process() and settings.of(cfg, TrainerSettings).hf_checkpoints:
+        save_hf(model, hf_dir, data.dir, data.tokenizer["kind"])

@@ -29,7 +29,7 @@ from doremi.lit.group_dro import train_group_dro
 from doremi.lit.lm import heldout_losses
 from doremi.lit.proxy import ProxyModule
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
-from doremi.model.gpt import GPT, GPTConfig
+from doremi.model import build_model
 from doremi.plan import search_flops
 from doremi.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
 from doremi.stages.common import (
@@ -46,7 +46,7 @@ from doremi.stages.common import (
     stage_dir,
     start,
 )
-from doremi.stages.lm import fit_lm, save_lm
+from doremi.stages.lm import fit_lm, save_hf_beside, save_lm
 
 # The stage graph, declared here once: the stages whose outputs this one reads, and the
 # settings that decide its output (doremi.stages.common.start fingerprints both).
@@ -88,7 +88,7 @@ def train_proxy(
     uniform = [1.0 / k] * k
     cache = None
     if cfg.proxy.reference_cache:
-        scorer = GPT(GPTConfig(**model))
+        scorer = build_model(model)
         scorer.load_state_dict(reference["state_dict"])
         sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, seed)
         cache_name = f"round-{round_index}" if seed == int(cfg.seed) else f"round-{round_index}-seed-{seed}"
@@ -176,7 +176,7 @@ def provenance_of(
 def trust_warnings(cfg: DictConfig, data: PackedData, reference: dict, runs: list[dict], per_seed: np.ndarray) -> dict:
     """The checks of doremi.diagnostics on this round: their figures and the warnings they raise."""
     domains = data.domains
-    model = GPT(GPTConfig(**model_config(cfg, data)))
+    model = build_model(model_config(cfg, data))
     model.load_state_dict(reference["state_dict"])
     reference_loss = heldout_losses(model, heldout_for(cfg, data))
     vocab = int(data.tokenizer["vocab_size"])
@@ -221,6 +221,7 @@ def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int,
         else:
             seed_label = label if len(seeds) == 1 else f"{label}:seed-{seed}"
             module, processes = train_proxy(cfg, data, reference, seed_dir, seed_label, init, r, seed)
+            save_hf_beside(cfg, module.model, seed_dir / "hf", data)
             mixture = make_mixture(
                 data.domains,
                 module.domain_weights.average(),
@@ -310,7 +311,7 @@ def run(cfg: DictConfig) -> None:
 
 def cost_so_far(cfg: DictConfig, data: PackedData, rounds: int, seeds: int) -> dict:
     """FLOPs of the references and proxies trained up to and including round `rounds` (doremi.plan)."""
-    parameters = GPT(GPTConfig(**model_config(cfg, data))).num_params()
+    parameters = build_model(model_config(cfg, data)).num_params()
     reference_tokens = int(cfg.reference.max_steps) * int(cfg.reference.batch_size) * data.seq_len
     proxy_tokens = int(cfg.proxy.max_steps) * int(cfg.proxy.batch_size) * data.seq_len
     return search_flops(parameters, reference_tokens, proxy_tokens, rounds, seeds)

@@ -33,6 +33,7 @@ from doremi.stages.common import (
     stage_dir,
     start,
 )
+from doremi.stages.lm import save_hf_beside
 
 # The stage graph, declared here once: the stages whose outputs this one reads, and the
 # settings that decide its output (doremi.stages.common.start fingerprints both).
@@ -113,6 +114,8 @@ def run(cfg: DictConfig) -> None:
         state = module.model.state_dict()
         record = {**final, "state_dict": state, "sft": OmegaConf.to_container(cfg.sft, resolve=True)}
         write_atomic(out.tmp / "model.pt", lambda tmp: torch.save(record, tmp))
+    save_hf_beside(cfg, module.model, out.tmp / "hf", data)
+    if is_main_process():
         write_json_atomic(
             out.tmp / "eval.json",
             {

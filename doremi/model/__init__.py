@@ -1,0 +1,28 @@
+"""The language models doremi trains: the built-in GPT (`model=tiny|small`) or any
+`transformers` causal LM (`model=hf`, `hf-120m`, `hf-280m`). Both give logits for token ids
+and per-token losses; everything that trains or scores a model builds it with `build_model`."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+GPT_KEYS = ("vocab_size", "seq_len", "n_layer", "n_head", "d_model", "dropout")
+
+
+def build_model(settings: dict) -> nn.Module:
+    """A freshly initialized model (or, with model.init_from, a pretrained one) from the run's model settings
+    (the `model` config plus `vocab_size`)."""
+    if settings.get("arch", "gpt") == "hf":
+        from doremi.model.hf import HFCausalLM
+
+        return HFCausalLM(settings)
+    from doremi.model.gpt import GPT, GPTConfig
+
+    return GPT(GPTConfig(**{k: settings[k] for k in GPT_KEYS if k in settings}))
+
+
+def describe(model: nn.Module) -> str:
+    """One line: the architecture and its parameter count."""
+    lm = getattr(model, "lm", None)
+    kind = f"transformers {type(lm).__name__}" if lm is not None else "built-in GPT"
+    return f"{kind}, {model.num_params() / 1e6:.2f}M parameters"
