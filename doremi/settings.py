@@ -265,6 +265,7 @@ RANGES = {
     "warn.reference_gain": (0, 1, False, False),
     "warn.transient_share": (0, 1, False, False),
     "warn.seeds_l1": (0, 2, False, False),
+    "eval.batch_size": (1, INF, False, True),
 }
 
 

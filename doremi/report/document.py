@@ -145,6 +145,25 @@ def sft_section(sft: dict) -> tuple[str, list]:
     return ("SFT", parts)
 
 
+def downstream_section(downstream: dict) -> tuple[str, list]:
+    """stage=eval's results: each task's metrics per mixture (mean over seeds), then per seed."""
+    mixtures = list(downstream["mean"])
+    header = ["task", "metric", *mixtures]
+    rows = []
+    for task in downstream["tasks"]:
+        for metric in downstream["mean"][mixtures[0]][task]:
+            rows.append([task, metric, *(f"{downstream['mean'][m][task][metric]:.4f}" for m in mixtures)])
+    seeds = {m: len(per_seed) for m, per_seed in downstream["seeds"].items()}
+    shots = downstream.get("num_fewshot")
+    text = (
+        f"lm-evaluation-harness on every final model ({'task default' if shots is None else shots}-shot"
+        f"{', at most ' + str(downstream['limit']) + ' examples per task' if downstream.get('limit') else ''}); "
+        f"mean over seeds ({', '.join(f'{m}: {n}' for m, n in seeds.items())}); per-seed values in "
+        "final/downstream.json. With few seeds and small tasks these differences are mostly noise."
+    )
+    return ("Downstream tasks", [text, (header, rows)])
+
+
 def sft_mix_section(manifest: dict) -> tuple[str, list]:
     """The SFT set: per source, the funnel, the weight and quota, the examples chosen."""
     header = ["source", "pool", "after filters and dedup", "weight", "quota", "train", "dev"]
@@ -182,6 +201,7 @@ def sections(
     rounds: list[dict] | None = None,
     sft: dict | None = None,
     sft_mix: dict | None = None,
+    downstream: dict | None = None,
 ) -> list[tuple[str, list]]:
     """(title, parts) where a part is a paragraph string, a table (header, rows) or an image dict."""
     prov = mixture.get("provenance", {})
@@ -217,6 +237,8 @@ def sections(
         out.append(rounds_section(rounds))
     if sft_mix:
         out.append(sft_mix_section(sft_mix))
+    if downstream:
+        out.append(downstream_section(downstream))
     if sft:
         out.append(sft_section(sft))
     if evaluation:

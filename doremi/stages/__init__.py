@@ -9,11 +9,11 @@ from omegaconf import DictConfig
 from doremi.errors import DoremiError
 
 PIPELINE = ("prepare", "reference", "proxy", "final", "report")
-STAGES = (*PIPELINE, "sft_mix", "sft", "export", "plan", "all")
+STAGES = (*PIPELINE, "sft_mix", "sft", "eval", "export", "plan", "all")
 
 
 # Stages that write under run_dir: one process at a time each (doremi.lock).
-LOCKED = ("prepare", "reference", "proxy", "final", "sft_mix", "sft", "report")
+LOCKED = ("prepare", "reference", "proxy", "final", "sft_mix", "sft", "eval", "report")
 
 # Stages that train nothing: they must not import torch or Lightning (a quick `stage=export`).
 LIGHT = ("export", "plan")

@@ -46,7 +46,9 @@ def run(cfg: DictConfig) -> str:
             learned = read_json(sft_mix_dir / sft_mix["learned"], "")
             steps = read_jsonl(sft_mix_dir / "learned" / "trajectory.jsonl")
             plots.weights_over_steps(learned["domains"], steps, tmp / "sft_weights_over_steps.png", "Source")
-        parts = sections(str(cfg.name), mixture, evaluation, rounds, sft, sft_mix)
+        downstream_file = stage_dir(cfg, "final") / "downstream.json"
+        downstream = read_json(downstream_file, "") if downstream_file.exists() else None
+        parts = sections(str(cfg.name), mixture, evaluation, rounds, sft, sft_mix, downstream)
         title = f"DoReMi mixture report: {cfg.name}"
         (tmp / "report.md").write_text(to_markdown(title, parts))
         (tmp / "report.html").write_text(to_html(title, parts))
