@@ -15,6 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.errors import DoremiError
+from doremi.files import write_json_atomic
 from doremi.runtime import say
 from doremi.stages.common import commit, stage_dir, start
 
@@ -48,10 +49,9 @@ def numbers(results: dict) -> dict[str, float]:
     return out
 
 
-def evaluate(model_dir: Path, tasks: list[str], settings: dict) -> dict[str, dict[str, float]]:
-    """{task: {metric: value}} of one checkpoint, through lm-eval's own Hugging Face model class."""
+def task_manager(tasks: list[str], settings: dict):
+    """lm-eval's task index (its own tasks and eval.include_path's), built once; unknown task names refused."""
     try:
-        import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError:
         raise DoremiError('stage=eval needs lm-evaluation-harness: pip install "doremi-mix[eval]"') from None
@@ -63,6 +63,13 @@ def evaluate(model_dir: Path, tasks: list[str], settings: dict) -> dict[str, dic
             f"eval.tasks: {unknown[0]!r} is not an lm-eval task; name one of lm-eval's tasks or define it in a "
             "YAML file under eval.include_path"
         )
+    return manager
+
+
+def evaluate(model_dir: Path, tasks: list[str], settings: dict, manager) -> dict[str, dict[str, float]]:
+    """{task: {metric: value}} of one checkpoint, through lm-eval's own Hugging Face model class."""
+    import lm_eval
+
     out = lm_eval.simple_evaluate(
         model="hf",
         model_args={"pretrained": str(model_dir), "dtype": "float32", "device": settings.get("device") or "cpu"},
@@ -96,6 +103,7 @@ def run(cfg: DictConfig) -> None:
     if not tasks:
         raise DoremiError("stage=eval needs eval.tasks=[task, ...] (lm-eval task names, e.g. eval.tasks=[arc_easy])")
     models = final_models(cfg)
+    manager = task_manager(tasks, settings)
     out = start(cfg, "eval", publish={"downstream.json": stage_dir(cfg, "final") / "downstream.json"})
     if out is None:
         return
@@ -104,9 +112,7 @@ def run(cfg: DictConfig) -> None:
         results[mixture] = {}
         for seed, model_dir in seeds.items():
             say(f"[eval] {mixture} seed {seed}: {', '.join(tasks)}")
-            results[mixture][seed] = evaluate(model_dir, tasks, settings)
-    from doremi.files import write_json_atomic
-
+            results[mixture][seed] = evaluate(model_dir, tasks, settings, manager)
     write_json_atomic(
         out.tmp / "downstream.json",
         {
