@@ -54,7 +54,7 @@ def train_group_dro(
     reference.load_state_dict(reference_state)
     if start_state is not None:
         proxy.load_state_dict(start_state)
-    maybe_compile(proxy, run.compile)
+    maybe_compile(proxy, run.compile, per_layer=run.strategy == "fsdp")
     maybe_compile(reference, run.compile)
     burn_start = int(dro.burn_in * (steps - dro.warm_start))
     module = ProxyModule(

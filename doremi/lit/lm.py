@@ -8,6 +8,7 @@ import time
 import pytorch_lightning as pl
 import torch
 
+from doremi.lit.shard import layer_stack, shard
 from doremi.model import build_model
 
 
@@ -64,10 +65,13 @@ def heldout_losses(model: torch.nn.Module, heldout, batch_size: int = 64) -> dic
     return {d: float(s / c) for d, s, c in zip(heldout.domains, sums, counts) if c > 0}
 
 
-def maybe_compile(model: torch.nn.Module, enabled: bool) -> None:
-    """torch.compile in place (parameter names unchanged, so saved models load anywhere)."""
-    if enabled:
-        model.compile()
+def maybe_compile(model: torch.nn.Module, enabled: bool, per_layer: bool = False) -> None:
+    """torch.compile in place (parameter names unchanged, so saved models load anywhere): the whole model,
+    or each layer of its stack (`per_layer`, for trainer.strategy=fsdp: the shard groups' hooks stay outside)."""
+    if not enabled:
+        return
+    for part in (layer_stack(model) or [model]) if per_layer else [model]:
+        part.compile()
 
 
 class LMModule(pl.LightningModule):
@@ -143,6 +147,9 @@ class LMModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.eval_history = list(checkpoint.get("eval_history", []))
+
+    def configure_model(self) -> None:
+        shard(self.model, self.device_mesh)  # trainer.strategy=fsdp only (doremi.lit.shard)
 
     def configure_optimizers(self):
         return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps)

@@ -10,6 +10,7 @@ from doremi import dro
 from doremi.errors import DoremiError
 from doremi.lit.lm import make_optimizer, masked_sum, mean_loss, micro_part, reduce_sum
 from doremi.lit.parts import BatchDraw, DomainWeights, ReferenceScorer
+from doremi.lit.shard import shard
 
 # Buffers a proxy checkpoint must carry (a resumed run refuses a checkpoint without them).
 DRO_STATE = tuple(f"domain_weights.{name}" for name in DomainWeights.STATE)
@@ -130,13 +131,18 @@ class ProxyModule(pl.LightningModule):
         return objective
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("state_dict", {})
+        if "state_dict" not in checkpoint:  # trainer.strategy=fsdp has loaded it already, every key required
+            return
+        state = checkpoint["state_dict"]
         missing = [key for key in DRO_STATE if key not in state]
         if missing:
             raise DoremiError(
                 f"checkpoint has no domain-weight state '{missing[0]}' (written by another version or another "
                 "stage): it cannot resume this proxy run; start it again without resume="
             )
+
+    def configure_model(self) -> None:
+        shard(self.model, self.device_mesh)  # trainer.strategy=fsdp: the proxy only (the reference is frozen)
 
     def configure_optimizers(self):
         return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps)

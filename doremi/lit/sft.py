@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from doremi.lit.lm import masked_sum, mean_loss, micro_part
+from doremi.lit.shard import shard
 from doremi.model import build_model
 
 ROLE_PREFIX = {"user": "User: ", "assistant": "Assistant: ", "system": "System: "}
@@ -70,6 +71,9 @@ class SFTModule(pl.LightningModule):
         loss = mean_loss(self.model.token_losses(part["input"], part["target"]), part["mask"])
         self.log("train/loss", loss, prog_bar=True)
         return loss
+
+    def configure_model(self) -> None:
+        shard(self.model, self.device_mesh)  # trainer.strategy=fsdp only (doremi.lit.shard)
 
     def configure_optimizers(self):
         h = self.hparams

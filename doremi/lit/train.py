@@ -15,6 +15,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from doremi.errors import DoremiError
 from doremi.lit.callbacks import Checkpoints, Progress, resume_checkpoint
+from doremi.lit.shard import lightning_strategy
 from doremi.settings import TrainerSettings
 
 # trainer.logger -> (the package it needs, the extra that installs it)
@@ -67,7 +68,7 @@ def make_trainer(
             accelerator=run.accelerator,
             devices=run.devices,
             num_nodes=run.num_nodes,
-            strategy=run.strategy,
+            strategy=lightning_strategy(run.strategy),
             precision=run.precision,
             gradient_clip_val=run.grad_clip,
             accumulate_grad_batches=run.accumulate_grad_batches,

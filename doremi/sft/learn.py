@@ -29,8 +29,10 @@ from doremi.files import write_atomic
 from doremi.lit.group_dro import train_group_dro
 from doremi.lit.lm import LMModule
 from doremi.lit.sft import encode_chat
+from doremi.lit.shard import whole
 from doremi.lit.train import fit
 from doremi.mixture import make_mixture, write_mixture
+from doremi.model import build_model
 from doremi.runtime import is_main_process, say
 from doremi.settings import DroSettings, TrainerSettings
 from doremi.sft.examples import Example
@@ -99,7 +101,7 @@ def learn_source_weights(
         reference.model.load_state_dict(base["state_dict"])
         chats = ChatData(tokens, masks, batch_size, seed, micro_batches=micro)
         fit(reference, chats, run, out_dir / "reference", "sft-reference", steps)
-        reference_state = reference.model.state_dict()
+        reference_state = whole(reference.model, lambda: build_model(model_cfg)).state_dict()
         if is_main_process():
             write_atomic(saved, lambda tmp: torch.save(reference_state, tmp))
 

@@ -34,7 +34,7 @@ from doremi.stages.common import (
     stage_dir,
     start,
 )
-from doremi.stages.lm import fit_lm, save_hf_beside, save_lm
+from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
 
 # The stage graph, declared here once: the stages whose outputs this one reads, and the
 # settings that decide its output (doremi.stages.common.start fingerprints both).
@@ -116,9 +116,10 @@ def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Pat
         "seconds": time.perf_counter() - started,
         "eval_seconds": module.eval_seconds,
     }
+    model = trained(module, cfg, data)
     if save_to is not None:
-        save_lm(save_to, module, cfg, data, weights)
-    save_hf_beside(cfg, module.model, where / "hf", data)  # every mixture and seed
+        save_lm(save_to, model, cfg, data, weights)
+    save_hf_beside(cfg, model, where / "hf", data)  # every mixture and seed
     if is_main_process():
         write_json_atomic(where / "result.json", result)
     return result

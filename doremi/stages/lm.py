@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig
 
 from doremi import settings
@@ -14,8 +15,9 @@ from doremi.data.heldout import HeldOut
 from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
 from doremi.lit.lm import LMModule, maybe_compile
+from doremi.lit.shard import whole
 from doremi.lit.train import fit
-from doremi.model import describe
+from doremi.model import build_model, describe
 from doremi.model.hf_checkpoint import save_hf
 from doremi.runtime import is_main_process, say
 from doremi.settings import OptimSettings, TrainerSettings
@@ -45,7 +47,7 @@ def fit_lm(
         model_config(cfg, data), data.domains, optim, steps, run.accumulate_grad_batches, eval_documents=documents
     )
     say(f"[{label}] model: {describe(module.model)}")
-    maybe_compile(module.model, run.compile)
+    maybe_compile(module.model, run.compile, per_layer=run.strategy == "fsdp")
     val_batches = heldout.batches(max(batch_size, 64)) if heldout is not None and eval_every else None
     dm = MixtureDataModule(data, weights, batch_size, seed, val_batches, micro_batches=run.accumulate_grad_batches)
     trainer = fit(module, dm, run, out_dir, label, steps, eval_every=eval_every)
@@ -57,11 +59,18 @@ def fit_lm(
     return module
 
 
-def save_lm(path: Path, module: LMModule, cfg: DictConfig, data: PackedData, weights: list[float]) -> None:
-    """The trained model as model.pt, and as a Hugging Face checkpoint in hf/ beside it (main process only)."""
+def trained(module, cfg: DictConfig, data: PackedData) -> torch.nn.Module:
+    """A trained module's model with all of its weights on every process (gathered under
+    trainer.strategy=fsdp): what is saved and scored after training. Every process calls it."""
+    return whole(module.model, lambda: build_model(model_config(cfg, data)))
+
+
+def save_lm(path: Path, model: torch.nn.Module, cfg: DictConfig, data: PackedData, weights: list[float]) -> None:
+    """A trained model (see `trained`) as model.pt, and as a Hugging Face checkpoint in hf/ beside it
+    (main process only)."""
     if is_main_process():
-        save_model(path, module.model.state_dict(), model_config(cfg, data), data.tokenizer, data.domains, weights)
-    save_hf_beside(cfg, module.model, path.parent / "hf", data)
+        save_model(path, model.state_dict(), model_config(cfg, data), data.tokenizer, data.domains, weights)
+    save_hf_beside(cfg, model, path.parent / "hf", data)
 
 
 def save_hf_beside(cfg: DictConfig, model, hf_dir: Path, data: PackedData) -> None:

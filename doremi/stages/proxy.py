@@ -46,7 +46,7 @@ from doremi.stages.common import (
     stage_dir,
     start,
 )
-from doremi.stages.lm import fit_lm, save_hf_beside, save_lm
+from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
 
 # The stage graph, declared here once: the stages whose outputs this one reads, and the
 # settings that decide its output (doremi.stages.common.start fingerprints both).
@@ -221,7 +221,7 @@ def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int,
         else:
             seed_label = label if len(seeds) == 1 else f"{label}:seed-{seed}"
             module, processes = train_proxy(cfg, data, reference, seed_dir, seed_label, init, r, seed)
-            save_hf_beside(cfg, module.model, seed_dir / "hf", data)
+            save_hf_beside(cfg, trained(module, cfg, data), seed_dir / "hf", data)
             mixture = make_mixture(
                 data.domains,
                 module.domain_weights.average(),
@@ -281,8 +281,9 @@ def run(cfg: DictConfig) -> None:
             else:
                 say(f"[reference:round-{r}] training on round {r - 1}'s weights")
                 lm = fit_lm(cfg, data, previous, cfg.reference, round_dir / "reference", f"reference:round-{r}")
-                reference = {"state_dict": lm.model.state_dict(), "mixture": dict(zip(data.domains, previous))}
-                save_lm(saved, lm, cfg, data, previous)
+                model = trained(lm, cfg, data)
+                reference = {"state_dict": model.state_dict(), "mixture": dict(zip(data.domains, previous))}
+                save_lm(saved, model, cfg, data, previous)
         mixture = learn_round(cfg, data, reference, round_dir, label, init, r, seeds, baselines)
         mixture["provenance"]["cost"] = cost_so_far(cfg, data, r, len(seeds))
         if is_main_process():

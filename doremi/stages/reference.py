@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 from doremi.mixture import resolve_mixture
 from doremi.stages.common import TRAINING, commit, load_prepared, say, start
-from doremi.stages.lm import fit_lm, save_lm
+from doremi.stages.lm import fit_lm, save_lm, trained
 
 # The stage graph, declared here once: the stages whose outputs this one reads, and the
 # settings that decide its output (doremi.stages.common.start fingerprints both).
@@ -25,5 +25,5 @@ def run(cfg: DictConfig) -> None:
         + ", ".join(f"{d} {w:.3f}" for d, w in zip(data.domains, weights))
     )
     module = fit_lm(cfg, data, weights, cfg.reference, out.tmp, "reference")
-    save_lm(out.tmp / "model.pt", module, cfg, data, weights)
+    save_lm(out.tmp / "model.pt", trained(module, cfg, data), cfg, data, weights)
     commit(out)

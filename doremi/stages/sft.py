@@ -21,7 +21,9 @@ from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.files import write_atomic, write_json_atomic
 from doremi.lit.sft import SFTModule, encode_chat, generate, loss_per_source
+from doremi.lit.shard import whole
 from doremi.lit.train import fit
+from doremi.model import build_model
 from doremi.settings import SftSettings, TrainerSettings
 from doremi.stages.common import (
     TRAINING,
@@ -101,20 +103,21 @@ def run(cfg: DictConfig) -> None:
         micro_batches=run_settings.accumulate_grad_batches,
     )
     fit(module, chats, run_settings, out.tmp, "sft", steps)
-    after = loss_per_source(module.model, dev, sources)
+    model = whole(module.model, lambda: build_model(final["model_config"]))  # gathered under trainer.strategy=fsdp
+    after = loss_per_source(model, dev, sources)
     samples = [
         {
             "source": r["source"],
             "prompt": r["messages"][0]["content"],
-            "answer": generate(module.model, tokenizer, r["messages"][0]["content"], sft.max_new_tokens),
+            "answer": generate(model, tokenizer, r["messages"][0]["content"], sft.max_new_tokens),
         }
         for r in dev[: sft.samples]
     ]
     if is_main_process():
-        state = module.model.state_dict()
+        state = model.state_dict()
         record = {**final, "state_dict": state, "sft": OmegaConf.to_container(cfg.sft, resolve=True)}
         write_atomic(out.tmp / "model.pt", lambda tmp: torch.save(record, tmp))
-    save_hf_beside(cfg, module.model, out.tmp / "hf", data)
+    save_hf_beside(cfg, model, out.tmp / "hf", data)
     if is_main_process():
         write_json_atomic(
             out.tmp / "eval.json",

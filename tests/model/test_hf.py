@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from doremi.__main__ import CONFIG_DIR
 from doremi.data.tokenizer import ByteTokenizer, load_saved, train_bpe
 from doremi.errors import DoremiError
+from doremi.lit.shard import layer_stack
 from doremi.model import build_model
 from doremi.model.hf_checkpoint import save_hf
 from tests.conftest import TINY, domains_override, synthetic_domains
@@ -41,6 +42,8 @@ def test_transformers_architectures_train_and_save_loadable_checkpoints(tmp_path
     torch.manual_seed(0)
     model = build_model({"arch": "hf", "hf_config": TINY_CONFIGS[arch], "vocab_size": 257, "seq_len": 16})
     assert model.lm.config.model_type == arch and model.lm.config.vocab_size == 257
+    stack = layer_stack(model)  # what trainer.strategy=fsdp shards layer by layer
+    assert len(stack) == 2 and all(sum(p.numel() for p in layer.parameters()) > 32 * 64 for layer in stack)
     tokens = torch.randint(0, 257, (4, 17), generator=torch.Generator().manual_seed(1))
     losses = model.token_losses(tokens[:, :-1], tokens[:, 1:])
     assert losses.shape == (4, 16) and torch.isfinite(losses).all()

@@ -96,6 +96,36 @@ def test_two_processes_match_one_process(upstream, tmp_path, sampling):
 
 
 @pytest.mark.slow
+def test_fully_sharded_training_matches_one_process(upstream, tmp_path):
+    """trainer.strategy=fsdp (fully_shard over two CPU processes) trains the reference and the proxy as one
+    process does, and saves whole models gathered from the shards."""
+    overrides, run = upstream
+    single = copy_upstream(run, tmp_path / "single")
+    sharded = copy_upstream(run, tmp_path / "sharded")
+    shutil.rmtree(sharded / "reference")
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "doremi")
+    fsdp = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=fsdp", "checkpoint.every=10"]
+    cli(tmp_path, sharded, overrides, "stage=reference", *fsdp, launcher=torchrun)
+    cli(tmp_path, sharded, overrides, "stage=proxy", *fsdp, launcher=torchrun)
+    cli(tmp_path, single, overrides, "stage=proxy", "trainer.accelerator=cpu")
+
+    one = torch.load(run / "reference" / "model.pt", weights_only=True)["state_dict"]
+    two = torch.load(sharded / "reference" / "model.pt", weights_only=True)["state_dict"]
+    assert one.keys() == two.keys()
+    assert all(one[k].shape == two[k].shape for k in one)  # whole tensors, not one process's shard
+    assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-5
+    a, b = trajectory(single), trajectory(sharded)
+    assert len(a) == len(b) == 20
+    assert max(abs(x - y) for p, q in zip(weights_of(a), weights_of(b)) for x, y in zip(p, q)) < 1e-6
+    from transformers import AutoModelForCausalLM
+
+    for stage in ("reference", "proxy"):  # the Hugging Face checkpoints hold the whole models too
+        whole = AutoModelForCausalLM.from_pretrained(single / stage / "hf" if stage == "proxy" else run / stage / "hf")
+        gathered = AutoModelForCausalLM.from_pretrained(sharded / stage / "hf").state_dict()
+        assert all(float((v - gathered[k]).abs().max()) < 1e-5 for k, v in whole.state_dict().items())
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_bit_identical(upstream, tmp_path):
     overrides, run = upstream
     slow = ["model.d_model=64", "proxy.max_steps=240", "checkpoint.every=20", "stage=proxy"]
