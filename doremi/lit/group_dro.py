@@ -40,13 +40,14 @@ def train_group_dro(
     start_state: dict | None = None,
     cache=None,
     resampled: ResampledBatches | None = None,
+    callbacks: list[pl.Callback] | None = None,
 ) -> tuple[ProxyModule, pl.Trainer]:
     """Train a proxy (from `start_state`, else a fresh initialization seeded by `seed`) with Group DRO
     against the reference for `steps` optimizer steps; writes out_dir/trajectory.jsonl.
 
     init: alpha_0 (None: uniform). cache: a doremi.lit.cache.ReferenceLosses read instead of the
     reference's forward pass. resampled: dro.sampling=resample's batches (the data module then
-    yields step numbers only).
+    yields step numbers only). callbacks: more Lightning callbacks (the benchmarks' clocks).
     """
     pl.seed_everything(seed, verbose=False)
     proxy = build_model(model)
@@ -69,7 +70,7 @@ def train_group_dro(
     )
     say(f"[{label}] Group DRO over {len(domains)} domains, eta={dro.eta}, smoothing={dro.smoothing}, {steps} steps")
     out_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl")]
+    callbacks = [TrajectoryWriter(out_dir / "trajectory.jsonl"), *(callbacks or [])]
     trainer = fit(module, datamodule, run, out_dir, label, steps, callbacks=callbacks)
     found = module.domain_weights.diagnostics()
     if found["skipped_steps"] or any(found["steps_without_domain"].values()):
