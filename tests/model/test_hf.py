@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from doremi.__main__ import CONFIG_DIR
 from doremi.data.tokenizer import ByteTokenizer, load_saved, train_bpe
@@ -126,6 +127,21 @@ def hf_cfg(tmp_path, *overrides):
             config_name="config",
             overrides=[*base, *tiny, "model=hf", "model.seq_len=32", domains_override(files), *overrides],
         )
+
+
+def test_command_line_hf_configs_as_the_readme_writes_them(tmp_path):
+    from transformers import GPT2LMHeadModel, Qwen2ForCausalLM
+
+    qwen = "model.hf_config={model_type: qwen2, hidden_size: 64, intermediate_size: 128, num_attention_heads: 4}"
+    gpt2 = "+model.hf_config={model_type: gpt2, n_embd: 32, n_layer: 3, n_head: 4}"
+    (tmp_path / "config.json").write_text(json.dumps(TINY_CONFIGS["gpt_neox"]))
+    merged = hf_cfg(tmp_path, qwen).model  # merged into the preset's Llama keys
+    replaced = hf_cfg(tmp_path, "~model.hf_config", gpt2).model
+    from_file = hf_cfg(tmp_path, f"model.hf_config={tmp_path / 'config.json'}").model
+    built = [build_model({**OmegaConf.to_container(m), "vocab_size": 257}).lm for m in (merged, replaced, from_file)]
+    assert isinstance(built[0], Qwen2ForCausalLM) and built[0].config.num_hidden_layers == 2  # the preset's
+    assert isinstance(built[1], GPT2LMHeadModel) and built[1].config.n_layer == 3
+    assert built[2].config.model_type == "gpt_neox" and built[2].config.hidden_size == 32
 
 
 @pytest.mark.slow

@@ -17,8 +17,10 @@ from doremi import dro
 from doremi.data.resample import allocate
 from doremi.errors import DoremiError
 from doremi.lit.callbacks import Checkpoints
+from doremi.mixture import load_mixture
 from doremi.stages import run_stage
 from tests.conftest import TINY, domains_override, synthetic_domains
+from tests.stages.test_pipeline import replay_trajectory
 
 DOMAINS = {"prose": "words", "numbers": "digits", "more": "words"}
 
@@ -123,6 +125,30 @@ def test_fully_sharded_training_matches_one_process(upstream, tmp_path):
         whole = AutoModelForCausalLM.from_pretrained(single / stage / "hf" if stage == "proxy" else run / stage / "hf")
         gathered = AutoModelForCausalLM.from_pretrained(sharded / stage / "hf").state_dict()
         assert all(float((v - gathered[k]).abs().max()) < 1e-5 for k, v in whole.state_dict().items())
+
+
+@pytest.mark.slow
+def test_bf16_and_compiled_training_keep_the_algorithm_and_the_weights(upstream, tmp_path):
+    """trainer.precision=bf16-mixed (autocast; CPU here, GPU the same) keeps the exact update and lands near
+    float32's weights; trainer.compile=true trains the same model and saves it under the plain names."""
+    overrides, run = upstream
+    single = copy_upstream(run, tmp_path / "single")
+    bf16 = copy_upstream(run, tmp_path / "bf16")
+    compiled = copy_upstream(run, tmp_path / "compiled")
+    shutil.rmtree(compiled / "reference")
+    cli(tmp_path, single, overrides, "stage=proxy")
+    cli(tmp_path, bf16, overrides, "stage=proxy", "trainer.precision=bf16-mixed")
+    cli(tmp_path, compiled, overrides, "stage=reference", "trainer.compile=true")
+
+    steps, worst, mean_error = replay_trajectory(bf16)
+    assert steps == 20 and worst < 1e-9 and mean_error < 1e-9
+    full, half = load_mixture(single / "proxy" / "mixture.json"), load_mixture(bf16 / "proxy" / "mixture.json")
+    assert full != half  # bf16 really ran
+    assert sum(abs(full[d] - half[d]) for d in full) < 0.05
+    plain = torch.load(run / "reference" / "model.pt", weights_only=True)["state_dict"]
+    fast = torch.load(compiled / "reference" / "model.pt", weights_only=True)["state_dict"]
+    assert plain.keys() == fast.keys()
+    assert max(float((plain[k] - fast[k]).abs().max()) for k in plain) < 1e-4
 
 
 @pytest.mark.slow
