@@ -216,6 +216,15 @@ def test_sft_fine_tunes_the_final_model_on_response_tokens(tmp_path, make_cfg):
     report = (tmp_path / "reports" / "demo" / "report.md").read_text()
     assert "## SFT mix" in report and "## SFT\n" in report
 
+    prompts = [f"Question {i} about the {src} pool, asked at some length so that it fills the whole window?"
+               for i in range(24) for src in ("alpha", "beta")]  # fmt: skip
+    long = write_jsonl(tmp_path / "long.jsonl", [{**r, "prompt": p} for r, p in zip(records, prompts)])
+    long_sft = [*sft, f"sft.paths=[{long}]", "overwrite=true"]
+    run_stage(make_cfg(*base, *long_sft, "stage=sft_mix"))
+    with pytest.raises(DoremiError, match="no chat in .*train.jsonl has a response token within the final model's "
+                       r"64-token sequences \(model.seq_len\)"):  # fmt: skip
+        run_stage(make_cfg(*base, *long_sft, "stage=sft"))
+
 
 @pytest.mark.slow
 def test_learned_quotas_favour_the_source_whose_responses_the_proxy_lags_on(tmp_path, make_cfg):

@@ -67,6 +67,15 @@ def run(cfg: DictConfig) -> None:
     dev = read_rows(stage_dir(cfg, "sft_mix") / "dev.jsonl", tokenizer, length)
     if not train:
         raise DoremiError(f"{stage_dir(cfg, 'sft_mix') / 'train.jsonl'} is empty: loosen sft.filters or add pools")
+    cut = sum(not r["mask"][1:].any() for r in train)  # the response begins after the model's sequence ends
+    if cut == len(train):
+        raise DoremiError(
+            f"no chat in {stage_dir(cfg, 'sft_mix') / 'train.jsonl'} has a response token within the final model's "
+            f"{length}-token sequences (model.seq_len): train the models with a longer model.seq_len, or keep "
+            "shorter prompts (sft.filters)"
+        )
+    if cut:
+        say(f"[sft] {cut} of {len(train)} chats have their whole response beyond {length} tokens: not trained on")
     sources = sorted({r["source"] for r in train + dev})
     batch = min(sft.batch_size, len(train))
     steps = sft.epochs * math.ceil(len(train) / batch)
