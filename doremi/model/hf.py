@@ -86,8 +86,14 @@ class HFCausalLM(nn.Module):
                 self.lm = AutoModelForCausalLM.from_pretrained(str(init_from), attn_implementation=attention)
             else:
                 self.lm = AutoModelForCausalLM.from_config(config, attn_implementation=attention)
+        except ImportError as err:  # an attention kernel whose package is missing (flash-attn)
+            raise DoremiError(
+                f"model.attn_implementation={attention}: {str(err).strip().splitlines()[0]} "
+                "Install its package, or use model.attn_implementation=sdpa"
+            ) from None
         except (OSError, ValueError) as err:
-            raise DoremiError(f"model=hf: could not build the model ({err}); check model.hf_config") from None
+            key = "model.attn_implementation" if "attn_implementation" in str(err) else "model.hf_config"
+            raise DoremiError(f"model=hf: could not build the model ({err}); check {key}") from None
         self.lm.float()  # trained in float32; trainer.precision=bf16-mixed autocasts
         self.cfg = SimpleNamespace(seq_len=int(settings["seq_len"]), vocab_size=int(settings["vocab_size"]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -115,6 +116,12 @@ def test_hf_config_from_a_config_json_and_errors_name_the_key(tmp_path):
         build_model({"arch": "hf", "hf_config": {"hidden_size": 8}, "vocab_size": 10, "seq_len": 8})
     with pytest.raises(DoremiError, match="model.init_from=.*not a transformers causal LM config"):
         build_model({"arch": "hf", "init_from": str(tmp_path / "nothing"), "vocab_size": 10, "seq_len": 8})
+    llama = {"arch": "hf", "hf_config": TINY_CONFIGS["llama"], "vocab_size": 10, "seq_len": 8}
+    with pytest.raises(DoremiError, match=r"could not build the model \(.*bogus.*\); check model.attn_implementation$"):
+        build_model({**llama, "attn_implementation": "bogus"})
+    if importlib.util.find_spec("flash_attn") is None:  # a kernel whose package is missing: named, with the way out
+        with pytest.raises(DoremiError, match="^model.attn_implementation=flash_attention_2: .*use model.attn_impl"):
+            build_model({**llama, "attn_implementation": "flash_attention_2"})
 
 
 def hf_cfg(tmp_path, *overrides):
