@@ -86,10 +86,11 @@ class SFTModule(pl.LightningModule):
 def loss_per_source(model: nn.Module, rows: list[dict], sources: list[str]) -> dict[str, float]:
     """Mean response-token loss (nats/token) of each source's held-out chats."""
     model.eval()
+    device = next(model.parameters()).device
     sums, counts = dict.fromkeys(sources, 0.0), dict.fromkeys(sources, 0.0)
     for row in rows:
         total, count = masked_loss_sums(
-            model, torch.from_numpy(row["tokens"])[None], torch.from_numpy(row["mask"])[None]
+            model, torch.from_numpy(row["tokens"])[None].to(device), torch.from_numpy(row["mask"])[None].to(device)
         )
         sums[row["source"]] += float(total)
         counts[row["source"]] += float(count)
@@ -102,9 +103,9 @@ def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int) -> s
     model.eval()
     ids = tokenizer.encode_batch([ROLE_PREFIX["user"] + prompt])[0].tolist() + [tokenizer.eod_id]
     ids += tokenizer.encode_batch([ROLE_PREFIX["assistant"]])[0].tolist()
-    start = len(ids)
+    start, device = len(ids), next(model.parameters()).device
     for _ in range(max_new_tokens):
-        window = torch.tensor(ids[-model.cfg.seq_len :])[None]
+        window = torch.tensor(ids[-model.cfg.seq_len :], device=device)[None]
         nxt = int(model(window)[0, -1].argmax())
         if nxt == tokenizer.eod_id:
             break

@@ -8,9 +8,11 @@ progress lines, checkpoints every `checkpoint.every` steps, resume, and the logg
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from doremi.errors import DoremiError
@@ -20,6 +22,14 @@ from doremi.settings import TrainerSettings
 
 # trainer.logger -> (the package it needs, the extra that installs it)
 LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+
+
+def device_for(run: TrainerSettings) -> torch.device:
+    """Where a stage's work outside the trainer runs (held-out scoring of the reference, the reference-loss
+    cache, SFT's dev losses and samples): this process's GPU when the trainer trains on GPUs, else the CPU."""
+    if str(run.accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
 
 
 def make_logger(kind: str, out_dir: Path, label: str, version: str):

@@ -28,6 +28,7 @@ from doremi.lit.cache import build_reference_losses
 from doremi.lit.group_dro import train_group_dro
 from doremi.lit.lm import heldout_losses
 from doremi.lit.proxy import ProxyModule
+from doremi.lit.train import device_for
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
 from doremi.model import build_model
 from doremi.plan import search_flops
@@ -90,6 +91,7 @@ def train_proxy(
     if cfg.proxy.reference_cache:
         scorer = build_model(model)
         scorer.load_state_dict(reference["state_dict"])
+        scorer.to(device_for(run))
         sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, seed)
         cache_name = f"round-{round_index}" if seed == int(cfg.seed) else f"round-{round_index}-seed-{seed}"
         directory = Path(cfg.run_dir) / "reference_losses" / cache_name
@@ -178,6 +180,7 @@ def trust_warnings(cfg: DictConfig, data: PackedData, reference: dict, runs: lis
     domains = data.domains
     model = build_model(model_config(cfg, data))
     model.load_state_dict(reference["state_dict"])
+    model.to(device_for(settings.of(cfg, TrainerSettings)))
     reference_loss = heldout_losses(model, heldout_for(cfg, data))
     vocab = int(data.tokenizer["vocab_size"])
     entropy = {}

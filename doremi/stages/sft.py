@@ -22,7 +22,7 @@ from doremi.errors import DoremiError
 from doremi.files import write_atomic, write_json_atomic
 from doremi.lit.sft import SFTModule, encode_chat, generate, loss_per_source
 from doremi.lit.shard import whole
-from doremi.lit.train import fit
+from doremi.lit.train import device_for, fit
 from doremi.model import build_model
 from doremi.settings import SftSettings, TrainerSettings
 from doremi.stages.common import (
@@ -93,7 +93,8 @@ def run(cfg: DictConfig) -> None:
         run_settings.accumulate_grad_batches,
     )
     module.model.load_state_dict(final["state_dict"])
-    before = loss_per_source(module.model, dev, sources)
+    device = device_for(run_settings)  # dev losses and samples on the training GPU, where there is one
+    before = loss_per_source(module.model.to(device), dev, sources)
     say(
         f"[sft] {len(train)} chats, {sft.epochs} epochs = {steps} steps of {batch}; dev loss before: "
         + ", ".join(f"{s} {v:.3f}" for s, v in before.items())
@@ -112,7 +113,7 @@ def run(cfg: DictConfig) -> None:
         micro_batches=run_settings.accumulate_grad_batches,
     )
     fit(module, chats, run_settings, out.tmp, "sft", steps)
-    model = whole(module.model, lambda: build_model(final["model_config"]))  # gathered under trainer.strategy=fsdp
+    model = whole(module.model, lambda: build_model(final["model_config"])).to(device)  # gathered under fsdp
     after = loss_per_source(model, dev, sources)
     samples = [
         {
@@ -122,6 +123,7 @@ def run(cfg: DictConfig) -> None:
         }
         for r in dev[: sft.samples]
     ]
+    model.cpu()
     if is_main_process():
         state = model.state_dict()
         record = {**final, "state_dict": state, "sft": OmegaConf.to_container(cfg.sft, resolve=True)}
