@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from doremi.errors import DoremiError
+from doremi.errors import DoremiError, first_line
 from doremi.files import write_atomic
 
 
@@ -35,9 +35,8 @@ def read_model(path: Path, remake: str) -> dict:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DoremiError(
-            f"{path} cannot be read ({first[:120]}): it is truncated or not a doremi model; "
+            f"{path} cannot be read ({first_line(err)[:120]}): it is truncated or not a doremi model; "
             f"redo it with {remake} overwrite=true"
         ) from None
     if not isinstance(saved, dict) or not {"state_dict", "model_config"} <= set(saved):

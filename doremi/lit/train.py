@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from doremi.errors import DoremiError
+from doremi.errors import DoremiError, first_line
 from doremi.lit.callbacks import Checkpoints, Progress, resume_checkpoint
 from doremi.lit.shard import lightning_strategy
 from doremi.settings import TrainerSettings
@@ -94,8 +94,7 @@ def make_trainer(
             limit_val_batches=1.0 if eval_every else 0,
         )
     except (ValueError, MisconfigurationException) as err:  # Lightning's message names the setting
-        first = str(err).strip().splitlines()[0]
-        raise DoremiError(f"[{label}] Lightning refused the trainer.* settings: {first}") from None
+        raise DoremiError(f"[{label}] Lightning refused the trainer.* settings: {first_line(err)}") from None
     parts = trainer.world_size * run.accumulate_grad_batches
     if batch_size % parts:
         raise DoremiError(

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from doremi.errors import DoremiError
+from doremi.errors import DoremiError, first_line
 
 # Keys naming the longest sequence, by architecture family (GPT-2 calls it n_positions).
 POSITION_KEYS = ("max_position_embeddings", "n_positions")
@@ -88,7 +88,7 @@ class HFCausalLM(nn.Module):
                 self.lm = AutoModelForCausalLM.from_config(config, attn_implementation=attention)
         except ImportError as err:  # an attention kernel whose package is missing (flash-attn)
             raise DoremiError(
-                f"model.attn_implementation={attention}: {str(err).strip().splitlines()[0]} "
+                f"model.attn_implementation={attention}: {first_line(err)} "
                 "Install its package, or use model.attn_implementation=sdpa"
             ) from None
         except (OSError, ValueError) as err:

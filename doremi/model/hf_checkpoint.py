@@ -11,12 +11,12 @@ the bytes 0..255 and 256 for the end of a document, exactly as doremi encodes.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch.nn as nn
 
 from doremi.data.tokenizer import EOD_TOKEN
+from doremi.files import staged_dir
 from doremi.model.gpt import GPT
 
 
@@ -118,17 +118,13 @@ def hf_tokenizer(tokenizer_dir: Path, kind: str):
 def save_hf(model: nn.Module, out_dir: Path, tokenizer_dir: Path, tokenizer_kind: str) -> Path:
     """`out_dir` as a Hugging Face checkpoint (safetensors, config.json, tokenizer); written beside it and renamed,
     so a reader never finds half a checkpoint."""
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     from transformers.utils import logging
 
     logging.disable_progress_bar()
     lm = as_transformers(model)
     tokenizer = hf_tokenizer(tokenizer_dir, tokenizer_kind)
     lm.config.eos_token_id = lm.config.bos_token_id = tokenizer.eos_token_id
-    lm.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return out_dir
+    with staged_dir(out_dir) as tmp:
+        lm.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return Path(out_dir)
