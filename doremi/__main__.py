@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -28,13 +29,44 @@ def _separate_multirun_jobs(cfg: DictConfig) -> None:
             cfg.name = f"{cfg.name}-{hydra_cfg.job.num}"
 
 
+def stopped_line(signum: int) -> str:
+    from doremi.runtime import where
+
+    at = f" at {where['step']}" if where.get("step") else ""
+    stage = f" during stage={where['stage']}" if where.get("stage") else ""
+    return (
+        f"error: stopped by {signal.Signals(signum).name}{stage}{at}; nothing was published for it: "
+        "rerun with resume=auto to continue from its last checkpoint"
+    )
+
+
+def check_command_line(argv: list[str]) -> None:
+    """What must be refused before Hydra creates its folder under run_dir: a name that leaves runs/, a
+    run_dir below a regular file."""
+    from doremi.stages import check_name
+
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if key == "name" and value:
+            check_name(value.strip("'\""))
+        if key == "run_dir" and value:
+            for parent in [Path(value), *Path(value).parents]:
+                if parent.exists() and not parent.is_dir():
+                    raise DoremiError(f"run_dir={value}: {parent} is a file, not a folder; choose another run_dir=")
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
+    from doremi.runtime import Stopped, on_signal
     from doremi.stages import run_stage
 
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         _separate_multirun_jobs(cfg)
         run_stage(cfg)
+    except Stopped as stop:
+        print(stopped_line(stop.signum), file=sys.stderr, flush=True)
+        sys.exit(128 + stop.signum)
     except DoremiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
@@ -46,7 +78,15 @@ def main(cfg: DictConfig) -> None:
             flush=True,
         )
         sys.exit(2)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":
+    try:
+        check_command_line(sys.argv[1:])
+    except DoremiError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
     main()

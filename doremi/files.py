@@ -93,3 +93,19 @@ def staged_dir(final: Path) -> Iterator[Path]:
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
+
+
+def no_links(path: str | Path, root: str | Path) -> Path:
+    """`path`, checked to lie inside `root` with no symbolic link on the way (a link planted in a run would
+    send what the tool writes elsewhere); one error naming the link otherwise."""
+    path, root = Path(path), Path(root)
+    try:
+        relative = path.absolute().relative_to(root.absolute())
+    except ValueError:
+        raise DoremiError(f"{path} is outside {root}; the tool writes only inside the run's folders") from None
+    current = root.absolute()
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            raise DoremiError(f"{current} is a symbolic link; the tool writes nothing through one: remove it")
+    return path

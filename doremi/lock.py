@@ -24,8 +24,15 @@ def stage_lock(run_dir: str | Path, stage: str) -> Iterator[Path]:
     """Hold `stage`'s lock in `run_dir` for the body; DoremiError naming the holder if another process has it."""
     directory = Path(run_dir) / ".locks"
     directory.mkdir(parents=True, exist_ok=True)
+    if directory.is_symlink():
+        raise DoremiError(f"{directory} is a symbolic link; the tool opens nothing through one: remove it")
     path = directory / f"{stage}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # never through a link planted in the run (it would empty the file it points to)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if path.is_symlink():
+            raise DoremiError(f"{path} is a symbolic link; the tool opens nothing through one: remove it") from None
+        raise err
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -11,6 +11,28 @@ from __future__ import annotations
 import os
 import sys
 
+# Where the run is, for the line printed when a signal stops it: the stage and its last optimizer step;
+# while a model trains, a signal waits in "signal" for the end of the step (doremi.lit.callbacks.Checkpoints).
+where: dict = {"stage": None, "step": None, "training": False, "signal": None}
+
+
+class Stopped(BaseException):
+    """A signal (SIGTERM from a scheduler, SIGINT from Ctrl-C) ends the stage. Not an Exception, so that no
+    handler on the way takes it for an error it can recover from (Lightning re-raises it after teardown)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def on_signal(signum: int, frame=None) -> None:
+    """While a model trains, stop at the end of the current step (after a checkpoint); else, or at a second
+    signal, at once."""
+    if where.get("training") and where.get("signal") is None:
+        where["signal"] = signum
+        return
+    raise Stopped(signum)
+
 
 def is_main_process() -> bool:
     """False in the other processes of a multi-process run (torchrun, SLURM, Lightning's launcher)."""

@@ -85,8 +85,12 @@ def _domain_losses(
     return drawn.mean(axis=2)
 
 
-def _statistics(losses: dict[str, np.ndarray], candidate: str, steps: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """Per baseline, the replicates of every statistic from (R, D, E) domain losses."""
+def _statistics(
+    losses: dict[str, np.ndarray], candidate: str, steps: np.ndarray, chosen: list[int] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per baseline, the replicates of every statistic from (R, D, E) domain losses; with
+    `chosen`
+    (domain indices), also the mean loss over those domains."""
     final = {name: x[:, :, -1] for name, x in losses.items()}
     out = {}
     for name in losses:
@@ -101,7 +105,22 @@ def _statistics(losses: dict[str, np.ndarray], candidate: str, steps: np.ndarray
             "worst": final[candidate].max(axis=1) - final[name].max(axis=1),
             "speedup": np.where(np.isnan(reach), 0.0, steps[-1] / np.maximum(np.nan_to_num(reach, nan=1.0), 1e-9)),
         }
+        if chosen:
+            out[name]["target"] = final[candidate][:, chosen].mean(axis=1) - final[name][:, chosen].mean(axis=1)
     return out
+
+
+def seeds_to_halve(half: float, se_seeds: float, se_docs: float, n_seeds: int, most: int = 64) -> int | None:
+    """About how many seeds would halve the interval's half-width, the held-out documents staying the same
+    (the seed term shrinks as 1/sqrt(seeds), the t quantile with the degrees of freedom); None when the
+    documents' term alone is more than half of it (more held-out documents are needed, not seeds)."""
+    if half <= 0:
+        return None
+    per_seed_sd = se_seeds * np.sqrt(n_seeds)
+    for n in range(max(n_seeds, 2), most + 1):
+        if t_quantile(n - 1) * float(np.hypot(per_seed_sd / np.sqrt(n), se_docs)) <= half / 2:
+            return n
+    return None
 
 
 def t_quantile(df: int) -> float:
@@ -124,8 +143,13 @@ def compare(
     domains: list[str],
     replicates: int = 2000,
     seed: int = 0,
+    target: list[int] | None = None,
 ) -> dict:
-    """The candidate mixture against every other mixture in `sums` (see the module docstring)."""
+    """The candidate mixture against every other mixture in `sums` (see the module docstring); with
+    `target` (domain indices), a verdict on the mean loss of those domains too.
+
+    Every loss verdict carries its half-width (the smallest difference this run can detect) and about
+    how many seeds would halve it (`seeds_to_halve`, None when held-out documents limit it)."""
     names = list(sums)
     n_seeds = next(iter(sums.values())).shape[0]
     steps_arr = np.asarray(steps, dtype=np.float64)
@@ -133,7 +157,7 @@ def compare(
 
     def stats(doc_draws, seed_draw):
         losses = {n: _domain_losses(sums[n], doc_domain, doc_tokens, doc_draws, seed_draw) for n in names}
-        return _statistics(losses, candidate, steps_arr)
+        return _statistics(losses, candidate, steps_arr, target)
 
     every_doc = [np.ones((1, n)) for n in n_by_domain]
     point = stats(every_doc, np.arange(n_seeds)[None, :])
@@ -143,14 +167,29 @@ def compare(
     docs_only = stats(doc_draws, np.tile(np.arange(n_seeds), (replicates, 1)))
     q = t_quantile(n_seeds - 1)
 
+    errors: dict[tuple, tuple[float, float]] = {}
+
     def interval(name: str, key: str, column: int | None = None) -> tuple[float, float]:
         pick = (lambda x: x[:, column]) if column is not None else (lambda x: x)
         centre = float(pick(point[name][key])[0])
         seeds = np.array([float(pick(p[name][key])[0]) for p in per_seed])
         se_seeds = seeds.std(ddof=1) / np.sqrt(n_seeds) if n_seeds > 1 else 0.0
         se_docs = float(pick(docs_only[name][key]).std(ddof=1))
+        errors[(name, key, column)] = (float(se_seeds), se_docs)
         half = q * float(np.hypot(se_seeds, se_docs))
         return centre - half, centre + half
+
+    def judged(name: str, key: str, difference: float) -> dict:
+        span = interval(name, key)
+        half = (span[1] - span[0]) / 2
+        se_seeds, se_docs = errors[(name, key, None)]
+        return {
+            "difference": difference,
+            "interval": span,
+            "verdict": verdict(span),
+            "half_width": half,
+            "seeds_to_halve": seeds_to_halve(half, se_seeds, se_docs, n_seeds) if n_seeds > 1 else None,
+        }
 
     out = {}
     for name in point:
@@ -159,12 +198,11 @@ def compare(
         for i, d in enumerate(domains):
             span = interval(name, "domains", i)
             per_domain[d] = {"difference": float(p["domains"][0, i]), "interval": span, "verdict": verdict(span)}
-        average, worst = interval(name, "average"), interval(name, "worst")
         low, high = interval(name, "speedup")
         factor = float(p["speedup"][0])
         out[name] = {
-            "average": {"difference": float(p["average"][0]), "interval": average, "verdict": verdict(average)},
-            "worst": {"difference": float(p["worst"][0]), "interval": worst, "verdict": verdict(worst)},
+            "average": judged(name, "average", float(p["average"][0])),
+            "worst": judged(name, "worst", float(p["worst"][0])),
             "domains": per_domain,
             "domains_better": sum(v["verdict"] == BETTER for v in per_domain.values()),
             "domains_worse": sum(v["verdict"] == WORSE for v in per_domain.values()),
@@ -174,6 +212,11 @@ def compare(
                 "verdict": "faster" if low > 1 else "slower" if high < 1 else SAME,
             },
         }
+        if target:
+            out[name]["target"] = {
+                **judged(name, "target", float(p["target"][0])),
+                "domains": [domains[i] for i in target],
+            }
     return {
         "method": (
             f"paired differences; loss intervals: Student t ({n_seeds - 1} df) over the standard error from "

@@ -43,7 +43,7 @@ def test_cli_runs_the_whole_pipeline_on_the_demo_corpus(tmp_path):
         (["stage=nonsense"], "stage=nonsense is not a stage"),
         (["stage=proxy", "run_dir=nowhere"], "run stage=prepare first"),
         (["stage=final", "run_dir=nowhere"], "run stage=prepare first"),
-        (["stage=report", "run_dir=nowhere"], "run stage=proxy first"),
+        (["stage=report", "run_dir=nowhere"], "run stage=learn method=doremi first"),
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path, args, fragment):

@@ -283,6 +283,7 @@ def test_learned_quotas_without_a_base_model_name_the_stage_to_run(prepared, mak
     cfg, _ = prepared
     cfg.stage, cfg.sft.mixture = "sft_mix", "learned"
     with pytest.raises(
-        DoremiError, match=r"sft.learn.base=reference, but .*reference/model.pt is not there: run stage=reference first"
+        DoremiError,
+        match=r"stage=sft_mix reads .*reference/model.pt \(the reference model\), but .* is not finished: run stage=reference first",
     ):
         run_stage(cfg)

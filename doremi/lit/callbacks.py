@@ -12,6 +12,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from doremi import runtime
 from doremi.errors import DoremiError
 from doremi.runtime import say
 
@@ -36,6 +37,7 @@ class Progress(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
+        runtime.where["step"] = f"{self.label} step {step}"
         if not trainer.is_global_zero or (step % self.every and step != self.max_steps):
             return
         elapsed = time.perf_counter() - self.start
@@ -117,8 +119,20 @@ class Checkpoints(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
+        signum = runtime.where.get("signal")
+        if signum is not None:  # stopped by a signal: a checkpoint of this step, then the stage ends
+            runtime.where.update(signal=None, training=False)
+            if self.every and step and step != self._last:
+                self.save(trainer, step)
+            raise runtime.Stopped(signum)
         if not self.every or step == 0 or step % self.every or step == self._last:
             return
+        self.save(trainer, step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        runtime.where["training"] = False
+
+    def save(self, trainer, step: int) -> None:
         self._last = step
         final = self.dir / f"step-{step:08d}.ckpt"
         tmp = self.dir / f".step-{step:08d}.ckpt.tmp"
@@ -138,6 +152,7 @@ class Checkpoints(pl.Callback):
         self._rng_to_restore = state_dict.get("rng")
 
     def on_train_start(self, trainer, pl_module) -> None:
+        runtime.where["training"] = True
         # restored here, after Lightning has built its data iterators (which draw from the RNG)
         if self._rng_to_restore is not None:
             set_rng_states(self._rng_to_restore)

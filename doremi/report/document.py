@@ -54,7 +54,8 @@ def verdict_lines(evaluation: dict) -> list[str]:
     for baseline, c in comparison["baselines"].items():
         avg, worst, speed = c["average"], c["worst"], c["speedup"]
         lines.append(
-            f"- vs {baseline}: average {_signed(avg['difference'])} {_span(avg['interval'])} → **{avg['verdict']}**; "
+            f"- vs {baseline}: average {_signed(avg['difference'])} {_span(avg['interval'])} → **{avg['verdict']}**"
+            f"{detectable(avg)}; "
             f"worst domain {_signed(worst['difference'])} {_span(worst['interval'])} → {worst['verdict']}; "
             f"domains better {c['domains_better']}, worse {c['domains_worse']} of {k}; "
             f"speed-up to {baseline}'s final average loss {_factor(speed['factor'])} "
@@ -63,6 +64,15 @@ def verdict_lines(evaluation: dict) -> list[str]:
     if comparison.get("caveat"):
         lines.append(f"Note: {comparison['caveat']}.")
     return lines
+
+
+def detectable(judged: dict) -> str:
+    """' (detects ±h; about n seeds would halve it)': what a verdict could have seen."""
+    if "half_width" not in judged:
+        return ""
+    n = judged.get("seeds_to_halve")
+    halve = f"; about {n} seeds would halve it" if n else "; more held-out documents, not seeds, would narrow it"
+    return f" (detects ±{judged['half_width']:.4f}{halve})"
 
 
 def difference_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
@@ -101,9 +111,20 @@ def heldout_text(evaluation: dict) -> str:
     )
 
 
+def md_text(text: str) -> str:
+    """Text that may hold data (domain and source names) made inert in Markdown: no line breaks (a new
+    line could start a heading), no links or images (`[`, `](`), as the HTML report escapes it."""
+    text = " ".join(str(text).splitlines())
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("<", "&lt;")
+
+
+def md_cell(text: str) -> str:
+    return md_text(text).replace("|", "\\|")
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = ["| " + " | ".join(map(md_cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -194,47 +215,122 @@ def sft_mix_section(manifest: dict) -> tuple[str, list]:
     return ("SFT mix", parts)
 
 
+def intro(name: str, mixture: dict) -> str:
+    prov = mixture.get("provenance", {})
+    method = prov.get("method", "doremi")
+    if method.startswith("doremi"):
+        text = (
+            f"Mixture **{name}** learned with {method} over {len(mixture['domains'])} domains: "
+            f"{prov.get('steps', '?')} proxy steps, eta={prov.get('eta')}, smoothing={prov.get('smoothing')}, "
+            f"seed={prov.get('seed')}, tokenizer {prov.get('tokenizer', {}).get('kind')}. Weights are shares of tokens."
+        )
+    else:
+        text = f"Mixture **{name}** from method {method} over {len(mixture['domains'])} domains. Weights are shares of tokens."
+    if prov.get("cost"):
+        text += " " + cost_line(prov["cost"]).removeprefix("cost: ").capitalize() + "."
+    if prov.get("feasible"):
+        binding = prov["feasible"]["binding"]
+        text += (
+            f" Projected through the plan's constraints (learn.feasible=true): "
+            f"{', '.join(f'{d} ({why})' for d, why in binding.items()) or 'none binds'}."
+        )
+    return text
+
+
+def trajectory_section(mixture: dict) -> tuple[str, list]:
+    prov = mixture.get("provenance", {})
+    return (
+        "Weights over proxy steps",
+        [
+            "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed)"
+            + (
+                f", from step {prov['steps'] - prov['averaged_steps'] + 1} on (dro.burn_in)"
+                if prov.get("burn_in")
+                else ""
+            )
+            + ("; the first seed's run is shown" if len(prov.get("seeds", [])) > 1 else "")
+            + ".",
+            {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
+        ],
+    )
+
+
+def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per method, best first: its loss, its verdicts against stratified and natural, its cost."""
+    kind = board["target"]["kind"]
+    header = ["method", "average loss", "vs stratified", "verdict", "vs natural", "verdict"]
+    if kind != "average":
+        header += [f"{kind} vs stratified", "verdict"]
+    header += ["domains better/worse vs stratified", "cost (FLOPs)", "most epochs"]
+    rows = []
+    for row in board["rows"]:
+        cells = [row["method"], f"{row['average']:.4f}"]
+        keys = ["average"] + ([kind] if kind != "average" else [])
+        for baseline, key in [("stratified", "average"), ("natural", "average")] + [
+            ("stratified", k) for k in keys[1:]
+        ]:
+            judged = row["vs"].get(baseline, {}).get(key)
+            cells += (
+                [f"{_signed(judged['difference'])} {_span(judged['interval'])}", judged["verdict"]]
+                if judged
+                else ["(itself)", ""]
+            )
+        versus = row["vs"].get("stratified")
+        cells.append(f"{versus['domains_better']}/{versus['domains_worse']}" if versus else "")
+        cells.append(f"{row['cost']['flops']:.3g} ({row['cost']['share_of_final_run']:.1%})")
+        cells.append(f"{max(row['epochs'].values()):.2f}")
+        rows.append(cells)
+    return header, rows
+
+
+def leaderboard_section(board: dict) -> tuple[str, list]:
+    seeds = ", ".join(map(str, board["seeds"]))
+    budget = board["budget"]
+    parts = [
+        f"**{board['recommendation']['line']}**",
+        f"Every method's mixture trained the same model with the same seeds ({seeds}) for {budget['steps']} steps "
+        f"of {budget['batch_size']} sequences ({budget['tokens']:,} tokens); differences are held-out loss in "
+        "nats/token, 95% intervals, negative = lower loss than the baseline. Cost: FLOPs of learning the mixture "
+        "(and its share of one final run). Best first, by the difference from stratified on the "
+        f"{board['target']['kind']}{' (' + ', '.join(board['target']['domains']) + ')' if board['target']['domains'] else ''}.",
+        leaderboard_table(board),
+        {"src": "leaderboard.png", "alt": "each method's average loss difference from stratified, with intervals"},
+    ]
+    if board.get("caveat"):
+        parts.append(f"Note: {board['caveat']}.")
+    parts += [f"**Warning:** {w}." for w in board.get("repetition_warnings", [])]
+    return ("Which mixture should I train on?", parts)
+
+
 def sections(
     name: str,
     mixture: dict,
     evaluation: dict | None,
-    rounds: list[dict] | None = None,
+    method_sections: list | None = None,
     sft: dict | None = None,
     sft_mix: dict | None = None,
     downstream: dict | None = None,
+    board: dict | None = None,
 ) -> list[tuple[str, list]]:
-    """(title, parts) where a part is a paragraph string, a table (header, rows) or an image dict."""
-    prov = mixture.get("provenance", {})
-    intro = (
-        f"Mixture **{name}** learned with DoReMi over {len(mixture['domains'])} domains: "
-        f"{prov.get('steps', '?')} proxy steps, eta={prov.get('eta')}, smoothing={prov.get('smoothing')}, "
-        f"seed={prov.get('seed')}, tokenizer {prov.get('tokenizer', {}).get('kind')}. Weights are shares of tokens."
-    )
-    if prov.get("cost"):
-        intro += " " + cost_line(prov["cost"]).removeprefix("cost: ").capitalize() + "."
-    out = [
+    """(title, parts) where a part is a paragraph string, a table (header, rows) or an image dict.
+    The answer comes first: the leaderboard of stage=compare, else the final stage's verdicts."""
+    out = []
+    if board:
+        out.append(leaderboard_section(board))
+    if evaluation and evaluation.get("comparison"):
+        lines = verdict_lines(evaluation) + [f"**Warning:** {w}." for w in evaluation.get("repetition_warnings", [])]
+        out.append(("Verdict", lines))
+    out.append(
         (
             "Domain weights",
-            [intro, weights_table(mixture), {"src": "weights.png", "alt": "learned vs baseline weights"}],
-        ),
-        (
-            "Weights over proxy steps",
             [
-                "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed)"
-                + (
-                    f", from step {prov['steps'] - prov['averaged_steps'] + 1} on (dro.burn_in)"
-                    if prov.get("burn_in")
-                    else ""
-                )
-                + ("; the first seed's run is shown" if len(prov.get("seeds", [])) > 1 else "")
-                + ".",
-                {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
+                intro(name, mixture),
+                weights_table(mixture),
+                {"src": "weights.png", "alt": "learned vs baseline weights"},
             ],
-        ),
-        trust_section(mixture),
-    ]
-    if rounds:
-        out.append(rounds_section(rounds))
+        )
+    )
+    out += method_sections or []
     if sft_mix:
         out.append(sft_mix_section(sft_mix))
     if downstream:
@@ -252,7 +348,6 @@ def sections(
                     "Held-out loss in nats/token, mean over seeds:",
                     loss_table(evaluation),
                     heldout_text(evaluation),
-                    *verdict_lines(evaluation),
                     difference_table(evaluation),
                     {"src": "differences.png", "alt": "loss difference per domain with intervals"},
                     {"src": "domain_loss.png", "alt": "held-out loss per domain"},
@@ -288,14 +383,14 @@ def trust_section(mixture: dict) -> tuple[str, list]:
 
 
 def to_markdown(title: str, parts: list[tuple[str, list]]) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {md_text(title)}", ""]
     for heading, items in parts:
-        lines += [f"## {heading}", ""]
+        lines += [f"## {md_text(heading)}", ""]
         for item in items:
             if isinstance(item, str):
-                lines.append(item)
+                lines.append(md_text(item))
             elif isinstance(item, dict):
-                lines.append(f"![{item['alt']}]({item['src']})")
+                lines.append(f"![{md_text(item['alt'])}]({item['src']})")
             else:
                 lines.append(_md_table(*item))
             lines.append("")
@@ -321,11 +416,21 @@ def to_html(title: str, parts: list[tuple[str, list]]) -> str:
 
 
 def cost_line(cost: dict) -> str:
+    if "rounds" not in cost:
+        return f"cost: learning the mixture took {cost.get('flops', 0.0):.3g} FLOPs ({cost.get('what', 'as the method reports')})"
     runs = f"{cost['rounds']} reference(s), {cost['rounds'] * cost['proxy_seeds']} proxy run(s)"
     return (
         f"cost: learning the mixture took {cost['flops']:.3g} FLOPs ({runs} of {cost['parameters']:,} parameters); "
         "stage=plan plan.target_params=... plan.token_budget=... states it as a share of the real run"
     )
+
+
+def plain_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A table as aligned lines of text, for the terminal."""
+    rows = [[str(c).replace("**", "") for c in row] for row in rows]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    return [fmt(header), *map(fmt, rows)]
 
 
 def terminal_summary(mixture: dict, evaluation: dict | None, mixture_path: str, report_path: str) -> str:
@@ -337,9 +442,7 @@ def terminal_summary(mixture: dict, evaluation: dict | None, mixture_path: str, 
         rows = [r + lr[1:] for r, lr in zip(rows, lrows)] + [
             [lr[0].strip("*")] + [""] * (len(header) - len(lh)) + lr[1:] for lr in lrows[len(rows) :]
         ]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
-    lines = ["", fmt(header), *map(fmt, rows), ""]
+    lines = ["", *plain_table(header, rows), ""]
     if evaluation:
         lines += [line.replace("**", "") for line in verdict_lines(evaluation)] + [""]
     for warning in mixture.get("provenance", {}).get("diagnostics", {}).get("warnings", []):

@@ -137,3 +137,27 @@ def differences(domains: list[str], comparison: dict, candidate: str, path: Path
     )
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def leaderboard(board: dict, path: Path) -> Path:
+    """Each method's average loss minus stratified's and natural's, with intervals; best first."""
+    rows = board["rows"]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
+    y = np.arange(len(rows))
+    for i, baseline in enumerate(("stratified", "natural")):
+        centre, low, high, at = [], [], [], []
+        for j, row in enumerate(rows):
+            judged = row["vs"].get(baseline, {}).get("average")
+            if judged:
+                centre.append(judged["difference"])
+                low.append(judged["difference"] - judged["interval"][0])
+                high.append(judged["interval"][1] - judged["difference"])
+                at.append(j + (i - 0.5) * 0.3)
+        ax.errorbar(centre, at, xerr=[low, high], fmt="o", capsize=3, label=f"vs {baseline}")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, [r["method"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("average held-out loss minus the baseline's (nats/token); left of 0 = better")
+    ax.set_title(f"Which mixture? {len(board['seeds'])} seed(s), 95% intervals")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

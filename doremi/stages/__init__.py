@@ -1,4 +1,5 @@
-"""One module per stage; each is a function from a config and input files to output files."""
+"""One module per stage; each is a function from a config and input files to output files.
+The stage graph (recipes, artifacts, inputs, settings) is one table: doremi.stages.graph."""
 
 from __future__ import annotations
 
@@ -7,23 +8,15 @@ import re
 from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
-
-PIPELINE = ("prepare", "reference", "proxy", "final", "report")
-STAGES = (*PIPELINE, "sft_mix", "sft", "eval", "export", "plan", "all")
-
-
-# Stages that write under run_dir: one process at a time each (doremi.lock).
-LOCKED = ("prepare", "reference", "proxy", "final", "sft_mix", "sft", "eval", "report")
-
-# Stages that train nothing: they must not import torch or Lightning (a quick `stage=export`).
-LIGHT = ("export", "plan")
+from doremi.stages.graph import PIPELINE, STAGES, TABLE  # noqa: F401  (the graph, re-exported)
+from doremi.stages.run import run_recipe
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
 def check_name(name: str) -> None:
     """`name` becomes a file name under mixtures_dir and reports_dir: refuse anything that could leave them."""
-    if not SAFE_NAME.fullmatch(name):
+    if not SAFE_NAME.fullmatch(name) or set(name) == {"."}:
         raise DoremiError(
             f"name={name!r}: a run name is a file name of letters, digits, '.', '_', '+' and '-', starting with a "
             "letter or digit (it names mixtures/<name>.json and reports/<name>/); choose another name="
@@ -32,8 +25,6 @@ def check_name(name: str) -> None:
 
 def run_stage(cfg: DictConfig) -> None:
     """Run `cfg.stage` (or the whole pipeline for `all`) and print the summary when there is one."""
-    import importlib
-
     stage = str(cfg.stage)
     if stage not in STAGES:
         from doremi.mixture import closest
@@ -43,20 +34,18 @@ def run_stage(cfg: DictConfig) -> None:
     from doremi.settings import check
 
     check(cfg)
-    from doremi.lock import stage_lock
-    from doremi.runtime import is_main_process
+    if stage in ("learn", "all", "compare"):
+        from doremi.stages.methods import entries, resolve
 
-    if stage not in LIGHT:
+        resolve(str(cfg.method))
+        if stage == "compare":
+            entries(cfg.compare.methods)
+    if stage == "all" or not TABLE[stage].light:
         from doremi.stages.common import quiet_lightning
 
         quiet_lightning()
     summary = None
     for name in PIPELINE if stage == "all" else (stage,):
-        recipe = importlib.import_module(f"doremi.stages.{name}")
-        if name in LOCKED and is_main_process():
-            with stage_lock(cfg.run_dir, name):
-                summary = recipe.run(cfg)
-        else:
-            summary = recipe.run(cfg)
+        summary = run_recipe(cfg, name)
     if summary:
         print(summary, flush=True)

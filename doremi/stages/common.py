@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import shutil
@@ -20,13 +19,11 @@ from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import write_atomic, write_json_atomic
+from doremi.files import no_links, read_json, write_atomic, write_json_atomic
 from doremi.runtime import barrier, is_main_process, say  # noqa: F401  (stages import them from here)
 from doremi.settings import number  # noqa: F401  (stages import it from here)
+from doremi.stages.graph import TABLE, TRAINING, names, producer  # noqa: F401  (stages import TRAINING from here)
 from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
-
-# Settings of every training stage that change what it trains (beside its own section).
-TRAINING = ("trainer.grad_clip", "trainer.accumulate_grad_batches", "trainer.precision")
 
 
 def quiet_lightning() -> None:
@@ -64,11 +61,10 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
 
 
 def declared(stage: str, cfg: DictConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The stage's own declaration, beside its recipe: INPUTS (the stages whose outputs it reads,
-    or a function of the config giving them) and SETTINGS (the keys whose values decide its output)."""
-    module = importlib.import_module(f"doremi.stages.{stage}")
-    inputs = module.INPUTS(cfg) if callable(module.INPUTS) else module.INPUTS
-    return tuple(inputs), tuple(module.SETTINGS)
+    """The stage's row of the stage graph (doremi.stages.graph): the artifacts it reads and the
+    keys whose values decide its output."""
+    row = TABLE[stage]
+    return names(row.inputs, cfg), names(row.settings, cfg)
 
 
 def file_digest(value: Any) -> str | None:
@@ -86,7 +82,10 @@ def file_digest(value: Any) -> str | None:
 
 
 def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
-    """What decides a stage's output: its settings, the files they name, and each input stage's fingerprint."""
+    """What decides a stage's output: its settings, the files they name, and each input's fingerprint
+    (the done.json of the stage that made it). A missing or unfinished input is one error naming it."""
+    from doremi.stages.graph import ARTIFACTS, require
+
     inputs, keys = declared(stage, cfg)
     settings: dict[str, Any] = {}
     for key in keys:
@@ -95,9 +94,16 @@ def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
         digest = file_digest(value)
         if digest:
             settings[f"{key} file"] = digest
-    for upstream in inputs:
-        done = stage_dir(cfg, upstream) / "done.json"
-        settings[f"{upstream} output"] = json.loads(done.read_text())["fingerprint"] if done.exists() else None
+    for artifact in inputs:
+        require(cfg, artifact, stage)
+        folder = producer(cfg, artifact)
+        done = read_json(folder / "done.json", f"rerun stage={ARTIFACTS[artifact].stage} with overwrite=true")
+        if not isinstance(done, dict) or "fingerprint" not in done:
+            raise DoremiError(
+                f"{folder / 'done.json'} is not a stage's record: rerun stage={ARTIFACTS[artifact].stage} "
+                "with overwrite=true"
+            )
+        settings[f"{ARTIFACTS[artifact].stage} output"] = done["fingerprint"]
     return json.loads(json.dumps(settings, default=str))
 
 
@@ -126,10 +132,16 @@ def start(
     """
     publish = dict(publish or {})
     final = final or stage_dir(cfg, stage)
+    tmp = final.with_name(final.name + ".partial")
+    if str(Path(final).absolute()).startswith(str(Path(cfg.run_dir).absolute())):
+        for folder in (final, tmp, final.with_name(final.name + ".old")):
+            no_links(folder, cfg.run_dir)
     settings = stage_settings(cfg, stage)
     done = final / "done.json"
+    if is_main_process():
+        recover_swap(final)
     if done.exists() and not cfg.overwrite:
-        before = json.loads(done.read_text()).get("settings", {})
+        before = bookkeeping(done, "settings", f"delete {final} or pass overwrite=true")
         if before == settings:
             say(f"[{stage}] already done in {final} with these settings; reusing it (overwrite=true redoes it)")
             if is_main_process():
@@ -142,11 +154,10 @@ def start(
             f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}); "
             "pass overwrite=true to redo it or use another run_dir="
         )
-    tmp = final.with_name(final.name + ".partial")
     if not is_main_process():  # the main process owns the directory; the others only train
         return StageOutput(stage, final, tmp, settings, publish)
     if tmp.exists() and cfg.resume:
-        before = json.loads((tmp / "settings.json").read_text()) if (tmp / "settings.json").exists() else None
+        before = bookkeeping(tmp / "settings.json", None, f"delete {tmp}") if (tmp / "settings.json").exists() else None
         if before == settings:
             say(f"[{stage}] resume={cfg.resume}: continuing the interrupted run in {tmp}")
             return StageOutput(stage, final, tmp, settings, publish)
@@ -158,6 +169,40 @@ def start(
     tmp.mkdir(parents=True)
     write_json_atomic(tmp / "settings.json", settings)
     return StageOutput(stage, final, tmp, settings, publish)
+
+
+def bookkeeping(path: Path, field: str | None, way_out: str) -> dict:
+    """A stage's own record (done.json, settings.json): a JSON object, else one error naming the file."""
+    record = read_json(path, way_out)
+    if not isinstance(record, dict) or (field is not None and not isinstance(record.get(field), dict)):
+        raise DoremiError(
+            f"{path} is not a stage record (a JSON object{f' with {field!r}' if field else ''}); {way_out}"
+        )
+    return record[field] if field else record
+
+
+def swap_in(new: Path, final: Path) -> None:
+    """Put the finished folder `new` in the place of `final` so that a kill at any moment leaves one of
+    them whole: the old one is renamed aside, the new one renamed in, then the old one removed."""
+    aside = final.with_name(final.name + ".old")
+    if aside.exists():
+        shutil.rmtree(aside)
+    if final.exists():
+        final.rename(aside)
+    new.rename(final)
+    if aside.exists():
+        shutil.rmtree(aside)
+
+
+def recover_swap(final: Path) -> None:
+    """Finish a swap_in that a kill interrupted: the finished new folder, else the old one, goes back in place."""
+    if final.exists():
+        return
+    for candidate in (final.with_name(final.name + ".partial"), final.with_name(final.name + ".old")):
+        if (candidate / "done.json").is_file():
+            candidate.rename(final)
+            say(f"[{final.name}] an interrupted swap left {candidate}: moved it back to {final}")
+            return
 
 
 def copy_published(directory: Path, publish: dict[str, Path], stage: str, repair: bool = False) -> None:
@@ -183,9 +228,7 @@ def commit(out: StageOutput) -> Path:
         (out.tmp / "settings.json").unlink(missing_ok=True)
         copy_published(out.tmp, out.publish, out.stage)  # published before the stage counts as done
         write_json_atomic(out.tmp / "done.json", {"settings": out.settings, "fingerprint": fingerprint(out.settings)})
-        if out.final.exists():
-            shutil.rmtree(out.final)
-        out.tmp.rename(out.final)
+        swap_in(out.tmp, out.final)
     barrier()
     return out.final
 

@@ -19,9 +19,6 @@ from doremi.files import write_json_atomic
 from doremi.runtime import say
 from doremi.stages.common import commit, stage_dir, start
 
-INPUTS = ("final",)
-SETTINGS = ("eval",)
-
 
 def final_models(cfg: DictConfig) -> dict[str, dict[str, Path]]:
     """{mixture: {seed: hf checkpoint dir}} of the finished final stage."""

@@ -11,6 +11,7 @@ from doremi.export import FORMATS, export_all, export_input, export_mixture
 from doremi.files import read_json
 from doremi.mixture import closest, load_mixture
 from doremi.runtime import say
+from doremi.stages.graph import learned_or_published, locate
 
 
 def export_paths(value) -> dict[str, str]:
@@ -29,7 +30,7 @@ def export_paths(value) -> dict[str, str]:
 def run_manifest(cfg: DictConfig, mixture: str) -> Path | None:
     """This run's prepare manifest, when it prepared the mixture's domains (a mixture from elsewhere, like the
     shipped Pile weights, is exported without one)."""
-    manifest = Path(cfg.run_dir) / "prepare" / "manifest.json"
+    manifest = locate(cfg, "manifest")
     if not manifest.exists():
         return None
     prepared = read_json(manifest, "rerun stage=prepare with overwrite=true").get("splits", {}).get("train", {})
@@ -37,7 +38,7 @@ def run_manifest(cfg: DictConfig, mixture: str) -> Path | None:
 
 
 def run(cfg: DictConfig) -> None:
-    mixture = cfg.get("mixture") or str(Path(cfg.mixtures_dir) / f"{cfg.name}.json")
+    mixture = str(cfg.get("mixture") or learned_or_published(cfg))
     fmt = cfg.get("format")
     choices = [*FORMATS, "all"]
     if not fmt:

@@ -1,7 +1,8 @@
 """stage=final: train final models on the candidate mixture and on baselines, several seeds
 each; score them on the same held-out documents; judge the candidate against every baseline.
 
-The candidate is the learned mixture (`proxy/mixture.json`), or any mixture file given as
+The candidate is the learned mixture (learn/<method>/mixture.json, or DoReMi's proxy/mixture.json
+from a bare stage=proxy), or any mixture file given as
 `final.mixture=<file>`. Every mixture trains the same architecture for the same steps and
 batch size (the same token budget) with each seed of `final.seeds`; seed s gives every
 mixture the same initialization. Each model is scored every `final.eval_every` steps on the
@@ -25,21 +26,15 @@ from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture, validate_weights
 from doremi.settings import seeds_of
 from doremi.stages.common import (
-    TRAINING,
     commit,
     heldout_for,
     is_main_process,
     load_prepared,
     say,
-    stage_dir,
     start,
 )
+from doremi.stages.graph import locate, method_of
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
-
-# The stage graph, declared here once: the stages whose outputs this one reads, and the
-# settings that decide its output (doremi.stages.common.start fingerprints both).
-INPUTS = ("prepare", "reference", "proxy")
-SETTINGS = ("model", "optim", "final", "reference.mixture", "seed", *TRAINING)
 
 
 def candidate_mixture(cfg: DictConfig, data) -> tuple[str, list[float]]:
@@ -48,10 +43,13 @@ def candidate_mixture(cfg: DictConfig, data) -> tuple[str, list[float]]:
     if chosen:
         weights = resolve_mixture(str(chosen), data.domains, data.token_counts("train"), "final.mixture")
         return Path(str(chosen)).name.removesuffix(".json"), weights
-    mixture_file = stage_dir(cfg, "proxy") / "mixture.json"
-    mixture = read_json(mixture_file, "run stage=proxy first (same run_dir=), or name a mixture with final.mixture=")
+    mixture_file = locate(cfg, "learned_mixture")
+    mixture = read_json(
+        mixture_file,
+        f"run stage=learn method={method_of(cfg)} first (same run_dir=), or name a mixture with final.mixture=",
+    )
     learned = validate_weights(mixture["weights"], data.domains, f"{mixture_file}: field 'weights'")
-    return "doremi", [learned[d] for d in data.domains]
+    return str(mixture.get("provenance", {}).get("method") or method_of(cfg)), [learned[d] for d in data.domains]
 
 
 def mixtures_to_train(cfg: DictConfig, data, candidate: tuple[str, list[float]]) -> dict[str, list[float]]:
@@ -131,7 +129,7 @@ def run(cfg: DictConfig) -> None:
     seeds = seeds_of(cfg, "final.seeds")
     out = start(cfg, "final")
     if out is None:
-        return
+        return verdict_summary(read_json(out_final(cfg), ""))
     heldout = heldout_for(cfg, data)
     described = heldout.describe()
     say(
@@ -152,9 +150,40 @@ def run(cfg: DictConfig) -> None:
     if not is_main_process():
         commit(out)
         return
-    write_json_atomic(out.tmp / "eval.json", evaluation(cfg, data, candidate[0], seeds, heldout, results))
+    evaluated = evaluation(cfg, data, candidate[0], seeds, heldout, results)
+    write_json_atomic(out.tmp / "eval.json", evaluated)
     commit(out)
     say(f"[final] wrote {out.final / 'eval.json'}")
+    return verdict_summary(evaluated)
+
+
+def out_final(cfg: DictConfig) -> Path:
+    return locate(cfg, "final_eval")
+
+
+def verdict_summary(evaluated: dict) -> str:
+    """What stage=final prints when run alone: the candidate's verdict lines and the repetition warnings."""
+    from doremi.report.document import verdict_lines
+
+    lines = [line.replace("**", "") for line in verdict_lines(evaluated)]
+    lines += [f"warning: {w}" for w in evaluated.get("repetition_warnings", [])]
+    return "\n".join(lines)
+
+
+def repetition_warnings(mixtures: dict, max_epochs) -> list[str]:
+    """A warning for every trained mixture that passes over a domain more than plan.max_epochs times."""
+    if max_epochs is None:
+        return []
+    out = []
+    for name, summary in mixtures.items():
+        over = {d: p for d, p in summary["passes"].items() if p > float(max_epochs)}
+        if over:
+            listed = ", ".join(f"{d} {p:.1f}" for d, p in sorted(over.items(), key=lambda x: -x[1]))
+            out.append(
+                f"the {name} mixture repeats {len(over)} domain(s) more than plan.max_epochs={max_epochs} times "
+                f"({listed} epochs); learn.feasible=true or stage=plan caps it"
+            )
+    return out
 
 
 def evaluation(cfg, data, candidate: str, seeds: list[int], heldout: HeldOut, results: dict) -> dict:
@@ -172,6 +201,10 @@ def evaluation(cfg, data, candidate: str, seeds: list[int], heldout: HeldOut, re
     train_seconds = sum(r["seconds"] for per_seed in results.values() for r in per_seed.values())
     eval_seconds = sum(r["eval_seconds"] for per_seed in results.values() for r in per_seed.values())
     budget_steps = int(cfg.final.max_steps)
+    mixtures = {name: summarize(per_seed, domains, bytes_per_token) for name, per_seed in results.items()}
+    warnings = repetition_warnings(mixtures, cfg.plan.max_epochs)
+    for warning in warnings:
+        say(f"[final] warning: {warning}")
     return {
         "domains": domains,
         "budget": {
@@ -183,7 +216,8 @@ def evaluation(cfg, data, candidate: str, seeds: list[int], heldout: HeldOut, re
         "candidate": candidate,
         "seeds": seeds,
         "heldout": {**heldout.describe(), "bytes_per_token": bytes_per_token},
-        "mixtures": {name: summarize(per_seed, domains, bytes_per_token) for name, per_seed in results.items()},
+        "mixtures": mixtures,
+        "repetition_warnings": warnings,
         "comparison": comparison,
         "doremi_steps_to_baseline": {
             name: (round(budget_steps / c["speedup"]["factor"]) if c["speedup"]["factor"] else None)

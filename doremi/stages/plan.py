@@ -19,10 +19,11 @@ from doremi import units
 from doremi.data.tokenizer import load_pretrained, load_saved
 from doremi.errors import DoremiError
 from doremi.files import read_json
-from doremi.mixture import load_mixture, make_mixture, write_mixture
+from doremi.mixture import load_mixture, make_mixture, read_mixture, write_mixture
 from doremi.plan import plan, training_flops
 from doremi.runtime import say
 from doremi.settings import number
+from doremi.stages.graph import learned_or_published
 from doremi.stages.prepared import load_prepared, stage_dir
 
 
@@ -62,13 +63,11 @@ def tokenizer_conversion(cfg: DictConfig, weights: dict[str, float], target_spec
     }
 
 
-def search_cost(cfg: DictConfig) -> dict | None:
-    """FLOPs of learning the mixture of this run_dir, as the proxy stage recorded them (all rounds and seeds)."""
-    mixture_file = stage_dir(cfg, "proxy") / "mixture.json"
-    if not mixture_file.exists():
-        return None
-    cost = read_json(mixture_file, "")["provenance"].get("cost")
-    return dict(cost) if cost else None
+def search_cost(source: str) -> dict | None:
+    """FLOPs of learning the mixture, as its method recorded them (DoReMi: all rounds and seeds)."""
+    provenance = read_mixture(source).get("provenance")
+    cost = provenance.get("cost") if isinstance(provenance, dict) else None
+    return dict(cost) if isinstance(cost, dict) and "flops" in cost else None
 
 
 def run(cfg: DictConfig) -> None:
@@ -76,7 +75,7 @@ def run(cfg: DictConfig) -> None:
     if p.token_budget is None:
         raise DoremiError("stage=plan needs plan.token_budget=<tokens the real run trains on>")
     budget = number(cfg, "plan.token_budget", 1, float("inf"))
-    source = str(p.mixture or Path(cfg.mixtures_dir) / f"{cfg.name}.json")
+    source = str(p.mixture or learned_or_published(cfg))
     learned = load_mixture(source, normalize=True)
     conversion = None
     if p.tokenizer:
@@ -100,7 +99,7 @@ def run(cfg: DictConfig) -> None:
     }
     if conversion is not None:
         provenance["tokenizer_conversion"] = conversion
-    cost = search_cost(cfg)
+    cost = search_cost(source)
     if cost is not None:
         if p.target_params:
             target = training_flops(int(number(cfg, "plan.target_params", 1, float("inf"))), budget)

@@ -22,11 +22,6 @@ from doremi.files import write_json_atomic
 from doremi.mixture import closest
 from doremi.stages.common import commit, say, stage_dir, start
 
-# The stage graph, declared here once: the stages whose outputs this one reads, and the
-# settings that decide its output (doremi.stages.common.start fingerprints both).
-INPUTS = ()
-SETTINGS = ("data", "tokenizer", "model.seq_len")
-
 BATCH_DOCUMENTS = 512
 PIECE_CHARS = 1 << 20  # documents longer than this are tokenized in pieces
 
@@ -223,6 +218,11 @@ def merge_shards(cfg: DictConfig, num_shards: int, out_dir: Path) -> tuple[Token
 
 def run(cfg: DictConfig) -> None:
     """Prepare the corpus; with prepare.num_shards > 1, one shard (prepare.shard=i) or the merge of all."""
+    if cfg.prepare.get("from"):
+        raise DoremiError(
+            f"prepare.from={cfg.prepare['from']}: this run reads another run's prepared data; "
+            "run stage=prepare there, or unset prepare.from"
+        )
     num_shards, shard = int(cfg.prepare.num_shards), cfg.prepare.shard
     if num_shards > 1 and shard is not None:
         return run_shard(cfg, int(shard), num_shards)

@@ -6,16 +6,11 @@ start quickly.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.data.packing import PackedData
 from doremi.errors import DoremiError
-
-
-def stage_dir(cfg: DictConfig, stage: str) -> Path:
-    return Path(cfg.run_dir) / stage
+from doremi.stages.graph import stage_dir  # noqa: F401  (stages import it from here)
 
 
 def load_prepared(cfg: DictConfig) -> PackedData:

@@ -23,7 +23,7 @@ from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import read_json, read_jsonl, write_json_atomic
+from doremi.files import no_links, read_json, read_jsonl, write_json_atomic
 from doremi.lit.cache import build_reference_losses
 from doremi.lit.group_dro import train_group_dro
 from doremi.lit.lm import heldout_losses
@@ -34,7 +34,6 @@ from doremi.model import build_model
 from doremi.plan import search_flops
 from doremi.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
 from doremi.stages.common import (
-    TRAINING,
     code_version,
     commit,
     heldout_for,
@@ -48,23 +47,6 @@ from doremi.stages.common import (
     start,
 )
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
-
-# The stage graph, declared here once: the stages whose outputs this one reads, and the
-# settings that decide its output (doremi.stages.common.start fingerprints both).
-INPUTS = ("prepare", "reference")
-SETTINGS = (
-    "model",
-    "optim",
-    "proxy",
-    "dro",
-    "warn",
-    "seed",
-    "rounds",
-    "rounds_tolerance",
-    "reference",
-    "final.eval_chunks",
-    *TRAINING,
-)
 
 ENTROPY_ROWS = 4096  # training sequences per domain sampled for its unigram entropy
 
@@ -94,7 +76,7 @@ def train_proxy(
         scorer.to(device_for(run))
         sampler = MixtureSampler(data.chunk_counts("train"), uniform, batch_size, seed)
         cache_name = f"round-{round_index}" if seed == int(cfg.seed) else f"round-{round_index}-seed-{seed}"
-        directory = Path(cfg.run_dir) / "reference_losses" / cache_name
+        directory = no_links(Path(cfg.run_dir) / "reference_losses" / cache_name, cfg.run_dir)
         cache = build_reference_losses(scorer, data, sampler, steps, directory, main=is_main_process())
     resampled = None
     if dro.sampling == "resample":

@@ -5,13 +5,8 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from doremi.mixture import resolve_mixture
-from doremi.stages.common import TRAINING, commit, load_prepared, say, start
+from doremi.stages.common import commit, load_prepared, say, start
 from doremi.stages.lm import fit_lm, save_lm, trained
-
-# The stage graph, declared here once: the stages whose outputs this one reads, and the
-# settings that decide its output (doremi.stages.common.start fingerprints both).
-INPUTS = ("prepare",)
-SETTINGS = ("model", "optim", "reference", "seed", *TRAINING)
 
 
 def run(cfg: DictConfig) -> None:

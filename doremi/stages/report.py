@@ -1,4 +1,7 @@
-"""stage=report: plots and a Markdown / HTML report under reports/<name>/."""
+"""stage=report: plots and a Markdown / HTML report under reports/<name>/.
+
+The answer comes first: stage=compare's leaderboard and recommendation when the run has one,
+else the final stage's verdicts; then the mixture's weights and its method's own section."""
 
 from __future__ import annotations
 
@@ -9,17 +12,44 @@ from omegaconf import DictConfig
 from doremi.files import read_json, read_jsonl, staged_dir
 from doremi.report import plots
 from doremi.report.document import sections, terminal_summary, to_html, to_markdown
-from doremi.stages.common import say, stage_dir
+from doremi.stages.common import say
+from doremi.stages.graph import locate, method_of, producer
+from doremi.stages.methods import known, resolve
+
+
+def finished(cfg: DictConfig, artifact: str) -> dict | None:
+    """An artifact of a finished stage, or None."""
+    path = locate(cfg, artifact)
+    done = (producer(cfg, artifact) / "done.json").is_file()
+    return read_json(path, "") if done and path.is_file() else None
+
+
+def learned(cfg: DictConfig, board: dict | None) -> tuple[DictConfig, dict]:
+    """The run's learned mixture; with only a leaderboard, the recommended method's."""
+    from doremi.stages.compare import with_method
+    from doremi.stages.graph import require
+
+    if board and finished(cfg, "learned_mixture") is None:
+        cfg = with_method(cfg, board["recommendation"]["method"])
+    return cfg, read_json(require(cfg, "learned_mixture", "report"), "")
+
+
+def method_sections(cfg: DictConfig, mixture: dict, folder: Path) -> list:
+    name = mixture.get("provenance", {}).get("method", method_of(cfg))
+    if name not in known():
+        return []
+    from doremi.stages.learn import variant_config
+
+    method = resolve(name)
+    return method.report(variant_config(cfg, method), mixture, folder) if method.report else []
 
 
 def run(cfg: DictConfig) -> str:
-    proxy_dir = stage_dir(cfg, "proxy")
-    mixture = read_json(proxy_dir / "mixture.json", "run stage=proxy first (same run_dir=)")
-    trajectory = read_jsonl(trajectory_file(proxy_dir, mixture))
-    eval_file = stage_dir(cfg, "final") / "eval.json"
-    evaluation = read_json(eval_file, "") if eval_file.exists() else None
-    if evaluation is None:
-        say(f"[report] {eval_file} not found: reporting weights only (run stage=final for losses)")
+    board = finished(cfg, "leaderboard")
+    cfg, mixture = learned(cfg, board)
+    evaluation = finished(cfg, "final_eval")
+    if evaluation is None and board is None:
+        say(f"[report] {locate(cfg, 'final_eval')} not found: reporting weights only (run stage=final for losses)")
     domains = mixture["domains"]
     target = Path(cfg.reports_dir) / str(cfg.name)
     with staged_dir(target) as tmp:
@@ -27,40 +57,37 @@ def run(cfg: DictConfig) -> str:
         spread = mixture["provenance"].get("diagnostics", {}).get("seed_spread")
         errors = {"learned": spread} if spread and len(mixture["provenance"].get("seeds", [])) > 1 else None
         plots.weights_bar(domains, series, tmp / "weights.png", errors)
-        plots.weights_over_steps(domains, trajectory, tmp / "weights_over_steps.png")
-        rounds_file = proxy_dir / "rounds.json"
-        rounds = read_json(rounds_file, "") if rounds_file.exists() else None
-        if rounds:
-            plots.weights_per_round(domains, rounds, tmp / "rounds.png")
+        own = method_sections(cfg, mixture, tmp)
+        if board:
+            plots.leaderboard(board, tmp / "leaderboard.png")
         if evaluation and evaluation.get("comparison"):
             candidate = evaluation.get("candidate", "doremi")
             plots.differences(domains, evaluation["comparison"], candidate, tmp / "differences.png")
         if evaluation:
             plots.domain_loss_bars(domains, evaluation["mixtures"], tmp / "domain_loss.png")
             plots.loss_over_steps(evaluation["mixtures"], tmp / "loss_over_steps.png")
-        sft_file = stage_dir(cfg, "sft") / "eval.json"
-        sft = read_json(sft_file, "") if sft_file.exists() else None
-        sft_mix_dir = stage_dir(cfg, "sft_mix")
-        sft_mix = read_json(sft_mix_dir / "manifest.json", "") if (sft_mix_dir / "manifest.json").exists() else None
+        sft = finished(cfg, "sft_eval")
+        sft_mix = sft_manifest(cfg)
         if sft_mix and sft_mix.get("learned"):
-            learned = read_json(sft_mix_dir / sft_mix["learned"], "")
-            steps = read_jsonl(sft_mix_dir / "learned" / "trajectory.jsonl")
-            plots.weights_over_steps(learned["domains"], steps, tmp / "sft_weights_over_steps.png", "Source")
-        downstream_file = stage_dir(cfg, "final") / "downstream.json"
-        downstream = read_json(downstream_file, "") if downstream_file.exists() else None
-        parts = sections(str(cfg.name), mixture, evaluation, rounds, sft, sft_mix, downstream)
-        title = f"DoReMi mixture report: {cfg.name}"
+            folder = locate(cfg, "sft_set")
+            learned_sft = read_json(folder / sft_mix["learned"], "")
+            steps = read_jsonl(folder / "learned" / "trajectory.jsonl")
+            plots.weights_over_steps(learned_sft["domains"], steps, tmp / "sft_weights_over_steps.png", "Source")
+        downstream = read_json(locate(cfg, "downstream"), "") if locate(cfg, "downstream").is_file() else None
+        parts = sections(str(cfg.name), mixture, evaluation, own, sft, sft_mix, downstream, board)
+        title = f"Mixture report: {cfg.name}"
         (tmp / "report.md").write_text(to_markdown(title, parts))
         (tmp / "report.html").write_text(to_html(title, parts))
     mixture_path = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
     say(f"[report] wrote {target / 'report.md'} and {target / 'report.html'}")
-    return terminal_summary(mixture, evaluation, str(mixture_path), str(target / "report.md"))
+    summary = terminal_summary(mixture, evaluation, str(mixture_path), str(target / "report.md"))
+    if board:
+        from doremi.stages.compare import summary_text
+
+        summary = summary_text(board) + "\n" + summary
+    return summary
 
 
-def trajectory_file(proxy_dir: Path, mixture: dict) -> Path:
-    """proxy/trajectory.jsonl, or with proxy.seeds the first seed's (with rounds: the last round's)."""
-    seeds = mixture["provenance"].get("seeds", [])
-    if len(seeds) < 2:
-        return proxy_dir / "trajectory.jsonl"
-    rounds = sorted(proxy_dir.glob("round-*"), key=lambda p: int(p.name.split("-")[1]))
-    return (rounds[-1] if rounds else proxy_dir) / f"seed-{seeds[0]}" / "trajectory.jsonl"
+def sft_manifest(cfg: DictConfig) -> dict | None:
+    manifest = locate(cfg, "sft_set") / "manifest.json"
+    return read_json(manifest, "") if manifest.is_file() else None

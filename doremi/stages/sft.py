@@ -26,7 +26,6 @@ from doremi.lit.train import device_for, fit
 from doremi.model import build_model
 from doremi.settings import SftSettings, TrainerSettings
 from doremi.stages.common import (
-    TRAINING,
     commit,
     is_main_process,
     load_checkpoint,
@@ -36,11 +35,6 @@ from doremi.stages.common import (
     start,
 )
 from doremi.stages.lm import save_hf_beside
-
-# The stage graph, declared here once: the stages whose outputs this one reads, and the
-# settings that decide its output (doremi.stages.common.start fingerprints both).
-INPUTS = ("prepare", "final", "sft_mix")
-SETTINGS = ("sft", "seed", *TRAINING)
 
 
 def read_rows(path, tokenizer, length: int) -> list[dict]:

@@ -30,18 +30,7 @@ from doremi.sft.demo import demo_pool
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.filters import apply_filters
 from doremi.sft.learn import learn_source_weights
-from doremi.stages.common import TRAINING, commit, load_checkpoint, load_prepared, number, say, stage_dir, start
-
-
-def INPUTS(cfg: DictConfig) -> tuple[str, ...]:  # noqa: N802  (the stage graph: see doremi.stages.common.declared)
-    """Learned quotas read the prepared data and the base model's stage (a model.pt path is fingerprinted by content)."""
-    if cfg.sft.mixture != "learned":
-        return ()
-    base = str(cfg.sft.learn.base)
-    return ("prepare", base) if base in ("reference", "final") else ("prepare",)
-
-
-SETTINGS = ("sft", "dro", "seed", *TRAINING)  # dro and seed: for sft.mixture=learned
+from doremi.stages.common import commit, load_checkpoint, load_prepared, number, say, stage_dir, start
 
 
 def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:

@@ -181,6 +181,34 @@ def test_killed_run_resumes_bit_identical(upstream, tmp_path):
     assert mixture[0]["weights"] == mixture[1]["weights"]
     assert not list((killed / "proxy").rglob("*.ckpt"))  # checkpoints go once the stage is done
 
+    # SIGTERM (a scheduler's preemption or time limit): a checkpoint at the step it arrived, a non-zero
+    # status and one line; resumed, the same result as the uninterrupted run
+    termed = copy_upstream(run, tmp_path / "termed")
+    shutil.rmtree(termed / "reference")
+    shutil.copytree(straight / "reference", termed / "reference")
+    rare = [a for a in slow if not a.startswith("checkpoint.every")] + ["checkpoint.every=1000"]
+    process = cli(tmp_path, termed, overrides, *rare, wait=False)
+    trajectory_file = termed / "proxy.partial" / "trajectory.jsonl"
+    deadline = time.time() + 300
+    while (
+        process.poll() is None
+        and time.time() < deadline
+        and (not trajectory_file.exists() or len(trajectory_file.read_text().splitlines()) < 30)
+    ):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: stopped by SIGTERM during stage=proxy at proxy step ") and "resume=auto" in last
+    assert "Traceback" not in stderr
+    assert not (termed / "proxy" / "done.json").exists()
+    saved = list((termed / "proxy.partial" / "checkpoints").glob("step-*.ckpt"))
+    assert len(saved) == 1  # checkpoint.every=1000: only the one taken when the signal came
+    result = cli(tmp_path, termed, overrides, *rare, "resume=auto")
+    assert "resuming from" in result.stderr
+    assert trajectory(termed) == trajectory(straight)
+
 
 def test_checkpoint_without_domain_weight_state_is_refused(upstream, tmp_path, make_cfg):
     overrides, run = upstream

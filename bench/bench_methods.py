@@ -1,0 +1,160 @@
+"""Which mixture should I train on? Every mixture method on three real corpora, judged by stage=compare.
+
+For each corpus: prepare, then `stage=compare` with every method (learned at the run's settings,
+trained at the final stage's settings with the same seeds, judged against stratified and natural
+sampling with 95% intervals). Prints one Markdown table: each method's average and worst-domain
+loss difference from stratified and natural (win / tie / loss as they came out), its cost, and
+each corpus' recommendation.
+
+Corpora (nothing downloaded, nothing tuned for):
+  demo     the embedded corpus: the running interpreter's standard library (5 domains of similar size)
+  system   text this machine ships: English, German and French man pages, Perl modules, JavaScript
+           from node_modules, Debian copyright files (6 domains, sizes made similar)
+  packages the files of the installed Python packages by kind (Python source, C/C++ headers, type
+           stubs, Markdown, reStructuredText, YAML, JSON, plain text), at their natural sizes, which
+           differ by far more than 30x: natural and stratified differ and repetition matters
+
+    python bench/bench_methods.py                           # every corpus, 3 seeds, the default methods
+    python bench/bench_methods.py --corpus packages --seeds 5 --methods doremi,stratified,natural
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_variants import build_system_corpus  # noqa: E402
+
+from doremi.__main__ import CONFIG_DIR  # noqa: E402
+from doremi.stages import run_stage  # noqa: E402
+from doremi.stages.common import quiet_lightning  # noqa: E402
+
+METHODS = "doremi,doremi+burn_in,doremi+natural_ref,stratified,natural,temperature,unimax"
+PACKAGE_KINDS = {
+    "python": "*.py",
+    "headers": "*.h",
+    "stubs": "*.pyi",
+    "markdown": "*.md",
+    "rest": "*.rst",
+    "yaml": "*.yaml",
+    "json": "*.json",
+    "text": "*.txt",
+}
+
+
+def build_packages_corpus(out: Path, cap: int = 3_000_000) -> dict[str, str]:
+    """One JSONL file per kind of file under the installed packages, whole files in sorted order, each kind
+    capped at `cap` characters: the big kinds hit the cap, the small ones keep their natural size."""
+    import numpy
+
+    root = Path(numpy.__file__).resolve().parent.parent  # site-packages
+    files = {}
+    for name, pattern in PACKAGE_KINDS.items():
+        records, total = [], 0
+        for path in sorted(root.rglob(pattern)):
+            try:
+                text = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if len(text) < 200:
+                continue
+            records.append({"text": text[:20_000]})
+            total += len(records[-1]["text"])
+            if total >= cap:
+                break
+        if records:
+            files[name] = str(out / f"{name}.jsonl")
+            Path(files[name]).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return files
+
+
+def config(run_dir: Path, extra: list[str]):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(
+            config_name="config",
+            overrides=[
+                f"run_dir={run_dir}",
+                f"mixtures_dir={run_dir}/mixtures",
+                f"reports_dir={run_dir}/reports",
+                *extra,
+            ],
+        )
+
+
+def bench_corpus(name: str, data: list[str], root: Path, extra: list[str]) -> dict:
+    started = time.perf_counter()
+    base = root / name
+    run_stage(config(base, [*data, *extra, "stage=prepare"]))
+    manifest = json.loads((base / "prepare" / "manifest.json").read_text())
+    tokens = {d: v["tokens"] for d, v in manifest["splits"]["train"].items()}
+    run_stage(config(base, [*data, *extra, "stage=compare"]))
+    board = json.loads((base / "compare" / "leaderboard.json").read_text())
+    board["corpus"], board["train_tokens"] = name, tokens
+    board["seconds"] = time.perf_counter() - started
+    print(f"[bench] {name}: {board['seconds']:.0f} s; {board['recommendation']['line']}", flush=True)
+    return board
+
+
+def cell(judged: dict | None) -> str:
+    if not judged:
+        return "(itself)"
+    low, high = judged["interval"]
+    mark = {"better": "win", "worse": "loss", "no detectable difference": "tie"}[judged["verdict"]]
+    return f"{judged['difference']:+.4f} [{low:+.4f}, {high:+.4f}] {mark}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", choices=["demo", "system", "packages", "all"], default="all")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--methods", default=METHODS)
+    parser.add_argument("--out", type=Path, default=None, help="also write the leaderboards as JSON here")
+    args = parser.parse_args()
+    quiet_lightning()
+    extra = [f"trainer.max_steps={args.steps}", f"final.seeds={args.seeds}", f"compare.methods=[{args.methods}]"]
+    boards = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if args.corpus in ("demo", "all"):
+            boards.append(bench_corpus("demo", [], root, extra))
+        for name, build in (("system", build_system_corpus), ("packages", build_packages_corpus)):
+            if args.corpus in (name, "all"):
+                (root / "src" / name).mkdir(parents=True, exist_ok=True)
+                files = build(root / "src" / name)
+                domains = "data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"
+                boards.append(bench_corpus(name, [domains], root, extra))
+    print(f"\n{args.seeds} seeds, {args.steps} steps per stage; average / worst-domain held-out loss difference")
+    print("(nats/token), method minus baseline, 95% intervals; win = below 0, loss = above 0, tie = covers 0\n")
+    print(
+        "| corpus | method | average vs stratified | average vs natural | worst vs stratified | cost (share of a final run) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for board in boards:
+        for row in board["rows"]:
+            vs = row["vs"]
+            print(
+                f"| {board['corpus']} | {row['method']} | {cell(vs.get('stratified', {}).get('average'))} | "
+                f"{cell(vs.get('natural', {}).get('average'))} | {cell(vs.get('stratified', {}).get('worst'))} | "
+                f"{row['cost']['share_of_final_run']:.1%} |"
+            )
+    print()
+    for board in boards:
+        sizes = board["train_tokens"]
+        print(
+            f"- {board['corpus']}: {len(sizes)} domains, largest/smallest {max(sizes.values()) / min(sizes.values()):.0f}x; "
+            f"{board['recommendation']['line']}"
+        )
+    if args.out:
+        args.out.write_text(json.dumps(boards, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""stage=compare: which mixture should I train on? Every method of `compare.methods` side by side.
+
+Each method's mixture is learned (stage=learn, reused when done) or read (a mixture .json), then
+trained at the final stage's settings with the same seeds and scored on the same held-out
+documents. Each is judged against stratified (uniform) and natural sampling with the paired
+intervals of doremi.verdict, on the average, the worst domain and `learn.target`. Methods with
+the same weights share their trained models (same weights and seed: the same run).
+
+Writes compare/leaderboard.json (ranked by the target's difference from stratified) and ends
+with one recommendation: the cheapest method that beats stratified on the target, or the
+statement that none did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from doremi import verdict
+from doremi.errors import DoremiError
+from doremi.files import read_json, write_json_atomic
+from doremi.mixture import resolve_mixture
+from doremi.model import build_model
+from doremi.plan import training_flops
+from doremi.settings import seeds_of
+from doremi.stages import learn
+from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
+from doremi.stages.final import repetition_warnings, summarize, train_one
+from doremi.stages.graph import locate
+from doremi.stages.methods import Entry, entries, resolve
+from doremi.stages.methods.common import final_tokens
+
+BASELINES = ("stratified", "natural")
+
+
+def with_method(cfg: DictConfig, name: str) -> DictConfig:
+    derived = cfg.copy()
+    with open_dict(derived):
+        derived.method = name
+    return derived
+
+
+def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | None]:
+    """learn.target: ('average', None), ('worst', None) or ('target', domain indices)."""
+    value = cfg.learn.target
+    if isinstance(value, str) and value in ("average", "worst"):
+        return value, None
+    names = [value] if isinstance(value, str) else list(OmegaConf.to_container(value) if value is not None else [])
+    unknown = [str(n) for n in names if str(n) not in domains]
+    if not names or unknown:
+        raise DoremiError(
+            f"learn.target={value}: expected average, worst or a list of domains of the data "
+            f"({', '.join(domains)}){f'; {unknown[0]!r} is not one' if unknown else ''}"
+        )
+    return "target", [domains.index(str(n)) for n in names]
+
+
+def mixture_of(cfg: DictConfig, data, entry: Entry) -> dict:
+    """The entry's mixture: learned (stage=learn, reused when done) or a mixture file."""
+    if entry.file:
+        weights = resolve_mixture(entry.file, data.domains, data.token_counts("train"), "compare.methods")
+        return {
+            "weights": dict(zip(data.domains, weights)),
+            "provenance": {"method": "file", "source": entry.file, "cost": {"flops": 0.0, "what": "given"}},
+        }
+    sub = with_method(cfg, entry.name)
+    learn.run(sub, publish=False)
+    return read_json(locate(sub, "learned_mixture"), "")
+
+
+def run(cfg: DictConfig) -> str | None:
+    rows = entries(cfg.compare.methods)
+    rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
+    data = load_prepared(cfg)
+    target = target_of(cfg, data.domains)
+    seeds = seeds_of(cfg, "final.seeds")
+    mixtures = {}
+    for entry in rows:
+        say(
+            f"[compare] {entry.name}: learning its mixture" if entry.method else f"[compare] {entry.name}: {entry.file}"
+        )
+        mixtures[entry.name] = mixture_of(cfg, data, entry)
+    out = start(cfg, "compare")
+    if out is None:
+        return summary_text(read_json(locate(cfg, "leaderboard"), ""))
+    heldout = heldout_for(cfg, data)
+    results: dict[str, dict[int, dict]] = {}
+    shared: dict[str, str] = {}
+    for name, mixture in mixtures.items():
+        weights = [float(mixture["weights"][d]) for d in data.domains]
+        same = next(
+            (n for n in results if np.allclose(weights, list(mixtures[n]["weights"].values()), atol=1e-12)), None
+        )
+        if same:
+            say(f"[compare] {name} has the same weights as {same}: its models are {same}'s")
+            results[name], shared[name] = results[same], same
+            continue
+        results[name] = {}
+        for seed in seeds:
+            where = out.tmp / name / f"seed-{seed}"
+            if (where / "result.json").exists():  # trained before an interruption (resume=auto)
+                results[name][seed] = read_json(where / "result.json", "")
+                continue
+            say(f"[compare] training on the {name} mixture, seed {seed}")
+            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, None)
+    if not is_main_process():
+        commit(out)
+        return None
+    board = leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target)
+    write_json_atomic(out.tmp / "leaderboard.json", board)
+    commit(out)
+    say(f"[compare] wrote {out.final / 'leaderboard.json'}")
+    return summary_text(board)
+
+
+def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) -> dict:
+    domains = data.domains
+    key, indices = target
+    bytes_per_token = heldout.bytes_per_token()
+    sums = {
+        name: np.array([[h["documents"] for h in per_seed[s]["history"]] for s in seeds])
+        for name, per_seed in results.items()
+    }
+    steps = [h["step"] for h in results["stratified"][seeds[0]]["history"]]
+    parameters = build_model(model_config(cfg, data)).num_params()
+    one_run = training_flops(parameters, final_tokens(cfg, data))
+    summaries = {name: summarize(per_seed, domains, bytes_per_token) for name, per_seed in results.items()}
+    warnings = repetition_warnings(summaries, cfg.plan.max_epochs)
+    rows = []
+    for name, mixture in mixtures.items():
+        others = {b: sums[b] for b in BASELINES if b != name}
+        comparison = verdict.compare(
+            {name: sums[name], **others}, name, heldout.doc_domain, heldout.doc_tokens, steps, domains,
+            seed=int(cfg.seed), target=indices,
+        )  # fmt: skip
+        flops = float(mixture["provenance"].get("cost", {}).get("flops", 0.0))
+        rows.append(
+            {
+                "method": name,
+                "source": mixture["provenance"].get("source"),
+                "same_models_as": shared.get(name),
+                "weights": mixture["weights"],
+                "cost": {"flops": flops, "share_of_final_run": flops / one_run},
+                "average": summaries[name]["average"],
+                "worst": summaries[name]["worst"],
+                "epochs": summaries[name]["passes"],
+                "vs": comparison["baselines"],
+            }
+        )
+    for row in rows:
+        row["rank_key"] = row["vs"]["stratified"][key]["difference"] if "stratified" in row["vs"] else 0.0
+    rows.sort(key=lambda r: r["rank_key"])
+    return {
+        "domains": domains,
+        "seeds": seeds,
+        "target": {"kind": key, "domains": [domains[i] for i in indices] if indices else None},
+        "budget": {
+            "steps": int(cfg.final.max_steps),
+            "batch_size": int(cfg.final.batch_size),
+            "tokens": final_tokens(cfg, data),
+            "flops_per_run": one_run,
+        },  # fmt: skip
+        "heldout": heldout.describe(),
+        "caveat": verdict.caveat(len(seeds)),
+        "rows": rows,
+        "mixtures": summaries,
+        "repetition_warnings": warnings,
+        "recommendation": recommend(rows, key),
+    }
+
+
+def recommend(rows: list[dict], key: str) -> dict:
+    """The cheapest method better than stratified on the target (ties: the larger gain), else stratified."""
+    winners = [r for r in rows if "stratified" in r["vs"] and r["vs"]["stratified"][key]["verdict"] == verdict.BETTER]
+    label = {"average": "average loss", "worst": "worst-domain loss", "target": "target domains' loss"}[key]
+    if winners:
+        best = min(winners, key=lambda r: (r["cost"]["flops"], r["vs"]["stratified"][key]["difference"]))
+        judged = best["vs"]["stratified"][key]
+        low, high = judged["interval"]
+        return {
+            "method": best["method"],
+            "line": (
+                f"Recommendation: train on {best['method']}: {label} {judged['difference']:+.4f} "
+                f"[{low:+.4f}, {high:+.4f}] nats/token against stratified, for {best['cost']['flops']:.3g} FLOPs "
+                f"of mixture search ({best['cost']['share_of_final_run']:.1%} of one final run)"
+            ),
+        }
+    halves = [r["vs"]["stratified"][key]["half_width"] for r in rows if "stratified" in r["vs"]]
+    detect = f" (differences under about ±{min(halves):.4f} nats/token could not be seen)" if halves else ""
+    return {
+        "method": "stratified",
+        "line": f"Recommendation: no method beat stratified sampling here on the {label}{detect}; train on stratified (or natural)",
+    }
+
+
+def summary_text(board: dict) -> str:
+    """The leaderboard as printed at the end of stage=compare."""
+    from doremi.report.document import leaderboard_table, plain_table
+
+    lines = ["", *plain_table(*leaderboard_table(board)), ""]
+    if board.get("caveat"):
+        lines.append(f"Note: {board['caveat']}.")
+    lines += [f"warning: {w}" for w in board.get("repetition_warnings", [])]
+    lines.append(board["recommendation"]["line"])
+    return "\n".join(lines)
+
+
+def leaderboard_path(cfg: DictConfig) -> Path:
+    return locate(cfg, "leaderboard")

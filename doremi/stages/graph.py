@@ -1,0 +1,266 @@
+"""The stage graph in one table: every stage's recipe, the artifacts it reads and writes, and
+the settings that decide its output. Readers ask for an artifact by name (`locate`), never by
+building `run_dir / "proxy" / "mixture.json"` themselves.
+
+Torch-free, so that the stages that train nothing (plan, export) start quickly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from doremi.errors import DoremiError
+
+# Settings of every training stage that change what it trains (beside its own section).
+TRAINING = ("trainer.grad_clip", "trainer.accumulate_grad_batches", "trainer.precision")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    stage: str  # the stage whose folder holds it (and whose done.json vouches for it)
+    path: str  # inside that folder; "" = the folder itself
+    doc: str
+
+
+ARTIFACTS = {
+    "prepared": Artifact("prepare", "", "packed token chunks per domain, tokenizer and manifest"),
+    "manifest": Artifact("prepare", "manifest.json", "domains, token and document counts, tokenizer"),
+    "reference_model": Artifact("reference", "model.pt", "the reference model"),
+    "proxy_mixture": Artifact("proxy", "mixture.json", "DoReMi's averaged weights"),
+    "trajectory": Artifact("proxy", "trajectory.jsonl", "DoReMi's weights and excess losses at every step"),
+    "rounds": Artifact("proxy", "rounds.json", "iterated DoReMi: every round's weights"),
+    "learned_mixture": Artifact("learn", "mixture.json", "the mixture learned by `method`"),
+    "final_eval": Artifact("final", "eval.json", "held-out losses per mixture and seed, verdicts"),
+    "final_model": Artifact("final", "model.pt", "the candidate's final model (first seed)"),
+    "final_models": Artifact("final", "", "every final mixture and seed, with hf/ checkpoints"),
+    "downstream": Artifact("final", "downstream.json", "lm-eval task scores (published by stage=eval)"),
+    "leaderboard": Artifact("compare", "leaderboard.json", "every method's verdicts, cost and weights"),
+    "sft_set": Artifact("sft_mix", "", "the SFT set: train.jsonl, dev.jsonl, manifest.json"),
+    "sft_eval": Artifact("sft", "eval.json", "SFT dev losses"),
+}
+
+
+def method_of(cfg: DictConfig) -> str:
+    return str(cfg.get("method") or "doremi")
+
+
+def stage_dir(cfg: DictConfig, stage: str) -> Path:
+    """The folder of `stage` in this run: `learn` is one folder per method (learn/<method>/), and
+    `prepare.from` points `prepare` at another run's prepared data."""
+    if stage == "learn":
+        return Path(cfg.run_dir) / "learn" / method_of(cfg)
+    if stage == "prepare" and cfg.get("prepare") is not None and cfg.prepare.get("from"):
+        return Path(str(cfg.prepare["from"]))
+    return Path(cfg.run_dir) / stage
+
+
+def producer(cfg: DictConfig, name: str) -> Path:
+    """The folder whose done.json vouches for artifact `name`. The learned mixture of method=doremi may
+    come from a bare `stage=proxy` run (before stage=learn existed, and still a way to learn it)."""
+    artifact = ARTIFACTS[name]
+    folder = stage_dir(cfg, artifact.stage)
+    if name == "learned_mixture" and method_of(cfg) == "doremi" and not (folder / "done.json").exists():
+        proxy = stage_dir(cfg, "proxy")
+        if (proxy / "done.json").exists():
+            return proxy
+    return folder
+
+
+def locate(cfg: DictConfig, name: str) -> Path:
+    """The path of artifact `name` in this run (it may not exist yet)."""
+    folder = producer(cfg, name)
+    return folder / ARTIFACTS[name].path if ARTIFACTS[name].path else folder
+
+
+def require(cfg: DictConfig, name: str, reader: str) -> Path:
+    """The path of artifact `name`, whose producing stage must have finished; else one line naming both."""
+    folder = producer(cfg, name)
+    path = locate(cfg, name)
+    if not (folder / "done.json").is_file() or not path.exists():
+        stage = ARTIFACTS[name].stage
+        how = f"stage=learn method={method_of(cfg)}" if stage == "learn" else f"stage={stage}"
+        raise DoremiError(
+            f"stage={reader} reads {path} ({ARTIFACTS[name].doc}), but {folder} is not finished: "
+            f"run {how} first (same run_dir=)"
+        )
+    return path
+
+
+Names = tuple[str, ...] | Callable[[DictConfig], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    doc: str
+    inputs: Names  # artifacts it reads (or a function of the config giving them)
+    settings: Names  # keys whose values decide its output
+    artifacts: tuple[str, ...]  # artifacts it writes
+    locked: bool = True  # one process at a time per run_dir (doremi.lock)
+    light: bool = False  # trains nothing: must not import torch or Lightning
+
+    @property
+    def recipe(self) -> str:
+        return f"doremi.stages.{self.name}"
+
+
+def _methods():
+    """The method registry, looked up by name as the recipes are (it imports recipes itself)."""
+    return importlib.import_module("doremi.stages.methods")
+
+
+def _learn_inputs(cfg: DictConfig) -> tuple[str, ...]:
+    return _methods().resolve(method_of(cfg)).inputs
+
+
+def _learn_settings(cfg: DictConfig) -> tuple[str, ...]:
+    resolve = _methods().resolve
+    feasible = ("plan", "final.max_steps", "final.batch_size") if cfg.learn.get("feasible") else ()
+    return ("method", "learn.feasible", *resolve(method_of(cfg)).settings, *feasible)
+
+
+def _final_inputs(cfg: DictConfig) -> tuple[str, ...]:
+    return ("prepared",) if cfg.final.get("mixture") else ("prepared", "learned_mixture")
+
+
+def _sft_mix_inputs(cfg: DictConfig) -> tuple[str, ...]:
+    """Learned quotas read the prepared data and the base model (a model.pt path is fingerprinted by content)."""
+    if cfg.sft.mixture != "learned":
+        return ()
+    base = str(cfg.sft.learn.base)
+    return (
+        ("prepared", {"reference": "reference_model", "final": "final_model"}[base])
+        if base
+        in (
+            "reference",
+            "final",
+        )
+        else ("prepared",)
+    )
+
+
+def _compare_settings(cfg: DictConfig) -> tuple[str, ...]:
+    """The final stage's settings, and those of every listed method (its learned mixture follows from them)."""
+    methods = [key for e in _methods().entries(cfg.compare.methods) if e.method for key in e.method.settings]
+    return tuple(dict.fromkeys(("compare", "learn", *FINAL_SETTINGS, *methods)))
+
+
+def learned_or_published(cfg: DictConfig) -> Path:
+    """The mixture a light stage (plan, export) works on by default: this run's learned mixture when it
+    has one, else the published mixtures/<name>.json."""
+    learned = locate(cfg, "learned_mixture")
+    if (producer(cfg, "learned_mixture") / "done.json").is_file() and learned.is_file():
+        return learned
+    return Path(cfg.mixtures_dir) / f"{cfg.name}.json"
+
+
+def _mixture_reader(key: str) -> Callable[[DictConfig], tuple[str, ...]]:
+    """Stages that read a mixture named by `key`, else this run's learned mixture."""
+    return lambda cfg: (
+        () if cfg.get(key) or (key == "plan.mixture" and cfg.plan.get("mixture")) else ("learned_mixture",)
+    )
+
+
+FINAL_SETTINGS = ("model", "optim", "final", "reference.mixture", "seed", "plan.max_epochs", *TRAINING)
+
+TABLE: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage(
+            "prepare",
+            "tokenize, pack and split the documents of every domain",
+            (),
+            ("data", "tokenizer", "model.seq_len"),
+            ("prepared", "manifest"),
+        ),
+        Stage(
+            "reference",
+            "train the reference model on reference.mixture",
+            ("prepared",),
+            ("model", "optim", "reference", "seed", *TRAINING),
+            ("reference_model",),
+        ),
+        Stage(
+            "proxy",
+            "DoReMi's proxy with Group DRO against the reference",
+            ("prepared", "reference_model"),
+            (
+                "model",
+                "optim",
+                "proxy",
+                "dro",
+                "warn",
+                "seed",
+                "rounds",
+                "rounds_tolerance",
+                "reference",
+                "final.eval_chunks",
+                *TRAINING,
+            ),
+            ("proxy_mixture", "trajectory", "rounds"),
+        ),
+        Stage("learn", "learn the mixture with `method`", _learn_inputs, _learn_settings, ("learned_mixture",)),
+        Stage(
+            "final",
+            "train final models on the learned mixture and the baselines; verdicts",
+            _final_inputs,
+            FINAL_SETTINGS,
+            ("final_eval", "final_model", "final_models"),
+        ),
+        Stage(
+            "compare",
+            "learn every method of compare.methods, train each at the final settings; leaderboard",
+            ("prepared",),
+            _compare_settings,
+            ("leaderboard",),
+        ),
+        Stage("report", "plots and report.md / report.html under reports/<name>/", ("learned_mixture",), (), ()),
+        Stage(
+            "sft_mix",
+            "a LIMA-style SFT set: quotas, filters, dedup",
+            _sft_mix_inputs,
+            ("sft", "dro", "seed", *TRAINING),
+            ("sft_set",),
+        ),
+        Stage(
+            "sft",
+            "fine-tune the final model on the SFT set",
+            ("prepared", "final_model", "sft_set"),
+            ("sft", "seed", *TRAINING),
+            ("sft_eval",),
+        ),
+        Stage(
+            "eval", "lm-evaluation-harness tasks on every final model", ("final_models",), ("eval",), ("downstream",)
+        ),
+        Stage(
+            "export",
+            "the mixture in another trainer's format",
+            _mixture_reader("mixture"),
+            (),
+            (),
+            locked=False,
+            light=True,
+        ),
+        Stage(
+            "plan",
+            "the mixture made feasible for the real run",
+            _mixture_reader("plan.mixture"),
+            (),
+            (),
+            locked=False,
+            light=True,
+        ),
+    )
+}
+
+PIPELINE = ("prepare", "learn", "final", "report")
+STAGES = (*TABLE, "all")
+
+
+def names(value: Names, cfg: DictConfig) -> tuple[str, ...]:
+    return tuple(value(cfg) if callable(value) else value)

@@ -1,0 +1,85 @@
+"""stage=learn method=<name>: learn the mixture with one method of doremi.stages.methods.
+
+Writes learn/<method>/mixture.json (the doremi-mixture/v1 format, `provenance.method` and
+`provenance.cost` in FLOPs) and publishes it as mixtures/<name>.json. DoReMi keeps proxy/ (and
+reference/) as its working folders. With `learn.feasible=true` the method's weights are projected
+through the plan's constraints (doremi.plan: plan.max_epochs at the final run's budget, pinned,
+minimum and maximum weights) before anything trains on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from doremi.mixture import make_mixture, write_mixture
+from doremi.plan import plan
+from doremi.stages.common import commit, load_prepared, say, start
+from doremi.stages.graph import method_of, stage_dir
+from doremi.stages.methods import LearnContext, Method, resolve
+from doremi.stages.methods.common import final_tokens
+
+
+def variant_config(cfg: DictConfig, method: Method) -> DictConfig:
+    """A variant learns in <run_dir>/variants/<name>/ with its settings changed, on this run's prepared data."""
+    if method.overrides is None:
+        return cfg
+    derived = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    where = Path(cfg.run_dir) / "variants" / method.name
+    with open_dict(derived):
+        for key, value in method.overrides(cfg).items():
+            OmegaConf.update(derived, key, value, merge=False)
+        derived.run_dir = str(where)
+        derived.mixtures_dir = str(where / "mixtures")
+        derived.reports_dir = str(where / "reports")
+        derived.prepare["from"] = str(stage_dir(cfg, "prepare").resolve())
+    return derived
+
+
+def feasible(cfg: DictConfig, data, mixture: dict) -> dict:
+    """The mixture projected through the plan's constraints at the final run's budget (doremi.plan)."""
+    p = cfg.plan
+    learned = mixture["weights"]
+    budget = float(final_tokens(cfg, data))
+    available = dict(zip(data.domains, map(float, data.token_counts("train"))))
+    pinned = {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()}
+    max_epochs = None if p.max_epochs is None else float(p.max_epochs)
+    result = plan(learned, available, budget, max_epochs, pinned, float(p.min_weight), float(p.max_weight))
+    provenance = {
+        **mixture["provenance"],
+        "feasible": {
+            "learned": learned,
+            "token_budget": budget,
+            "binding": result.binding,
+            "epochs": result.epochs,
+            "kl_from_learned": result.kl,
+        },
+    }
+    baselines = {k: list(v.values()) for k, v in mixture.get("baseline_weights", {}).items()}
+    weights = [result.weights[d] for d in data.domains]
+    return make_mixture(data.domains, weights, baselines, provenance)
+
+
+def run(cfg: DictConfig, publish: bool = True) -> str | None:
+    name = method_of(cfg)
+    method = resolve(name)
+    data = load_prepared(cfg)
+    published = {"mixture.json": Path(cfg.mixtures_dir) / f"{cfg.name}.json"} if publish else None
+    out = start(cfg, "learn", publish=published)
+    if out is None:
+        return None
+    say(f"[learn] method={name}: {method.doc}")
+    mixture = method.learn(LearnContext(variant_config(cfg, method), data, out.tmp, name))
+    if cfg.learn.feasible:
+        mixture = feasible(cfg, data, mixture)
+        binding = mixture["provenance"]["feasible"]["binding"]
+        say(
+            f"[learn] learn.feasible=true: {len(binding)} constraint(s) bind"
+            + (f" ({', '.join(binding)})" if binding else "")
+        )
+    write_mixture(out.tmp / "mixture.json", mixture)
+    commit(out)
+    say(f"[learn] {name}: " + ", ".join(f"{d} {w:.3f}" for d, w in mixture["weights"].items()))
+    say(f"[learn] wrote {out.final / 'mixture.json'}" + (f" and {published['mixture.json']}" if publish else ""))
+    return None

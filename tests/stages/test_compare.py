@@ -1,0 +1,99 @@
+"""stage=learn with every method, stage=compare's leaderboard, and the stages that read any method's mixture."""
+
+import json
+
+import pytest
+
+from doremi.errors import DoremiError
+from doremi.stages import run_stage
+from tests.conftest import domains_override, synthetic_domains
+
+
+def corpus(tmp_path):
+    return synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits", "more": "words"}, seed=1)
+
+
+def test_unknown_method_is_one_line_listing_the_known_ones(make_cfg):
+    with pytest.raises(DoremiError, match=r"method=doremmi .*closest: doremi.*known methods: doremi, stratified"):
+        run_stage(make_cfg("stage=learn", "method=doremmi"))
+    with pytest.raises(DoremiError, match=r"method=regmixx"):
+        run_stage(make_cfg("stage=compare", "compare.methods=[stratified,regmixx]"))
+
+
+@pytest.mark.slow
+def test_compare_ranks_methods_and_recommends(tmp_path, make_cfg):
+    files = corpus(tmp_path)
+    leave_out = tmp_path / "no_numbers.json"
+    leave_out.write_text(json.dumps({"weights": {"prose": 0.5, "numbers": 0.0, "more": 0.5}}))
+    cfg = make_cfg(
+        domains_override(files),
+        "stage=compare",
+        f"compare.methods=[stratified,unimax,temperature,{leave_out}]",
+        "final.seeds=2",
+        "trainer.max_steps=30",
+    )
+    run_stage(make_cfg(domains_override(files), "stage=prepare"))
+    run_stage(cfg)
+    board = json.loads((tmp_path / "run" / "compare" / "leaderboard.json").read_text())
+    rows = {r["method"]: r for r in board["rows"]}
+    assert set(rows) == {"stratified", "unimax", "temperature", "no_numbers", "natural"}
+    # unimax without a binding cap is stratified: the same models, judged no different
+    assert rows["unimax"]["same_models_as"] == "stratified"
+    same = rows["unimax"]["vs"]["stratified"]["average"]
+    assert same["difference"] == 0 and same["verdict"] == "no detectable difference"
+    assert same["half_width"] == 0
+    # a mixture that leaves a domain out is worse on that domain
+    assert rows["no_numbers"]["vs"]["stratified"]["domains"]["numbers"]["verdict"] == "worse"
+    assert rows["no_numbers"]["vs"]["stratified"]["average"]["half_width"] > 0
+    assert board["recommendation"]["method"] != "no_numbers"
+    assert board["recommendation"]["line"].startswith("Recommendation: ")
+    assert [r["rank_key"] for r in board["rows"]] == sorted(r["rank_key"] for r in board["rows"])
+    assert all(r["cost"]["flops"] == 0 for r in board["rows"])
+    # learned mixtures are kept per method and reused on a rerun
+    assert (tmp_path / "run" / "learn" / "temperature" / "mixture.json").exists()
+    run_stage(cfg)
+    # the report opens with the leaderboard
+    run_stage(make_cfg(domains_override(files), "stage=report", "method=temperature"))
+    report = (tmp_path / "reports" / "demo" / "report.md").read_text()
+    assert report.index("## Which mixture should I train on?") < report.index("## Domain weights")
+    assert (tmp_path / "reports" / "demo" / "leaderboard.png").exists()
+
+
+@pytest.mark.slow
+def test_final_plan_export_and_report_read_another_methods_mixture(tmp_path, make_cfg):
+    files = corpus(tmp_path)
+    base = [domains_override(files), "method=temperature", "learn.temperature=2"]
+    run_stage(make_cfg(*base, "stage=prepare"))
+    run_stage(make_cfg(*base, "stage=learn"))
+    learned = json.loads((tmp_path / "run" / "learn" / "temperature" / "mixture.json").read_text())
+    assert learned["provenance"]["method"] == "temperature" and learned["provenance"]["cost"]["flops"] == 0
+    assert json.loads((tmp_path / "mixtures" / "demo.json").read_text())["weights"] == learned["weights"]
+    run_stage(make_cfg(*base, "stage=final"))
+    evaluation = json.loads((tmp_path / "run" / "final" / "eval.json").read_text())
+    assert evaluation["candidate"] == "temperature"
+    assert set(evaluation["comparison"]["baselines"]) == {"uniform", "natural"}
+    run_stage(make_cfg(*base, "stage=plan", "plan.token_budget=100000", f"plan.out={tmp_path / 'plan.json'}"))
+    planned = json.loads((tmp_path / "plan.json").read_text())
+    assert planned["provenance"]["learned"] == learned["weights"]
+    out = tmp_path / "mix.megatron.txt"
+    run_stage(make_cfg(*base, "stage=export", "format=megatron", f"out={out}"))
+    assert "prose" in out.read_text()
+    run_stage(make_cfg(*base, "stage=report"))
+    report = (tmp_path / "reports" / "demo" / "report.md").read_text()
+    assert report.index("## Verdict") < report.index("## Domain weights")
+    assert "method temperature" in report
+
+
+def test_feasible_caps_a_domain_at_max_epochs(tmp_path, make_cfg):
+    files = synthetic_domains(tmp_path / "src", {"big": "words", "small": "digits"}, n_docs=200, seed=2)
+    files["small"] = str(tmp_path / "src" / "small.jsonl")
+    lines = (tmp_path / "src" / "small.jsonl").read_text().splitlines()[:10]
+    (tmp_path / "src" / "small.jsonl").write_text("\n".join(lines) + "\n")
+    base = [domains_override(files), "method=stratified", "plan.max_epochs=1", "final.max_steps=50"]
+    run_stage(make_cfg(*base, "stage=prepare"))
+    run_stage(make_cfg(*base, "stage=learn", "learn.feasible=true"))
+    mixture = json.loads((tmp_path / "run" / "learn" / "stratified" / "mixture.json").read_text())
+    feasible = mixture["provenance"]["feasible"]
+    assert feasible["binding"] == {"small": "max_epochs"}
+    assert feasible["epochs"]["small"] == pytest.approx(1.0)
+    assert mixture["weights"]["small"] < 0.5
