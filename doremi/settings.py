@@ -266,7 +266,29 @@ RANGES = {
     "warn.transient_share": (0, 1, False, False),
     "warn.seeds_l1": (0, 2, False, False),
     "eval.batch_size": (1, INF, False, True),
+    "learn.temperature": (0, INF, True, True),
+    "seed": (0, 2**32, False, True),
+    "final.eval_chunks": (1, INF, False, True),
+    "prepare.num_shards": (1, INF, False, True),
+    "rounds_tolerance": (0, INF, False, True),
+    "export.examples_budget": (1, INF, False, True),
+    "sft.dedup.threshold": (0, 1, True, False),
+    "sft.dedup.num_perm": (1, INF, False, True),
+    "sft.filters.min_chars": (0, INF, False, True),
+    "sft.filters.max_chars": (0, INF, False, True),
+    "checkpoint.every": (0, INF, False, True),
 }
+
+# Settings in RANGES that count something: whole numbers only (2.5 is refused, never truncated).
+WHOLE = {
+    key
+    for key in RANGES
+    if key.endswith(("max_steps", "batch_size", "eval_every", "_chars", "num_perm", "num_shards", "eval_chunks"))
+    or key in ("rounds", "seed", "export.examples_budget", "checkpoint.every")
+}
+
+# Settings outside the typed sections that are true or false (`overwrite=no` is refused, not taken as true).
+FLAGS = ("overwrite", "learn.feasible", "proxy.reference_cache")
 
 
 def number(cfg: DictConfig, key: str, low: float, high: float, low_open: bool = False, high_open: bool = True) -> float:
@@ -299,7 +321,20 @@ def check(cfg: DictConfig) -> None:
             seeds_of(cfg, key)
     for key, (low, high, low_open, high_open) in RANGES.items():
         if OmegaConf.select(cfg, key, default=None) is not None:
-            number(cfg, key, low, high, low_open, high_open)
+            meta = {"num": (low, high, low_open, high_open), "integer": key in WHOLE, "optional": False}
+            value_of(key, OmegaConf.select(cfg, key), meta)
+    for key in FLAGS:
+        if OmegaConf.select(cfg, key, default=None) is not None:
+            value_of(key, OmegaConf.select(cfg, key), {"flag": True})
+    for key in ("final.baselines",):
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not isinstance(value, ListConfig):
+            raise DoremiError(f"{key}={value}: expected a list, like {key}=[{value}]")
+    resume = OmegaConf.select(cfg, "resume", default=None)
+    if resume is not None and (not isinstance(resume, str) or (resume != "auto" and not resume.endswith(".ckpt"))):
+        raise DoremiError(
+            f"resume={resume}: expected auto (the newest checkpoint of the stage) or a .ckpt file, or null"
+        )
     if OmegaConf.select(cfg, "dro.warm_start", default=0) and int(cfg.dro.warm_start) >= int(cfg.proxy.max_steps):
         raise DoremiError(
             f"dro.warm_start={cfg.dro.warm_start} leaves no Group DRO step of proxy.max_steps={cfg.proxy.max_steps}: "

@@ -264,3 +264,35 @@ def describe(data_cfg: Any) -> str:
     if data_cfg.get("dataset"):
         return f"hub dataset {data_cfg.dataset}"
     return "embedded demo corpus (Python standard library)"
+
+
+SMALL_FILE = 64 << 20  # files up to this size are fingerprinted by content, larger ones by size and mtime
+
+
+def input_files(data_cfg: Any) -> dict[str, str]:
+    """{file: its fingerprint} of every file that data.domains or data.paths names (globs expanded), so that
+    editing a corpus file makes `prepare` stale: a content digest for files up to SMALL_FILE, size and
+    modification time beyond. Files that match nothing are left to prepare's own error."""
+    patterns: list[str] = []
+    if data_cfg.get("domains"):
+        for value in dict(data_cfg.domains).values():
+            patterns += [value] if isinstance(value, str) else [str(v) for v in value]
+    elif data_cfg.get("paths"):
+        patterns = [str(p) for p in data_cfg.paths]
+    out = {}
+    for pattern in patterns:
+        files = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+        for name in files:
+            path = Path(name)
+            if not path.is_file():
+                continue
+            size = path.stat().st_size
+            if size <= SMALL_FILE:
+                digest = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for block in iter(lambda f=f: f.read(1 << 20), b""):
+                        digest.update(block)
+                out[str(path)] = digest.hexdigest()[:16]
+            else:
+                out[str(path)] = f"{size} bytes, modified {path.stat().st_mtime_ns}"
+    return out

@@ -94,6 +94,10 @@ def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
         digest = file_digest(value)
         if digest:
             settings[f"{key} file"] = digest
+    if stage == "prepare":  # files named through lists and globs: an edited corpus makes prepare stale
+        from doremi.data.sources import input_files
+
+        settings["data files"] = fingerprint(input_files(cfg.data))
     for artifact in inputs:
         require(cfg, artifact, stage)
         folder = producer(cfg, artifact)
@@ -133,6 +137,8 @@ def start(
     publish = dict(publish or {})
     final = final or stage_dir(cfg, stage)
     tmp = final.with_name(final.name + ".partial")
+    for dest in publish.values():
+        not_another_runs(cfg, Path(dest))
     if str(Path(final).absolute()).startswith(str(Path(cfg.run_dir).absolute())):
         for folder in (final, tmp, final.with_name(final.name + ".old")):
             no_links(folder, cfg.run_dir)
@@ -192,6 +198,22 @@ def swap_in(new: Path, final: Path) -> None:
     new.rename(final)
     if aside.exists():
         shutil.rmtree(aside)
+
+
+def not_another_runs(cfg: DictConfig, dest: Path) -> None:
+    """Publishing over a mixture that another run learned is refused unless overwrite=true: two runs with
+    the same name and mixtures_dir would otherwise replace each other's mixtures/<name>.json without a word."""
+    if cfg.overwrite or not dest.is_file():
+        return
+    try:
+        other = json.loads(dest.read_text())["provenance"]["config"]["run_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not one of ours (or hand-written): the stage's own checks read it
+    if Path(str(other)).resolve() != Path(str(cfg.run_dir)).resolve():
+        raise DoremiError(
+            f"{dest} holds the mixture learned by run_dir={other}, not this run ({cfg.run_dir}); choose another "
+            "name= (or mixtures_dir=), or pass overwrite=true to replace it"
+        )
 
 
 def recover_swap(final: Path) -> None:

@@ -39,6 +39,7 @@ ARTIFACTS = {
     "final_model": Artifact("final", "model.pt", "the candidate's final model (first seed)"),
     "final_models": Artifact("final", "", "every final mixture and seed, with hf/ checkpoints"),
     "downstream": Artifact("final", "downstream.json", "lm-eval task scores (published by stage=eval)"),
+    "swarm_runs": Artifact("swarm", "runs.jsonl", "the swarm's table: each run's weights and held-out losses"),
     "leaderboard": Artifact("compare", "leaderboard.json", "every method's verdicts, cost and weights"),
     "sft_set": Artifact("sft_mix", "", "the SFT set: train.jsonl, dev.jsonl, manifest.json"),
     "sft_eval": Artifact("sft", "eval.json", "SFT dev losses"),
@@ -218,6 +219,14 @@ TABLE: dict[str, Stage] = {
             ("prepared",),
             _compare_settings,
             ("leaderboard",),
+        ),
+        Stage(
+            "swarm",
+            "the small runs of regmix and mixing_law (swarm.index picks them; Hydra's launchers spread them)",
+            ("prepared",),
+            ("swarm",),
+            ("swarm_runs",),
+            locked=False,
         ),
         Stage("report", "plots and report.md / report.html under reports/<name>/", ("learned_mixture",), (), ()),
         Stage(

@@ -50,7 +50,7 @@ def copy_upstream(run, to):
 
 
 def cli(cwd, run_dir, overrides, *args, launcher=(sys.executable, "-m", "doremi"), wait=True):
-    command = [*launcher, *TINY, *overrides, f"run_dir={run_dir}", f"mixtures_dir={cwd / 'mixtures'}", *args]
+    command = [*launcher, *TINY, *overrides, f"run_dir={run_dir}", f"mixtures_dir={run_dir}-mixtures", *args]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     if not wait:
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -64,7 +64,7 @@ def proxy_with_and_without(upstream, tmp_path, make_cfg, option):
     overrides, run = upstream
     run_stage(make_cfg(*overrides, "stage=proxy"))
     other = copy_upstream(run, tmp_path / "other")
-    run_stage(make_cfg(*overrides, "stage=proxy", f"run_dir={other}", option))
+    run_stage(make_cfg(*overrides, "stage=proxy", f"run_dir={other}", f"mixtures_dir={other}-mixtures", option))
     return trajectory(run), trajectory(other), other
 
 
@@ -278,10 +278,10 @@ def test_resampling_draws_each_batch_with_the_previous_weights_and_resumes(upstr
 
     monkeypatch.setattr(Checkpoints, "on_train_batch_end", crash_at_step_13)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_stage(make_cfg(*settings, f"run_dir={interrupted}"))
+        run_stage(make_cfg(*settings, f"run_dir={interrupted}", f"mixtures_dir={interrupted}-mixtures"))
     monkeypatch.setattr(Checkpoints, "on_train_batch_end", save)
     assert list((interrupted / "proxy.partial" / "checkpoints").glob("step-00000010.ckpt"))
-    run_stage(make_cfg(*settings, f"run_dir={interrupted}", "resume=auto"))
+    run_stage(make_cfg(*settings, f"run_dir={interrupted}", f"mixtures_dir={interrupted}-mixtures", "resume=auto"))
     assert trajectory(interrupted) == records
     logs = interrupted / "proxy" / "logs"  # the interrupted run's log is kept beside the resumed one's
     assert (logs / "metrics.csv").exists() and (logs / "resumed-1" / "metrics.csv").exists()

@@ -8,6 +8,9 @@ from doremi import heuristics
 from doremi.mixture import make_mixture
 
 
+FLOOR = 1e-6
+
+
 def final_tokens(cfg: DictConfig, data) -> int:
     """Tokens one final model trains on: the budget a mixture is learned for."""
     return int(cfg.final.max_steps) * int(cfg.final.batch_size) * int(data.seq_len)
@@ -20,7 +23,7 @@ def mixture_for(ctx, weights, provenance: dict) -> dict:
     data = ctx.data
     tokens = [float(t) for t in data.token_counts("train")]
     baselines = {"uniform": heuristics.stratified(tokens).tolist(), "natural": heuristics.natural(tokens).tolist()}
-    weights = [float(w) for w in weights]
+    weights = [max(float(w), FLOOR) for w in weights]  # a learned mixture keeps every domain (> 0)
     total = sum(weights)
     return make_mixture(
         data.domains,
@@ -36,3 +39,40 @@ def mixture_for(ctx, weights, provenance: dict) -> dict:
             "code_version": code_version(),
         },
     )
+
+
+def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | None]:
+    """learn.target: ('average', None), ('worst', None) or ('target', domain indices)."""
+    from doremi.errors import DoremiError
+
+    value = cfg.learn.target
+    if isinstance(value, str) and value in ("average", "worst"):
+        return value, None
+    names = [value] if isinstance(value, str) else list(OmegaConf.to_container(value) if value is not None else [])
+    unknown = [str(n) for n in names if str(n) not in domains]
+    if not names or unknown:
+        raise DoremiError(
+            f"learn.target={value}: expected average, worst or a list of domains of the data "
+            f"({', '.join(domains)}){f'; {unknown[0]!r} is not one' if unknown else ''}"
+        )
+    return "target", [domains.index(str(n)) for n in names]
+
+
+def box(cfg: DictConfig, data):
+    """(lower, upper) weight bounds of the plan's constraints at the final run's budget (doremi.plan.bounds)."""
+    from doremi.plan import bounds
+
+    p = cfg.plan
+    available = dict(zip(data.domains, map(float, data.token_counts("train"))))
+    pinned = {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()}
+    max_epochs = None if p.max_epochs is None else float(p.max_epochs)
+    lo, hi, _ = bounds(
+        data.domains,
+        available,
+        float(final_tokens(cfg, data)),
+        max_epochs,
+        pinned,
+        float(p.min_weight),
+        float(p.max_weight),
+    )
+    return lo, hi

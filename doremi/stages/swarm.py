@@ -1,0 +1,163 @@
+"""stage=swarm: the small runs that RegMix and Data Mixing Laws fit (doremi.swarm, doremi.fits).
+
+Run i trains `swarm.model` (the run's model with these keys changed) for `swarm.steps` on the
+mixture doremi.swarm samples for it, then scores every domain's held-out loss with the final
+stage's held-out set. Each run writes only its own folder, swarm/runs/<fingerprint>/ (built as
+<fingerprint>.partial and renamed), so runs may go in any order, on any machine, and a run lost
+to a preempted node is simply run again. `swarm.index` picks runs (null: all); Hydra's launchers
+spread them:
+
+    python -m doremi -m stage=swarm 'swarm.index=range(0,24)' hydra/launcher=joblib hydra.launcher.n_jobs=2
+    python -m doremi -m stage=swarm 'swarm.index=range(0,24)' hydra/launcher=swarm_slurm   # conf/hydra/launcher/
+
+Every run uses `swarm.threads` threads (1 by default), so a launch in parallel, one after the
+other, or on a cluster gives the same numbers. `stage=learn method=regmix|mixing_law` trains the
+runs still missing (with `swarm.train=true`) and fits on what is there, saying how many.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from doremi.errors import DoremiError
+from doremi.files import read_json, write_json_atomic, write_text_atomic
+from doremi.lit.lm import heldout_losses
+from doremi.mixture import resolve_mixture
+from doremi.plan import training_flops
+from doremi.runtime import is_main_process, say
+from doremi.stages.common import heldout_for, load_prepared, model_config
+from doremi.stages.graph import stage_dir
+from doremi.stages.lm import fit_lm, trained
+from doremi.swarm import read_runs, run_id, sample_mixture
+
+
+def swarm_config(cfg: DictConfig) -> DictConfig:
+    """The run's config with the swarm's model and no extra files (checkpoints, Hugging Face copies)."""
+    derived = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    with open_dict(derived):
+        for key, value in (OmegaConf.to_container(cfg.swarm.model, resolve=True) or {}).items():
+            derived.model[key] = value
+        derived.trainer.hf_checkpoints = False
+        derived.trainer.progress_lines = 0
+        derived.checkpoint.every = 0
+        derived.resume = None
+    return derived
+
+
+def specs(cfg: DictConfig, data) -> list[dict]:
+    """One spec per run index: everything that decides the run's result (its fingerprint is its folder)."""
+    s = cfg.swarm
+    prior = resolve_mixture(str(s.prior), data.domains, data.token_counts("train"), "swarm.prior")
+    prepared = read_json(stage_dir(cfg, "prepare") / "done.json", "rerun stage=prepare")["fingerprint"]
+    small = swarm_config(cfg)
+    model = model_config(small, data)
+    out = []
+    for i in range(int(s.runs)):
+        weights = sample_mixture(prior, i, int(s.seed), list(s.concentrations))
+        spec = {
+            "index": i,
+            "weights": dict(zip(data.domains, (round(float(w), 12) for w in weights))),
+            "steps": int(s.steps),
+            "batch_size": int(s.batch_size),
+            "seed": int(s.seed) + i,
+            "model": model,
+            "optim": OmegaConf.to_container(cfg.optim, resolve=True),
+            "eval_chunks": cfg.final.eval_chunks,
+            "threads": int(s.threads),
+            "prepared": prepared,
+        }
+        out.append({**spec, "id": run_id({k: v for k, v in spec.items() if k != "index"})})
+    return out
+
+
+@contextmanager
+def threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout) -> dict:
+    """One run: train, score, write result.json, rename its folder into place."""
+    final, partial = folder / spec["id"], folder / f"{spec['id']}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    small = swarm_config(cfg)
+    stage = OmegaConf.create({"max_steps": spec["steps"], "batch_size": spec["batch_size"]})
+    weights = [spec["weights"][d] for d in data.domains]
+    with threads(spec["threads"]):
+        module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=spec["seed"])
+        model = trained(module, small, data)
+        losses = heldout_losses(model, heldout)
+    parameters = model.num_params() if hasattr(model, "num_params") else sum(p.numel() for p in model.parameters())
+    tokens = spec["steps"] * spec["batch_size"] * data.seq_len
+    result = {
+        "index": spec["index"],
+        "id": spec["id"],
+        "weights": spec["weights"],
+        "losses": losses,
+        "seed": spec["seed"],
+        "steps": spec["steps"],
+        "batch_size": spec["batch_size"],
+        "parameters": parameters,
+        "tokens": tokens,
+        "flops": training_flops(parameters, tokens),
+    }
+    if is_main_process():
+        for leftover in ("checkpoints", "logs"):
+            shutil.rmtree(partial / leftover, ignore_errors=True)
+        write_json_atomic(partial / "result.json", result)
+        if final.exists():
+            shutil.rmtree(final)
+        partial.rename(final)
+    return result
+
+
+def indices_of(cfg: DictConfig, total: int) -> list[int]:
+    value = cfg.swarm.get("index")
+    if value is None:
+        return list(range(total))
+    chosen = [value] if isinstance(value, int) else list(OmegaConf.to_container(value))
+    bad = [i for i in chosen if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < total]
+    if bad:
+        raise DoremiError(f"swarm.index={value}: expected run numbers in [0, {total}) (swarm.runs={total}) or null")
+    return chosen
+
+
+def ensure(cfg: DictConfig, data, train: bool = True, chosen: list[int] | None = None) -> tuple[list[dict], list[dict]]:
+    """(finished runs, runs still missing) of this swarm; with `train`, the missing ones (of `chosen`) are trained
+    here first, one after the other. The table swarm/runs.jsonl lists the finished ones."""
+    folder = stage_dir(cfg, "swarm") / "runs"
+    all_specs = specs(cfg, data)
+    todo = all_specs if chosen is None else [all_specs[i] for i in chosen]
+    _, missing_ids = read_runs(folder, [s["id"] for s in todo])
+    if train and missing_ids:
+        heldout = heldout_for(cfg, data)
+        missing = [s for s in todo if s["id"] in set(missing_ids)]
+        say(f"[swarm] training {len(missing)} of {len(todo)} run(s) ({len(todo) - len(missing)} reused)")
+        for n, spec in enumerate(missing, start=1):
+            result = train_run(cfg, data, spec, folder, heldout)
+            average = sum(result["losses"].values()) / len(result["losses"])
+            say(f"[swarm] run {spec['index']} ({n}/{len(missing)}): average held-out loss {average:.4f}")
+    found, still = read_runs(folder, [s["id"] for s in all_specs])
+    found.sort(key=lambda r: r["index"])
+    if is_main_process() and found:
+        write_text_atomic(stage_dir(cfg, "swarm") / "runs.jsonl", "".join(json.dumps(r) + "\n" for r in found))
+    return found, [s for s in all_specs if s["id"] in set(still)]
+
+
+def run(cfg: DictConfig) -> None:
+    data = load_prepared(cfg)
+    total = int(cfg.swarm.runs)
+    chosen = indices_of(cfg, total)
+    found, missing = ensure(cfg, data, True, chosen)
+    say(f"[swarm] {len(found)} of {total} run(s) finished in {stage_dir(cfg, 'swarm')}; {len(missing)} missing")

@@ -1,0 +1,143 @@
+"""Nothing written outside the run, stale inputs noticed, bookkeeping checked: one test per case of issue 25."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from doremi.__main__ import check_command_line, unknown_keys
+from doremi.errors import DoremiError
+from doremi.files import no_links
+from doremi.report.document import to_markdown
+from doremi.stages import run_stage
+from doremi.stages.common import recover_swap, swap_in
+from tests.conftest import domains_override, synthetic_domains
+
+
+@pytest.fixture
+def files(tmp_path):
+    return synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=40)
+
+
+def test_a_planted_lock_link_is_refused_and_its_target_kept(tmp_path, make_cfg, files):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    (tmp_path / "run" / ".locks").mkdir(parents=True)
+    (tmp_path / "run" / ".locks" / "prepare.lock").symlink_to(victim)
+    from doremi.stages.run import run_recipe
+
+    with pytest.raises(DoremiError, match=r"prepare.lock is a symbolic link"):
+        run_recipe(make_cfg(domains_override(files), "stage=prepare"), "prepare")
+    assert victim.read_text() == "keep me"
+
+
+def test_a_planted_partial_link_is_refused(tmp_path, make_cfg, files):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "prepare.partial").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(DoremiError, match=r"prepare.partial is a symbolic link"):
+        run_stage(make_cfg(domains_override(files), "stage=prepare", "resume=auto"))
+    assert not any(elsewhere.iterdir())
+
+
+def test_no_links_names_the_link_and_refuses_paths_outside(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "reference_losses").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(DoremiError, match=r"reference_losses is a symbolic link"):
+        no_links(tmp_path / "run" / "reference_losses" / "round-1", tmp_path / "run")
+    with pytest.raises(DoremiError, match=r"outside"):
+        no_links(tmp_path / "other", tmp_path / "run")
+
+
+def test_a_name_that_leaves_runs_is_refused_before_hydra_makes_a_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "doremi", "name=..", "stage=prepare"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stderr.startswith("error: name='..'")
+    assert list(tmp_path.iterdir()) == []  # not even Hydra's .hydra-run
+    with pytest.raises(DoremiError, match=r"is a file, not a folder"):
+        (tmp_path / "plain").write_text("x")
+        check_command_line([f"run_dir={tmp_path / 'plain' / 'run'}"])
+
+
+def test_a_typo_names_the_closest_keys():
+    with pytest.raises(DoremiError, match=r"dro.etaa is not a setting \(closest: dro.eta"):
+        unknown_keys(["dro.etaa=0.5"])
+    unknown_keys(["dro.eta=0.5", "data.domains={a: b.jsonl}", "+trainer.extra=1"])  # known, open maps, additions
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("overwrite=no", "overwrite=no: expected true or false"),
+        ("resume=true", "resume=True: expected auto"),
+        ("trainer.batch_size=2.5", "expected a whole number"),
+        ("final.baselines=uniform", "expected a list"),
+        ("seed=-1", "seed=-1: expected a whole number"),
+        ("final.eval_chunks=abc", "final.eval_chunks=abc"),
+    ],
+)
+def test_wrong_types_are_one_line_naming_the_key(make_cfg, setting, message):
+    with pytest.raises(DoremiError, match=message):
+        run_stage(make_cfg("stage=prepare", setting))
+
+
+def test_an_edited_corpus_file_makes_prepare_stale(tmp_path, make_cfg, files):
+    globbed = {**files, "prose": str(tmp_path / "src" / "pros*.jsonl")}  # a glob, as the issue found
+    cfg = make_cfg(domains_override(globbed), "stage=prepare")
+    run_stage(cfg)
+    with open(files["prose"], "a") as f:
+        f.write(json.dumps({"text": "one more document about the corpus."}) + "\n")
+    with pytest.raises(DoremiError, match=r"made with other settings \(data files"):
+        run_stage(cfg)
+
+
+def test_a_corrupt_done_json_is_named(tmp_path, make_cfg, files):
+    cfg = make_cfg(domains_override(files), "stage=prepare")
+    run_stage(cfg)
+    (tmp_path / "run" / "prepare" / "done.json").write_text("[1, 2]")
+    with pytest.raises(DoremiError, match=r"prepare/done.json is not a stage record"):
+        run_stage(cfg)
+    (tmp_path / "run" / "prepare" / "done.json").write_text("{not json")
+    with pytest.raises(DoremiError, match=r"prepare/done.json"):
+        run_stage(make_cfg(domains_override(files), "stage=reference"))
+
+
+def test_a_kill_during_the_swap_leaves_one_whole_output(tmp_path):
+    final, new = tmp_path / "stage", tmp_path / "stage.partial"
+    for folder, text in ((final, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "done.json").write_text(json.dumps({"settings": {}, "fingerprint": text}))
+    final.rename(tmp_path / "stage.old")  # killed after the old output went aside, before the new came in
+    recover_swap(final)
+    assert json.loads((final / "done.json").read_text())["fingerprint"] == "new"
+    (final / "x").write_text("")
+    newer = tmp_path / "next.partial"
+    newer.mkdir()
+    swap_in(newer, final)
+    assert not (final / "x").exists() and not (tmp_path / "stage.old").exists()
+
+
+def test_publishing_over_another_runs_mixture_is_refused(tmp_path, make_cfg, files):
+    first = [domains_override(files), "method=stratified"]
+    run_stage(make_cfg(*first, "stage=prepare"))
+    run_stage(make_cfg(*first, "stage=learn"))
+    other = [*first, f"run_dir={tmp_path / 'other'}"]
+    run_stage(make_cfg(*other, "stage=prepare"))
+    with pytest.raises(DoremiError, match=r"demo.json holds the mixture learned by run_dir=.*/run, not this run"):
+        run_stage(make_cfg(*other, "stage=learn"))
+    run_stage(make_cfg(*other, "stage=learn", "overwrite=true"))
+    published = json.loads((tmp_path / "mixtures" / "demo.json").read_text())
+    assert published["provenance"]["config"]["run_dir"] == str(tmp_path / "other")
+
+
+def test_markdown_in_a_domain_name_stays_text():
+    name = "evil | x](http://a)\n# heading"
+    text = to_markdown("t", [("s", [f"domain {name}", (["domain"], [[name]])])])
+    assert not re.search(r"^#+ heading", text, re.M)  # no heading of the data's making
+    assert "\\](" in text and not re.search(r"(?<!\\)\]\(", text)  # no link either
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert all(line.replace("\\|", "").count("|") == 2 for line in rows)  # one column: the data's pipe escaped
