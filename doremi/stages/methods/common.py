@@ -7,7 +7,6 @@ from omegaconf import DictConfig, OmegaConf
 from doremi import heuristics
 from doremi.mixture import make_mixture
 
-
 FLOOR = 1e-6
 
 
