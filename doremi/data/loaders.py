@@ -67,12 +67,20 @@ class MixtureLoader(torch.utils.data.DataLoader):
         """Passes over each domain's chunks by the batches consumed so far."""
         s = self.dataset.sampler
         replay = MixtureSampler(s.chunk_counts.tolist(), s.weights.tolist(), s.batch_size, s.seed)
+        replay.schedule = list(s.schedule)
         replay.seek(self.next_step)
         return replay.passes()
 
     def state_dict(self) -> dict:
         s = self.dataset.sampler
-        return {"next_step": self.next_step, "seed": s.seed, "batch_size": s.batch_size, "weights": s.weights.tolist()}
+        schedule = [[start, w.tolist()] for start, w in s.schedule]
+        return {
+            "next_step": self.next_step,
+            "seed": s.seed,
+            "batch_size": s.batch_size,
+            "weights": s.weights.tolist(),
+            "schedule": schedule,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         s = self.dataset.sampler
@@ -86,6 +94,8 @@ class MixtureLoader(torch.utils.data.DataLoader):
                     "resume with the settings the checkpoint was made with"
                 )
         self.next_step = int(state["next_step"])
+        s.schedule = [(int(start), np.asarray(w, dtype=np.float64)) for start, w in state.get("schedule", [])]
+        s.reset()
 
 
 class MixtureDataModule(pl.LightningDataModule):

@@ -9,7 +9,11 @@ Guarantees (tested in tests/data/test_sampler.py):
   in every batch (the proxy's stratified minibatch).
 - Within a domain, chunks are drawn without replacement in a seeded order; when the
   domain is used up a new pass begins with a fresh order. Passes are counted.
-- Batch `step` is a pure function of (seed, step): `batch(step)` replays the allocation
+- Weights may change during a run (online mixing): `set_weights(from_step, w)` adds an entry to
+  the schedule, and every batch from `from_step` on is allocated with `w`. The schedule is
+  part of the state, so the guarantees above hold between changes and a replay with the same
+  schedule draws the same batches.
+- Batch `step` is a pure function of (seed, step, schedule): `batch(step)` replays the allocation
   from step 0 when asked out of order, so a resumed run draws what an uninterrupted one
   would. Process `rank` of `world` takes positions rank, rank + world, ... of the
   global batch: processes draw disjoint sequences.
@@ -42,8 +46,28 @@ class MixtureSampler:
         self.chunk_counts = counts
         self.batch_size = int(batch_size)
         self.seed = int(seed)
+        self.schedule: list[tuple[int, np.ndarray]] = []  # (from step, weights) after the initial weights
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
         self.reset()
+
+    def weights_at(self, step: int) -> np.ndarray:
+        current = self.weights
+        for start, weights in self.schedule:
+            if start <= step:
+                current = weights
+        return current
+
+    def set_weights(self, from_step: int, weights) -> int:
+        """Allocate every batch from `from_step` on with `weights`; never a batch already allocated (the
+        change starts at the first one not yet drawn). Returns the step it starts at."""
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != self.weights.shape or not np.all(np.isfinite(w)) or (w < 0).any() or abs(w.sum() - 1) > 1e-6:
+            raise DoremiError(f"sampler: new weights must be {len(self.weights)} finite shares summing to 1")
+        if ((w > 0) & (self.chunk_counts == 0)).any():
+            raise DoremiError("sampler: a new weight > 0 for a domain with no chunks")
+        start = max(int(from_step), self.step, self.schedule[-1][0] if self.schedule else 0)
+        self.schedule = [(s, x) for s, x in self.schedule if s < start] + [(start, w)]
+        return start
 
     # -- allocation state: how many sequences each domain got so far --------------------
     def reset(self) -> None:
@@ -53,7 +77,8 @@ class MixtureSampler:
 
     def _counts_next(self) -> np.ndarray:
         """Per-domain counts of the next batch (advances the allocation by one batch)."""
-        counts, self.owed = largest_remainder(self.weights * self.batch_size, self.batch_size, self.owed)
+        weights = self.weights_at(self.step)
+        counts, self.owed = largest_remainder(weights * self.batch_size, self.batch_size, self.owed)
         self.step += 1
         return counts
 

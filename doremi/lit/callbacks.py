@@ -111,9 +111,11 @@ class Checkpoints(pl.Callback):
     state) and the RNG states. Written under a temporary name and renamed, so a file named
     step-*.ckpt is always complete; the newest `keep` are kept."""
 
-    def __init__(self, directory: Path, every: int, keep: int):
+    def __init__(self, directory: Path, every: int, keep: int, eval_every: int | None = None):
         self.dir = Path(directory)
         self.every, self.keep = every, max(keep, 1)
+        self.eval_every = eval_every  # a step that is also evaluated is saved after its evaluation
+        self._pending: int | None = None
         self._last = -1
         self._rng_to_restore: dict | None = None
 
@@ -127,7 +129,15 @@ class Checkpoints(pl.Callback):
             raise runtime.Stopped(signum)
         if not self.every or step == 0 or step % self.every or step == self._last:
             return
+        if self.eval_every and step % self.eval_every == 0 and step < trainer.max_steps:
+            self._pending = step  # saved once the held-out scores of this step are in the module's history
+            return
         self.save(trainer, step)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._pending is not None and self._pending == trainer.global_step:
+            self._pending = None
+            self.save(trainer, trainer.global_step)
 
     def on_train_end(self, trainer, pl_module) -> None:
         runtime.where["training"] = False

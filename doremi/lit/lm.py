@@ -102,11 +102,22 @@ class LMModule(pl.LightningModule):
         self.eval_seconds = 0.0  # time spent in held-out evaluation
         self._eval_started = 0.0
         self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long))
+        self.domain_losses: tuple[torch.Tensor, torch.Tensor] | None = (
+            None  # this micro-batch's (sums, rows) per domain
+        )
 
     def training_step(self, batch: dict, batch_idx: int):
         part = micro_part(batch, int(batch.get("micro", 0)), int(self.hparams.micro_batches))
         # with a "mask" (SFT responses) only the masked-in tokens are trained on
-        loss = mean_loss(self.model.token_losses(part["input"], part["target"]), part.get("mask"))
+        token_losses = self.model.token_losses(part["input"], part["target"])
+        loss = mean_loss(token_losses, part.get("mask"))
+        if "domain" in part and part.get("mask") is None:  # per-domain training losses, for online mixing
+            rows = token_losses.detach().double().mean(dim=1)
+            sums = torch.zeros(len(self.domains), dtype=torch.float64, device=rows.device)
+            self.domain_losses = (
+                sums.index_add(0, part["domain"], rows),
+                sums.index_add(0, part["domain"], torch.ones_like(rows)),
+            )
         if not all_finite(self, loss.detach()):
             self.skipped_steps.add_(1)  # a non-finite loss is not trained on
             return None

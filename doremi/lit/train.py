@@ -68,7 +68,7 @@ def make_trainer(
     into out_dir/checkpoints every `checkpoint.every` steps. A resumed run logs to
     out_dir/logs/resumed-<n>/, keeping the interrupted run's log."""
     progress = Progress(label, max_steps, tokens_per_step, run.progress_lines)
-    saver = Checkpoints(out_dir / "checkpoints", run.checkpoint_every, run.checkpoint_keep)
+    saver = Checkpoints(out_dir / "checkpoints", run.checkpoint_every, run.checkpoint_keep, eval_every)
     # the trajectory is written before a checkpoint: the saver comes last
     log_version = f"resumed-{len(list((out_dir / 'logs').glob('resumed-*'))) + 1}" if resuming else ""
     logger = make_logger(run.logger, out_dir, label, log_version)

@@ -46,17 +46,19 @@ def weights_bar(
     return _save(fig, path)
 
 
-def weights_over_steps(domains: list[str], trajectory: list[dict], path: Path, what: str = "Domain") -> Path:
-    """alpha_t per domain over proxy steps, with the running average dashed."""
+def weights_over_steps(
+    domains: list[str], trajectory: list[dict], path: Path, what: str = "Domain", steps_of: str = "proxy"
+) -> Path:
+    """alpha_t per domain over proxy steps (or another run's, `steps_of`), with the running average dashed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [r["step"] for r in trajectory]
     for domain in domains:
         values = np.array([r["weights"][domain] for r in trajectory])
         line = ax.plot(steps, values, label=domain, linewidth=1)[0]
         ax.plot(steps, np.cumsum(values) / np.arange(1, len(values) + 1), "--", color=line.get_color(), linewidth=1)
-    ax.set_xlabel("proxy step")
+    ax.set_xlabel(f"{steps_of} step")
     ax.set_ylabel(f"{what.lower()} weight")
-    ax.set_title(f"{what} weights over proxy steps (dashed: running average)")
+    ax.set_title(f"{what} weights over {steps_of} steps (dashed: running average)")
     ax.legend(fontsize=8)
     return _save(fig, path)
 

@@ -90,9 +90,10 @@ def run(cfg: DictConfig) -> str | None:
     shared: dict[str, str] = {}
     for name, mixture in mixtures.items():
         weights = [float(mixture["weights"][d]) for d in data.domains]
-        same = next(
-            (n for n in results if np.allclose(weights, list(mixtures[n]["weights"].values()), atol=1e-12)), None
-        )
+        fixed = [n for n in results if not mixtures[n]["provenance"].get("online")]
+        same = next((n for n in fixed if np.allclose(weights, list(mixtures[n]["weights"].values()), atol=1e-12)), None)
+        if mixture["provenance"].get("online"):  # its weights change as it trains: never another's models
+            same = None
         if same:
             say(f"[compare] {name} has the same weights as {same}: its models are {same}'s")
             results[name], shared[name] = results[same], same
@@ -104,7 +105,8 @@ def run(cfg: DictConfig) -> str | None:
                 results[name][seed] = read_json(where / "result.json", "")
                 continue
             say(f"[compare] training on the {name} mixture, seed {seed}")
-            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, None)
+            online = mixture["provenance"].get("online")
+            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, None, online)
     if not is_main_process():
         commit(out)
         return None
@@ -187,7 +189,11 @@ def recommend(rows: list[dict], key: str) -> dict:
                 f"of mixture search ({best['cost']['share_of_final_run']:.1%} of one final run)"
             ),
         }
-    halves = [r["vs"]["stratified"][key]["half_width"] for r in rows if "stratified" in r["vs"]]
+    halves = [
+        r["vs"]["stratified"][key]["half_width"]
+        for r in rows
+        if "stratified" in r["vs"] and r.get("same_models_as") != "stratified"
+    ]
     detect = f" (differences under about ±{min(halves):.4f} nats/token could not be seen)" if halves else ""
     return {
         "method": "stratified",

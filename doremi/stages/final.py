@@ -43,13 +43,26 @@ def candidate_mixture(cfg: DictConfig, data) -> tuple[str, list[float]]:
     if chosen:
         weights = resolve_mixture(str(chosen), data.domains, data.token_counts("train"), "final.mixture")
         return Path(str(chosen)).name.removesuffix(".json"), weights
+    return learned_candidate(cfg, data)[:2]
+
+
+def online_of(cfg: DictConfig, data) -> dict | None:
+    """The online settings of the learned mixture (an online method's weights change during training)."""
+    if cfg.final.get("mixture"):
+        return None
+    return learned_candidate(cfg, data)[2]
+
+
+def learned_candidate(cfg: DictConfig, data) -> tuple[str, list[float], dict | None]:
     mixture_file = locate(cfg, "learned_mixture")
     mixture = read_json(
         mixture_file,
         f"run stage=learn method={method_of(cfg)} first (same run_dir=), or name a mixture with final.mixture=",
     )
     learned = validate_weights(mixture["weights"], data.domains, f"{mixture_file}: field 'weights'")
-    return str(mixture.get("provenance", {}).get("method") or method_of(cfg)), [learned[d] for d in data.domains]
+    provenance = mixture.get("provenance", {})
+    name = str(provenance.get("method") or method_of(cfg))
+    return name, [learned[d] for d in data.domains], provenance.get("online")
 
 
 def mixtures_to_train(cfg: DictConfig, data, candidate: tuple[str, list[float]]) -> dict[str, list[float]]:
@@ -100,12 +113,15 @@ def summarize(per_seed: dict[int, dict], domains: list[str], bytes_per_token: di
     }
 
 
-def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Path | None) -> dict:
-    """Train and score one mixture with one seed; its result (history with per-document sums)."""
+def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Path | None, online=None) -> dict:
+    """Train and score one mixture with one seed; its result (history with per-document sums). With `online`
+    (an online method's settings) the weights change as the model trains: where/schedule.jsonl."""
     started = time.perf_counter()
+    callbacks = [online_callback(online, data, where)] if online else None
     module = fit_lm(
-        cfg, data, weights, cfg.final, where, f"final:{name}:seed-{seed}", int(cfg.final.eval_every), heldout, seed
-    )
+        cfg, data, weights, cfg.final, where, f"final:{name}:seed-{seed}", int(cfg.final.eval_every), heldout, seed,
+        callbacks=callbacks,
+    )  # fmt: skip
     result = {
         "seed": seed,
         "weights": dict(zip(data.domains, weights)),
@@ -114,6 +130,9 @@ def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Pat
         "seconds": time.perf_counter() - started,
         "eval_seconds": module.eval_seconds,
     }
+    if callbacks:
+        result["schedule"] = callbacks[0].schedule
+        result["online_seconds"] = callbacks[0].seconds
     model = trained(module, cfg, data)
     if save_to is not None:
         save_lm(save_to, model, cfg, data, weights)
@@ -121,6 +140,16 @@ def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Pat
     if is_main_process():
         write_json_atomic(where / "result.json", result)
     return result
+
+
+def online_callback(online: dict, data, where: Path):
+    """The callback of an online method (doremi.lit.online), writing where/schedule.jsonl."""
+    from doremi.lit.online import OnlineMixing, read_schedule
+
+    replay = read_schedule(Path(online["replay"])) if online.get("replay") else None
+    return OnlineMixing(
+        data.domains, int(online["every"]), float(online["smoothing"]), where / "schedule.jsonl", replay
+    )
 
 
 def run(cfg: DictConfig) -> None:
@@ -137,6 +166,7 @@ def run(cfg: DictConfig) -> None:
         f"sequences ({heldout.documents} documents{', whole splits' if described['whole_split'] else ''})"
     )
     results: dict[str, dict[int, dict]] = {}
+    online = online_of(cfg, data)
     for name, weights in mixtures_to_train(cfg, data, candidate).items():
         results[name] = {}
         for seed in seeds:
@@ -146,7 +176,8 @@ def run(cfg: DictConfig) -> None:
                 continue
             say(f"[final] training on the {name} mixture, seed {seed}")
             save_to = out.tmp / "model.pt" if name == candidate[0] and seed == seeds[0] else None
-            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, save_to)
+            extra = online if name == candidate[0] else None
+            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, save_to, extra)
     if not is_main_process():
         commit(out)
         return

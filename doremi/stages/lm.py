@@ -34,6 +34,7 @@ def fit_lm(
     eval_every: int | None = None,
     heldout: HeldOut | None = None,
     seed: int | None = None,
+    callbacks: list | None = None,
 ) -> LMModule:
     """Train a fresh model (seeded by `seed`, default the run's) on batches drawn with `weights`;
     with `eval_every`, score it on `heldout` every so many steps and at the end."""
@@ -50,7 +51,7 @@ def fit_lm(
     maybe_compile(module.model, run.compile, per_layer=run.strategy == "fsdp")
     val_batches = heldout.batches(max(batch_size, 64)) if heldout is not None and eval_every else None
     dm = MixtureDataModule(data, weights, batch_size, seed, val_batches, micro_batches=run.accumulate_grad_batches)
-    trainer = fit(module, dm, run, out_dir, label, steps, eval_every=eval_every)
+    trainer = fit(module, dm, run, out_dir, label, steps, callbacks=callbacks, eval_every=eval_every)
     module.passes = dict(zip(data.domains, dm.loader.passes().tolist()))  # repetition per domain
     if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):
         trainer.validate(module, datamodule=dm, verbose=False)

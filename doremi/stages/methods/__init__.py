@@ -19,9 +19,9 @@ from doremi.stages.methods.base import LearnContext, Method  # noqa: F401  (meth
 
 
 def _registry() -> dict[str, Method]:
-    from doremi.stages.methods import doremi, heuristics, mixing_law, regmix
+    from doremi.stages.methods import doremi, heuristics, mixing_law, odm, regmix
 
-    methods = [doremi.METHOD, *heuristics.METHODS, regmix.METHOD, mixing_law.METHOD, *doremi.VARIANTS]
+    methods = [doremi.METHOD, *heuristics.METHODS, regmix.METHOD, mixing_law.METHOD, odm.METHOD, *doremi.VARIANTS]
     return {m.name: m for m in methods}
 
 

@@ -1,0 +1,102 @@
+"""Online mixing inside a training run: a callback that changes the sampler's weights as the model trains
+(doremi.online's ODM bandit), writes the schedule, and keeps its state in checkpoints.
+
+Every `every` optimizer steps it takes each domain's mean training loss over the window (summed over
+processes, so that every process computes the same weights), updates the bandit and tells the
+sampler to use the new weights from the first batch it has not drawn yet (the schedule records that
+step). A run given a recorded schedule (`replay`) draws the same batches without updating anything.
+Resume is exact: the bandit's rewards, its update count, the window's sums and the schedule are in
+the checkpoint, and the sampler's schedule is restored with the loader's state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+
+from doremi import online
+from doremi.lit.lm import reduce_sum
+
+
+class OnlineMixing(pl.Callback):
+    def __init__(
+        self, domains: list[str], every: int, smoothing: float, schedule_file: Path, replay: list | None = None
+    ):
+        self.domains, self.every, self.smoothing = list(domains), int(every), float(smoothing)
+        self.file = Path(schedule_file)
+        self.replay = replay
+        k = len(self.domains)
+        self.rewards, self.updates = np.zeros(k), 0
+        self.window_sums, self.window_rows = np.zeros(k), np.zeros(k)
+        self.schedule: list[dict] = []
+        self.seconds = 0.0
+
+    def sampler(self, trainer):
+        return trainer.datamodule.loader.dataset.sampler
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        sampler = self.sampler(trainer)
+        if self.replay is not None:
+            for entry in self.replay:
+                sampler.set_weights(int(entry["step"]), [entry["weights"][d] for d in self.domains])
+            self.schedule = list(self.replay)
+        elif not self.schedule:
+            self.schedule = [{"step": 0, "weights": dict(zip(self.domains, sampler.weights.tolist()))}]
+        self.write(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        started = time.perf_counter()
+        if self.replay is not None or pl_module.domain_losses is None:
+            return
+        sums, rows = pl_module.domain_losses
+        pl_module.domain_losses = None
+        self.window_sums += reduce_sum(pl_module, sums).cpu().numpy()
+        self.window_rows += reduce_sum(pl_module, rows).cpu().numpy()
+        step = trainer.global_step
+        last_micro = (batch_idx + 1) % max(trainer.accumulate_grad_batches, 1) == 0
+        if not last_micro or step == 0 or step % self.every or step >= trainer.max_steps:
+            return
+        seen = self.window_rows > 0
+        losses = np.where(seen, self.window_sums / np.maximum(self.window_rows, 1), 0.0)
+        current = np.array([self.schedule[-1]["weights"][d] for d in self.domains])
+        self.rewards = online.update(self.rewards, losses, seen, current, self.smoothing)
+        self.updates += 1
+        weights = online.mixture(self.rewards, step)
+        start = self.sampler(trainer).set_weights(step + 1, weights.tolist())
+        self.schedule.append({"step": start, "weights": dict(zip(self.domains, weights.tolist()))})
+        self.window_sums[:], self.window_rows[:] = 0, 0
+        self.write(trainer)
+        self.seconds += time.perf_counter() - started
+
+    def write(self, trainer) -> None:
+        if trainer.is_global_zero:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_name(self.file.name + ".tmp")
+            tmp.write_text("".join(json.dumps(entry) + "\n" for entry in self.schedule))
+            tmp.replace(self.file)
+
+    def state_dict(self) -> dict:
+        return {
+            "rewards": self.rewards.tolist(),
+            "updates": self.updates,
+            "window_sums": self.window_sums.tolist(),
+            "window_rows": self.window_rows.tolist(),
+            "schedule": self.schedule,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rewards = np.asarray(state["rewards"], dtype=np.float64)
+        self.updates = int(state["updates"])
+        self.window_sums = np.asarray(state["window_sums"], dtype=np.float64)
+        self.window_rows = np.asarray(state["window_rows"], dtype=np.float64)
+        self.schedule = list(state["schedule"])
+
+
+def read_schedule(path: Path) -> list[dict]:
+    from doremi.files import read_jsonl
+
+    return read_jsonl(path)

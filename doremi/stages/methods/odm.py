@@ -1,0 +1,59 @@
+"""Online Data Mixing (Albalak et al., 2023; doremi.online): no runs before the real one; the final run's
+sampler follows an EXP3 bandit rewarded by each domain's training loss, updated every online.every steps.
+
+Learning writes the starting point (stratified weights) and the online settings; stage=final and
+stage=compare train with the bandit (doremi.lit.online) and keep its schedule
+(final/<method>/seed-<s>/schedule.jsonl). Its cost is its overhead inside the final run.
+
+Chosen over Aioli and ADO as the online method to build first: the simplest of the three (no fitted law,
+no probes), its signal (per-domain training loss) is free in every step, and its known failure mode
+(loss-rewarded bandits are drawn to noise) is one the README measures rather than hides.
+"""
+
+from __future__ import annotations
+
+from doremi.files import read_jsonl
+from doremi.stages.graph import locate
+from doremi.stages.methods.base import LearnContext, Method
+from doremi.stages.methods.common import mixture_for
+
+
+def learn(ctx: LearnContext) -> dict:
+    k = len(ctx.data.domains)
+    o = ctx.cfg.online
+    settings = {"method": "odm", "every": int(o.every), "smoothing": float(o.smoothing), "replay": o.get("replay")}
+    cost = {"flops": 0.0, "what": "online: no runs before the real one; its overhead is measured in the final run"}
+    return mixture_for(ctx, [1.0 / k] * k, {"online": settings, "cost": cost})
+
+
+def report(cfg, mixture: dict, folder) -> list:
+    """The schedule of the first seed of the final run (or of stage=compare), plotted."""
+    from doremi.report import plots
+
+    name = mixture["provenance"]["method"]
+    found = sorted(locate(cfg, "final_models").glob(f"{name}/seed-*/schedule.jsonl"))
+    found = found or sorted((locate(cfg, "leaderboard").parent).glob(f"{name}/seed-*/schedule.jsonl"))
+    if not found:
+        return [("Online weights", ["The weights change during the final run; run stage=final to see them."])]
+    schedule = read_jsonl(found[0])
+    plots.weights_over_steps(mixture["domains"], schedule, folder / "schedule.png", steps_of="final run")
+    return [
+        (
+            "Online weights",
+            [
+                f"The sampler's weights during the final run ({found[0].parent.name}), updated every "
+                f"{mixture['provenance']['online']['every']} steps by the bandit; {len(schedule)} entries in "
+                f"{found[0].name}; dashed: the running average over updates.",
+                {"src": "schedule.png", "alt": "online weights over the final run's steps"},
+            ],
+        )
+    ]
+
+
+METHOD = Method(
+    "odm",
+    "Online Data Mixing: an EXP3 bandit over domains inside the final run, rewarded by training loss",
+    learn,
+    settings=("online",),
+    report=report,
+)

@@ -1,0 +1,89 @@
+"""Online mixing: the bandit's known answers, a sampler whose weights change without touching drawn batches,
+and the final run with ODM: its schedule, its replay and its exact resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from doremi import online
+from doremi.data.sampler import MixtureSampler
+from doremi.lit.callbacks import Checkpoints
+from doremi.stages import run_stage
+from tests.conftest import domains_override, synthetic_domains, write_jsonl
+
+
+def test_the_bandit_leans_toward_the_highest_loss_domain():
+    rewards, weights = np.zeros(3), np.full(3, 1 / 3)
+    for t in range(1, 200):
+        rewards = online.update(rewards, np.array([2.0, 2.0, 3.0]), np.ones(3, bool), weights, 0.9)
+        weights = online.mixture(rewards, t * 10)
+    assert weights[2] > 1 / 3 > weights[0] and weights[0] == pytest.approx(weights[1])
+    assert weights.min() >= online.epsilon(1990, 3) - 1e-12 and weights.sum() == pytest.approx(1.0)
+    unseen = online.update(rewards, np.array([9.0, 9.0, 9.0]), np.array([True, False, True]), weights, 0.9)
+    assert unseen[1] == rewards[1]  # a domain without rows keeps its reward
+
+
+def test_new_weights_start_at_the_first_batch_not_yet_drawn_and_replay_exactly():
+    sampler = MixtureSampler([50, 50, 50], [1 / 3] * 3, 12, seed=4)
+    drawn = [sampler.batch(s)[0] for s in range(5)]
+    start = sampler.set_weights(2, [0.8, 0.1, 0.1])
+    assert start == 5  # batches 0-4 were drawn with the old weights and stay as they were
+    later = [sampler.batch(s)[0] for s in range(5, 9)]
+    assert all(
+        np.bincount(d, minlength=3).tolist() in ([10, 1, 1], [9, 2, 1], [9, 1, 2], [10, 2, 0], [10, 0, 2])
+        for d in later
+    )
+    replay = MixtureSampler([50, 50, 50], [1 / 3] * 3, 12, seed=4)
+    replay.schedule = list(sampler.schedule)
+    assert all(np.array_equal(replay.batch(s)[0], d) for s, d in enumerate(drawn + later))
+    assert np.array_equal(replay.batch(3)[1], sampler.batch(3)[1])  # out of order too
+
+
+@pytest.mark.slow
+def test_odm_in_the_final_run_schedule_replay_and_exact_resume(tmp_path, make_cfg, monkeypatch):
+    rng = np.random.default_rng(0)
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=150, seed=3)
+    noise = ["".join(chr(int(c)) for c in rng.integers(33, 127, size=200)) for _ in range(150)]
+    files["noise"] = str(write_jsonl(tmp_path / "src" / "noise.jsonl", [{"text": t} for t in noise]))
+    base = [domains_override(files), "method=odm", "online.every=5", "trainer.max_steps=60", "checkpoint.every=10"]
+    run_stage(make_cfg(*base, "stage=prepare"))
+    run_stage(make_cfg(*base, "stage=learn"))
+    run_stage(make_cfg(*base, "stage=final"))
+    seed_dir = tmp_path / "run" / "final" / "odm" / "seed-0"
+    schedule = [json.loads(line) for line in (seed_dir / "schedule.jsonl").read_text().splitlines()]
+    assert schedule[0]["step"] == 0 and len(schedule) == 60 // 5  # the start, then an update every 5 steps
+    assert [e["step"] for e in schedule] == sorted({e["step"] for e in schedule})
+    # the loss-rewarded bandit is drawn to the noise domain (its loss stays highest): measured, not hidden
+    assert schedule[-1]["weights"]["noise"] == max(schedule[-1]["weights"].values()) > 1 / 3
+    history = json.loads((seed_dir / "result.json").read_text())["history"]
+
+    # killed after the step-10 checkpoint, resumed: the same schedule and losses, bit for bit
+    killed = tmp_path / "killed"
+    save = Checkpoints.on_train_batch_end
+
+    def crash_at_step_13(self, trainer, *args):
+        save(self, trainer, *args)
+        if trainer.global_step == 13:
+            raise RuntimeError("simulated crash")
+
+    other = [*base, f"run_dir={killed}", f"mixtures_dir={killed}-mixtures", "final.baselines=[]"]
+    run_stage(make_cfg(*other, "stage=prepare"))
+    run_stage(make_cfg(*other, "stage=learn"))
+    monkeypatch.setattr(Checkpoints, "on_train_batch_end", crash_at_step_13)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_stage(make_cfg(*other, "stage=final"))
+    monkeypatch.setattr(Checkpoints, "on_train_batch_end", save)
+    run_stage(make_cfg(*other, "stage=final", "resume=auto"))
+    resumed = killed / "final" / "odm" / "seed-0"
+    assert (resumed / "schedule.jsonl").read_text() == (seed_dir / "schedule.jsonl").read_text()
+    assert json.loads((resumed / "result.json").read_text())["history"] == history
+
+    # replayed from its schedule: the same batches, so the same losses
+    replayed = tmp_path / "replayed"
+    again = [*base, f"run_dir={replayed}", f"mixtures_dir={replayed}-mixtures", "final.baselines=[]",
+             f"online.replay={seed_dir / 'schedule.jsonl'}"]  # fmt: skip
+    run_stage(make_cfg(*again, "stage=prepare"))
+    run_stage(make_cfg(*again, "stage=learn"))
+    run_stage(make_cfg(*again, "stage=final"))
+    assert json.loads((replayed / "final" / "odm" / "seed-0" / "result.json").read_text())["history"] == history
