@@ -22,6 +22,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -36,12 +37,16 @@ from doremi.stages.graph import stage_dir
 from doremi.stages.lm import fit_lm, trained
 from doremi.swarm import read_runs, run_id, sample_mixture
 
+MODEL_PRESETS = Path(__file__).resolve().parents[2] / "conf" / "model"
 
-def swarm_config(cfg: DictConfig) -> DictConfig:
-    """The run's config with the swarm's model and no extra files (checkpoints, Hugging Face copies)."""
+
+def swarm_config(cfg: DictConfig, model: dict | None = None) -> DictConfig:
+    """The run's config with the swarm's model (or the keys `model` changes) and no extra files (checkpoints,
+    Hugging Face copies)."""
     derived = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    changes = model if model is not None else (OmegaConf.to_container(cfg.swarm.model, resolve=True) or {})
     with open_dict(derived):
-        for key, value in (OmegaConf.to_container(cfg.swarm.model, resolve=True) or {}).items():
+        for key, value in changes.items():
             derived.model[key] = value
         derived.trainer.hf_checkpoints = False
         derived.trainer.progress_lines = 0
@@ -50,29 +55,85 @@ def swarm_config(cfg: DictConfig) -> DictConfig:
     return derived
 
 
+def make_spec(cfg: DictConfig, data, weights, index, steps: int, model: dict | None = None) -> dict:
+    """Everything that decides one run's result (its fingerprint names its folder); `model`: keys of the
+    run's model changed instead of swarm.model (the scale check's larger runs)."""
+    s = cfg.swarm
+    spec = {
+        "index": index,
+        "weights": dict(zip(data.domains, (round(float(w), 12) for w in weights))),
+        "steps": int(steps),
+        "batch_size": int(s.batch_size),
+        "seed": int(s.seed) + (index if isinstance(index, int) else 0),
+        "model": model_config(swarm_config(cfg, model), data),
+        "model_changes": model,
+        "optim": OmegaConf.to_container(cfg.optim, resolve=True),
+        "eval_chunks": cfg.final.eval_chunks,
+        "threads": int(s.threads),
+        "prepared": read_json(stage_dir(cfg, "prepare") / "done.json", "rerun stage=prepare")["fingerprint"],
+    }
+    return {**spec, "id": run_id({k: v for k, v in spec.items() if k != "index"})}
+
+
 def specs(cfg: DictConfig, data) -> list[dict]:
-    """One spec per run index: everything that decides the run's result (its fingerprint is its folder)."""
+    """One spec per run index of the swarm."""
     s = cfg.swarm
     prior = resolve_mixture(str(s.prior), data.domains, data.token_counts("train"), "swarm.prior")
-    prepared = read_json(stage_dir(cfg, "prepare") / "done.json", "rerun stage=prepare")["fingerprint"]
-    small = swarm_config(cfg)
-    model = model_config(small, data)
-    out = []
-    for i in range(int(s.runs)):
-        weights = sample_mixture(prior, i, int(s.seed), list(s.concentrations))
-        spec = {
-            "index": i,
-            "weights": dict(zip(data.domains, (round(float(w), 12) for w in weights))),
-            "steps": int(s.steps),
-            "batch_size": int(s.batch_size),
-            "seed": int(s.seed) + i,
-            "model": model,
-            "optim": OmegaConf.to_container(cfg.optim, resolve=True),
-            "eval_chunks": cfg.final.eval_chunks,
-            "threads": int(s.threads),
-            "prepared": prepared,
-        }
-        out.append({**spec, "id": run_id({k: v for k, v in spec.items() if k != "index"})})
+    return [
+        make_spec(cfg, data, sample_mixture(prior, i, int(s.seed), list(s.concentrations)), i, int(s.steps))
+        for i in range(int(s.runs))
+    ]
+
+
+def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: list[dict]) -> dict:
+    """Does the small scale transfer? The predicted mixture, stratified and the first swarm.check_runs swarm
+    mixtures trained again with the model preset swarm.check_scale (for swarm.check_steps); Spearman's rank
+    correlation between the two sizes' target losses, as RegMix reports it, and whether the best one changes."""
+    from doremi.fits import quality
+    from doremi.swarm import target_values
+
+    preset = MODEL_PRESETS / f"{cfg.swarm.check_scale}.yaml"
+    if not preset.is_file():
+        choices = ", ".join(sorted(p.stem for p in MODEL_PRESETS.glob("*.yaml")))
+        raise DoremiError(f"swarm.check_scale={cfg.swarm.check_scale}: not a model preset; choose one of {choices}")
+    larger = {k: v for k, v in OmegaConf.to_container(OmegaConf.load(preset)).items() if k != "seq_len"}
+    k = len(data.domains)
+    chosen = {"predicted": list(predicted), "stratified": [1.0 / k] * k}
+    chosen.update(
+        {f"swarm-{r['index']}": [r["weights"][d] for d in data.domains] for r in found[: int(cfg.swarm.check_runs)]}
+    )
+    folder = stage_dir(cfg, "swarm") / "scale"
+    heldout = heldout_for(cfg, data)
+    sizes: dict[str, dict[str, float]] = {"small": {}, "large": {}}
+    for name, weights in chosen.items():
+        for size, model, steps in (("small", None, cfg.swarm.steps), ("large", larger, cfg.swarm.check_steps)):
+            spec = make_spec(cfg, data, weights, f"{name}:{size}", int(steps), model)
+            done = folder / spec["id"] / "result.json"
+            result = read_json(done, "") if done.is_file() else train_run(cfg, data, spec, folder, heldout)
+            losses = np.array([[result["losses"][d] for d in data.domains]])
+            sizes[size][name] = float(target_values(losses, kind, indices)[0])
+    names = list(chosen)
+    small, large = (np.array([sizes[s][n] for n in names]) for s in ("small", "large"))
+    agreement = quality(large, small)
+    out = {
+        "preset": str(cfg.swarm.check_scale),
+        "steps": int(cfg.swarm.check_steps),
+        "spearman": agreement["spearman"],
+        "small": sizes["small"],
+        "large": sizes["large"],
+        "best_small": names[int(small.argmin())],
+        "best_large": names[int(large.argmin())],
+    }
+    say(
+        f"[swarm] scale check ({out['preset']}): rank correlation between sizes {out['spearman']:.3f}; "
+        f"best at the swarm's size {out['best_small']}, at the larger {out['best_large']}"
+    )
+    if out["best_small"] != out["best_large"] or not out["spearman"] > 0:
+        out["warning"] = (
+            f"the ranking flips between sizes (best small: {out['best_small']}, best at {out['preset']}: "
+            f"{out['best_large']}; rank correlation {out['spearman']:.3f}): the swarm's optimum may not transfer"
+        )
+        say(f"[swarm] warning: {out['warning']}")
     return out
 
 
@@ -91,11 +152,11 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout) -> dict:
     final, partial = folder / spec["id"], folder / f"{spec['id']}.partial"
     if partial.exists():
         shutil.rmtree(partial)
-    small = swarm_config(cfg)
+    small = swarm_config(cfg, spec.get("model_changes"))
     stage = OmegaConf.create({"max_steps": spec["steps"], "batch_size": spec["batch_size"]})
     weights = [spec["weights"][d] for d in data.domains]
     with threads(spec["threads"]):
-        module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=spec["seed"])
+        module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=int(spec["seed"]))
         model = trained(module, small, data)
         losses = heldout_losses(model, heldout)
     parameters = model.num_params() if hasattr(model, "num_params") else sum(p.numel() for p in model.parameters())

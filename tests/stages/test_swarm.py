@@ -30,13 +30,18 @@ def test_fitted_mixtures_put_weight_on_the_targets_near_copy(tmp_path, make_cfg)
     base = [domains_override(files), *SWARM, "learn.target=[target]"]
     run_stage(make_cfg(*base, "stage=prepare"))
     for method in ("regmix", "mixing_law"):
-        run_stage(make_cfg(*base, "stage=learn", f"method={method}", f"mixtures_dir={tmp_path / method}"))
+        check = ["swarm.check_scale=tiny", "swarm.check_steps=20", "swarm.check_runs=2"] if method == "regmix" else []
+        run_stage(make_cfg(*base, *check, "stage=learn", f"method={method}", f"mixtures_dir={tmp_path / method}"))
         mixture = json.loads((tmp_path / "run" / "learn" / method / "mixture.json").read_text())
         w = mixture["weights"]
         assert w["copy"] > w["noise"], (method, w)
         prov = mixture["provenance"]
         assert prov["method"] == method and prov["swarm"]["runs"] == 16 and prov["cost"]["flops"] > 0
         assert {"spearman", "mae"} <= set(prov["fit"]) and prov["target"]["domains"] == ["target"]
+        if method == "regmix":  # the scale check: 4 mixtures at the swarm's size and at model=tiny's
+            scale = prov["scale_check"]
+            assert set(scale["large"]) == {"predicted", "stratified", "swarm-0", "swarm-1"} == set(scale["small"])
+            assert -1 <= scale["spearman"] <= 1 and scale["preset"] == "tiny"
     table = [json.loads(line) for line in (tmp_path / "run" / "swarm" / "runs.jsonl").read_text().splitlines()]
     assert [r["index"] for r in table] == list(range(16)) and set(table[0]["losses"]) == {"target", "copy", "noise"}
     # growing the swarm trains only the new runs; a lost run is run again

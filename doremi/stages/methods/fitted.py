@@ -34,6 +34,7 @@ class Swarm:
     lo: np.ndarray
     hi: np.ndarray
     provenance: dict
+    found: list | None = None
 
 
 def swarm_of(ctx: LearnContext) -> Swarm:
@@ -67,7 +68,18 @@ def swarm_of(ctx: LearnContext) -> Swarm:
         },
         "cost": {"flops": flops, "what": f"{len(found)} swarm runs of {int(found[0]['parameters']):,} parameters"},
     }
-    return Swarm(weights, losses, target_values(losses, kind, indices), kind, indices, prior, lo, hi, provenance)
+    swarm = Swarm(weights, losses, target_values(losses, kind, indices), kind, indices, prior, lo, hi, provenance)
+    swarm.found = found
+    return swarm
+
+
+def scale_of(ctx: LearnContext, swarm: Swarm, weights) -> dict:
+    """With swarm.check_scale=<model preset>: the scale check of doremi.stages.swarm, in the provenance."""
+    if not ctx.cfg.swarm.get("check_scale"):
+        return {}
+    from doremi.stages.swarm import scale_check
+
+    return {"scale_check": scale_check(ctx.cfg, ctx.data, weights, swarm.kind, swarm.indices, swarm.found)}
 
 
 def fit_quality(ctx: LearnContext, swarm: Swarm, predicted: np.ndarray) -> dict:

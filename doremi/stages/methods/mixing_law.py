@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from doremi.stages.methods.base import LearnContext, Method
 from doremi.stages.methods.common import mixture_for
-from doremi.stages.methods.fitted import SETTINGS, fit_quality, swarm_of
+from doremi.stages.methods.fitted import SETTINGS, fit_quality, scale_of, swarm_of
 
 
 def learn(ctx: LearnContext) -> dict:
@@ -20,8 +20,9 @@ def learn(ctx: LearnContext) -> dict:
     law = make().fit(swarm.weights, swarm.losses)
     weights = fits.minimize_law(law.predict, swarm.prior, swarm.lo, swarm.hi, seed)
     fit = fit_quality(ctx, swarm, predicted)
+    extra = scale_of(ctx, swarm, weights)
     fit["predicted_target_of_mixture"] = float(law.predict(weights[None, :])[0])
-    return mixture_for(ctx, weights, {**swarm.provenance, "fit": fit, "law": law.described(ctx.data.domains)})
+    return mixture_for(ctx, weights, {**swarm.provenance, **extra, "fit": fit, "law": law.described(ctx.data.domains)})
 
 
 METHOD = Method(

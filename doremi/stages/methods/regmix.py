@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from doremi.stages.methods.base import LearnContext, Method
 from doremi.stages.methods.common import mixture_for
-from doremi.stages.methods.fitted import SETTINGS, fit_quality, swarm_of
+from doremi.stages.methods.fitted import SETTINGS, fit_quality, scale_of, swarm_of
 
 
 def learn(ctx: LearnContext) -> dict:
@@ -19,8 +19,9 @@ def learn(ctx: LearnContext) -> dict:
     model = fits.regression(seed, runs).fit(swarm.weights, swarm.target)
     weights = fits.best_of_samples(model.predict, swarm.prior, swarm.lo, swarm.hi, seed)
     fit = fit_quality(ctx, swarm, predicted)
+    extra = scale_of(ctx, swarm, weights)
     fit["predicted_target_of_mixture"] = float(model.predict(weights[None, :])[0])
-    return mixture_for(ctx, weights, {**swarm.provenance, "fit": fit, "model": "lightgbm"})
+    return mixture_for(ctx, weights, {**swarm.provenance, **extra, "fit": fit, "model": "lightgbm"})
 
 
 METHOD = Method(
