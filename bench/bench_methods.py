@@ -27,12 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_variants import build_system_corpus  # noqa: E402
+from bench_variants import build_system_corpus, config  # noqa: E402
 
-from doremi.__main__ import CONFIG_DIR  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import quiet_lightning  # noqa: E402
 
@@ -73,19 +70,6 @@ def build_packages_corpus(out: Path, cap: int = 3_000_000) -> dict[str, str]:
             files[name] = str(out / f"{name}.jsonl")
             Path(files[name]).write_text("".join(json.dumps(r) + "\n" for r in records))
     return files
-
-
-def config(run_dir: Path, extra: list[str]):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(
-            config_name="config",
-            overrides=[
-                f"run_dir={run_dir}",
-                f"mixtures_dir={run_dir}/mixtures",
-                f"reports_dir={run_dir}/reports",
-                *extra,
-            ],
-        )
 
 
 def bench_corpus(name: str, data: list[str], root: Path, extra: list[str]) -> dict:

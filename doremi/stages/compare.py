@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from doremi import verdict
-from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture
 from doremi.model import build_model
@@ -27,10 +26,10 @@ from doremi.plan import training_flops
 from doremi.settings import seeds_of
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
-from doremi.stages.final import repetition_warnings, summarize, train_one
+from doremi.stages.final import repetition_warnings, summarize, train_seeds
 from doremi.stages.graph import locate
 from doremi.stages.methods import Entry, entries, resolve
-from doremi.stages.methods.common import final_tokens
+from doremi.stages.methods.common import final_tokens, target_of
 
 BASELINES = ("stratified", "natural")
 
@@ -40,21 +39,6 @@ def with_method(cfg: DictConfig, name: str) -> DictConfig:
     with open_dict(derived):
         derived.method = name
     return derived
-
-
-def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | None]:
-    """learn.target: ('average', None), ('worst', None) or ('target', domain indices)."""
-    value = cfg.learn.target
-    if isinstance(value, str) and value in ("average", "worst"):
-        return value, None
-    names = [value] if isinstance(value, str) else list(OmegaConf.to_container(value) if value is not None else [])
-    unknown = [str(n) for n in names if str(n) not in domains]
-    if not names or unknown:
-        raise DoremiError(
-            f"learn.target={value}: expected average, worst or a list of domains of the data "
-            f"({', '.join(domains)}){f'; {unknown[0]!r} is not one' if unknown else ''}"
-        )
-    return "target", [domains.index(str(n)) for n in names]
 
 
 def mixture_of(cfg: DictConfig, data, entry: Entry) -> dict:
@@ -98,15 +82,8 @@ def run(cfg: DictConfig) -> str | None:
             say(f"[compare] {name} has the same weights as {same}: its models are {same}'s")
             results[name], shared[name] = results[same], same
             continue
-        results[name] = {}
-        for seed in seeds:
-            where = out.tmp / name / f"seed-{seed}"
-            if (where / "result.json").exists():  # trained before an interruption (resume=auto)
-                results[name][seed] = read_json(where / "result.json", "")
-                continue
-            say(f"[compare] training on the {name} mixture, seed {seed}")
-            online = mixture["provenance"].get("online")
-            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, None, online)
+        online = mixture["provenance"].get("online")
+        results[name] = train_seeds(cfg, data, name, weights, seeds, heldout, out.tmp, None, online)
     if not is_main_process():
         commit(out)
         return None

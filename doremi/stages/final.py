@@ -142,6 +142,23 @@ def train_one(cfg, data, name, weights, seed, heldout, where: Path, save_to: Pat
     return result
 
 
+def train_seeds(cfg, data, name, weights, seeds, heldout, folder: Path, save_to=None, online=None) -> dict[int, dict]:
+    """Every seed of one mixture under folder/<name>/seed-<s>/, reusing seeds trained before an interruption
+    (resume=auto); `save_to`: where the first seed's model.pt goes."""
+    stage = folder.name.removesuffix(".partial")
+    out = {}
+    for seed in seeds:
+        where = folder / name / f"seed-{seed}"
+        if (where / "result.json").exists():
+            out[seed] = read_json(where / "result.json", "")
+            continue
+        say(f"[{stage}] training on the {name} mixture, seed {seed}")
+        out[seed] = train_one(
+            cfg, data, name, weights, seed, heldout, where, save_to if seed == seeds[0] else None, online
+        )
+    return out
+
+
 def online_callback(online: dict, data, where: Path):
     """The callback of an online method (doremi.lit.online), writing where/schedule.jsonl."""
     from doremi.lit.online import OnlineMixing, read_schedule
@@ -168,16 +185,11 @@ def run(cfg: DictConfig) -> None:
     results: dict[str, dict[int, dict]] = {}
     online = online_of(cfg, data)
     for name, weights in mixtures_to_train(cfg, data, candidate).items():
-        results[name] = {}
-        for seed in seeds:
-            where = out.tmp / name / f"seed-{seed}"
-            if (where / "result.json").exists():  # trained before an interruption (resume=auto)
-                results[name][seed] = read_json(where / "result.json", "")
-                continue
-            say(f"[final] training on the {name} mixture, seed {seed}")
-            save_to = out.tmp / "model.pt" if name == candidate[0] and seed == seeds[0] else None
-            extra = online if name == candidate[0] else None
-            results[name][seed] = train_one(cfg, data, name, weights, seed, heldout, where, save_to, extra)
+        mine = name == candidate[0]
+        save_to = out.tmp / "model.pt" if mine else None
+        results[name] = train_seeds(
+            cfg, data, name, weights, seeds, heldout, out.tmp, save_to, online if mine else None
+        )
     if not is_main_process():
         commit(out)
         return

@@ -26,6 +26,7 @@ class Method:
     doc: str
     learn: Callable[[LearnContext], dict]
     inputs: tuple[str, ...] = ("prepared",)
+    writes: tuple[str, ...] = ("learned_mixture",)  # artifacts of doremi.stages.graph it makes
     settings: tuple[str, ...] = ()
     report: Callable[[DictConfig, dict, Path], list] | None = None  # (cfg, mixture, report folder) -> sections
     overrides: Callable[[DictConfig], dict] | None = None  # a variant's settings

@@ -52,11 +52,13 @@ def trajectory_file(proxy_dir, mixture: dict):
 
 
 SETTINGS = tuple(TABLE["proxy"].settings)
+WRITES = ("learned_mixture", "reference_model", "proxy_mixture", "trajectory")
 
 METHOD = Method(
     "doremi",
     "reference LM + Group DRO proxy, averaged weights (Xie et al., 2023)",
     learn,
+    writes=WRITES,
     settings=SETTINGS,
     report=report,
     trains=True,
