@@ -90,11 +90,16 @@ def plan(
         )
     reachable = np.where((q > 0) | (lo > 0), hi, 0.0)
     if reachable.sum() < 1 - 1e-12:
+        causes = sorted({w for w, r in zip(why, reachable) if r < 1})
+        capped = ", ".join(f"{d} at {h:.4f} ({w})" for d, h, w in zip(domains, reachable, why))
+        ways = {
+            "max_epochs": "raise plan.max_epochs, lower plan.token_budget or add data",
+            "max_weight": f"raise plan.max_weight={max_weight} (it must be at least 1/{len(domains)})",
+            "pinned": "pin less",
+        }
         raise DoremiError(
-            f"plan: the constraints allow at most {reachable.sum():.4f} of the budget ({budget:,.0f} tokens) in all: "
-            f"plan.max_epochs={max_epochs} with the tokens available caps "
-            + ", ".join(f"{d} at {h:.4f}" for d, h, w in zip(domains, hi, why) if w == "max_epochs")
-            + "; raise plan.max_epochs, lower plan.token_budget or add data"
+            f"plan: the constraints allow at most {reachable.sum():.4f} of the budget ({budget:,.0f} tokens) in all "
+            f"({capped}); " + "; or ".join(ways[c] for c in causes if c in ways)
         )
     if lo.sum() > 1 + 1e-12:
         raise DoremiError(

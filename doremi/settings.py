@@ -311,18 +311,35 @@ def seeds_of(cfg: DictConfig, key: str) -> list[int]:
     return seeds
 
 
+def lightning_choices(cfg: DictConfig) -> None:
+    """trainer.accelerator, trainer.strategy and trainer.precision against Lightning's own registries, so that
+    a wrong one is one line naming the key and the valid values (Lightning's refusal names neither)."""
+    import typing
+
+    from lightning_fabric.connector import _PRECISION_INPUT_STR
+    from pytorch_lightning.accelerators import AcceleratorRegistry
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    choices = {
+        "trainer.accelerator": ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())],
+        "trainer.strategy": ["auto", *StrategyRegistry.available_strategies()],
+        "trainer.precision": [*typing.get_args(_PRECISION_INPUT_STR), "32", "16", "bf16", "64"],
+    }
+    for key, valid in choices.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and str(value) not in valid:
+            raise DoremiError(f"{key}={value}: expected one of {', '.join(valid)}")
+
+
 def check(cfg: DictConfig) -> None:
     """Every typed section, every range in RANGES, and the combinations that a range alone cannot say."""
-    for section in SECTIONS:
-        if OmegaConf.select(cfg, section.SECTION, default=None) is not None:
-            of(cfg, section)
-    for key in ("final.seeds", "proxy.seeds"):
-        if OmegaConf.select(cfg, key, default=None) is not None:
-            seeds_of(cfg, key)
     for key, (low, high, low_open, high_open) in RANGES.items():
         if OmegaConf.select(cfg, key, default=None) is not None:
             meta = {"num": (low, high, low_open, high_open), "integer": key in WHOLE, "optional": False}
             value_of(key, OmegaConf.select(cfg, key), meta)
+    for key in ("final.seeds", "proxy.seeds"):
+        if OmegaConf.select(cfg, key, default=None) is not None:
+            seeds_of(cfg, key)
     for key in FLAGS:
         if OmegaConf.select(cfg, key, default=None) is not None:
             value_of(key, OmegaConf.select(cfg, key), {"flag": True})
@@ -330,6 +347,9 @@ def check(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None and not isinstance(value, ListConfig):
             raise DoremiError(f"{key}={value}: expected a list, like {key}=[{value}]")
+    for section in SECTIONS:  # after the root keys: sft.seed=${seed} would otherwise take the blame for seed=
+        if OmegaConf.select(cfg, section.SECTION, default=None) is not None:
+            of(cfg, section)
     resume = OmegaConf.select(cfg, "resume", default=None)
     if resume is not None and (not isinstance(resume, str) or (resume != "auto" and not resume.endswith(".ckpt"))):
         raise DoremiError(

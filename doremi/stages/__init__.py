@@ -41,9 +41,11 @@ def run_stage(cfg: DictConfig) -> None:
         if stage == "compare":
             entries(cfg.compare.methods)
     if stage == "all" or not TABLE[stage].light:
+        from doremi.settings import lightning_choices
         from doremi.stages.common import quiet_lightning
 
         quiet_lightning()
+        lightning_choices(cfg)
     summary = None
     for name in PIPELINE if stage == "all" else (stage,):
         summary = run_recipe(cfg, name)
