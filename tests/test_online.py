@@ -57,6 +57,8 @@ def test_odm_in_the_final_run_schedule_replay_and_exact_resume(tmp_path, make_cf
     # the loss-rewarded bandit is drawn to the noise domain (its loss stays highest): measured, not hidden
     assert schedule[-1]["weights"]["noise"] == max(schedule[-1]["weights"].values()) > 1 / 3
     history = json.loads((seed_dir / "result.json").read_text())["history"]
+    average = json.loads((seed_dir.parent / "schedule-average.json").read_text())
+    assert average["weights"]["noise"] > 1 / 3 and "online schedule" in average["provenance"]["note"]
 
     # killed after the step-10 checkpoint, resumed: the same schedule and losses, bit for bit
     killed = tmp_path / "killed"

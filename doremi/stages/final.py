@@ -159,6 +159,28 @@ def train_seeds(cfg, data, name, weights, seeds, heldout, folder: Path, save_to=
     return out
 
 
+def schedule_average(cfg: DictConfig, data, name: str, schedule: list[dict], folder: Path) -> None:
+    """<name>/schedule-average.json: an online schedule's weights averaged over the steps they were used (first
+    seed), as a mixture file, for trainers that take one mixture (export it like any other)."""
+    from doremi.mixture import make_mixture
+
+    steps = int(cfg.final.max_steps)
+    starts = [int(e["step"]) for e in schedule] + [steps]
+    average = np.zeros(len(data.domains))
+    for entry, begin, end in zip(schedule, starts, starts[1:]):
+        average += max(min(end, steps) - begin, 0) * np.array([entry["weights"][d] for d in data.domains])
+    average = np.maximum(average / average.sum(), 1e-9)
+    provenance = {
+        "method": name,
+        "note": "the average over training steps of an online schedule: the weights changed during the run",
+        "schedule": f"{name}/seed-*/schedule.jsonl",
+    }
+    write_json_atomic(
+        folder / name / "schedule-average.json",
+        make_mixture(data.domains, (average / average.sum()).tolist(), {}, provenance),
+    )
+
+
 def online_callback(online: dict, data, where: Path):
     """The callback of an online method (doremi.lit.online), writing where/schedule.jsonl."""
     from doremi.lit.online import OnlineMixing, read_schedule
@@ -193,6 +215,8 @@ def run(cfg: DictConfig) -> None:
     if not is_main_process():
         commit(out)
         return
+    if online:
+        schedule_average(cfg, data, candidate[0], results[candidate[0]][seeds[0]]["schedule"], out.tmp)
     evaluated = evaluation(cfg, data, candidate[0], seeds, heldout, results)
     write_json_atomic(out.tmp / "eval.json", evaluated)
     commit(out)

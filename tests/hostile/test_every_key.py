@@ -12,7 +12,7 @@ from doremi.settings import FLAGS, RANGES, SECTIONS, check
 
 def cases():
     out = []
-    for key, (low, high, low_open, high_open) in RANGES.items():
+    for key, (low, high, _, _) in RANGES.items():
         out += [(key, "abc"), (key, str(low - 1 if low != float("-inf") else "abc"))]
         if high != float("inf"):
             out.append((key, str(high + 1)))
