@@ -3,7 +3,7 @@
 A method is a `Method`: what it reads (artifact names of doremi.stages.graph), the settings
 that fingerprint it, `learn(context) -> mixture dict` (the doremi-mixture/v1 format with
 `provenance.method` and `provenance.cost`), and its section of the report. Adding a method
-means adding one module here and one entry in REGISTRY.
+means adding one module here and one entry in `_registry()`.
 
 Variants are methods with settings changed (`doremi+burn_in`): they learn in their own
 working folder (`<run_dir>/variants/<name>/`) on this run's prepared data.
@@ -11,7 +11,7 @@ working folder (`<run_dir>/variants/<name>/`) on this run's prepared data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from doremi.errors import DoremiError
@@ -49,7 +49,6 @@ class Entry:
     name: str
     method: Method | None = None
     file: str | None = None
-    notes: dict = field(default_factory=dict)
 
 
 def entries(values) -> list[Entry]:
