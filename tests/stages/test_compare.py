@@ -30,7 +30,6 @@ def test_compare_ranks_methods_and_recommends(tmp_path, make_cfg):
         "stage=compare",
         f"compare.methods=[stratified,unimax,temperature,{leave_out}]",
         "final.seeds=2",
-        "trainer.max_steps=30",
     )
     run_stage(make_cfg(domains_override(files), "stage=prepare"))
     run_stage(cfg)
