@@ -277,6 +277,7 @@ RANGES = {
     "sft.filters.min_chars": (0, INF, False, True),
     "sft.filters.max_chars": (0, INF, False, True),
     "checkpoint.every": (0, INF, False, True),
+    "tokenizer.vocab_size": (257, INF, False, True),  # at least the byte alphabet and the end-of-document id
 }
 
 # Settings in RANGES that count something: whole numbers only (2.5 is refused, never truncated).
@@ -284,7 +285,7 @@ WHOLE = {
     key
     for key in RANGES
     if key.endswith(("max_steps", "batch_size", "eval_every", "_chars", "num_perm", "num_shards", "eval_chunks"))
-    or key in ("rounds", "seed", "export.examples_budget", "checkpoint.every")
+    or key in ("rounds", "seed", "export.examples_budget", "checkpoint.every", "tokenizer.vocab_size")
 }
 
 # Settings outside the typed sections that are true or false (`overwrite=no` is refused, not taken as true).
@@ -347,6 +348,24 @@ def check(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None and not isinstance(value, ListConfig):
             raise DoremiError(f"{key}={value}: expected a list, like {key}=[{value}]")
+    betas = OmegaConf.select(cfg, "optim.betas", default=None)
+    if betas is not None and not (
+        isinstance(betas, ListConfig)
+        and len(betas) == 2
+        and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)
+    ):
+        raise DoremiError(f"optim.betas={betas}: expected two numbers in [0, 1), like optim.betas=[0.9,0.95]")
+    fused = OmegaConf.select(cfg, "optim.fused", default="auto")
+    if fused not in ("auto", True, False):
+        raise DoremiError(f"optim.fused={fused}: expected auto, true or false")
+    devices = OmegaConf.select(cfg, "trainer.devices", default=1)
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if not (
+        devices == "auto"
+        or (whole(devices) and devices >= 1)
+        or (isinstance(devices, ListConfig) and all(whole(d) for d in devices))
+    ):
+        raise DoremiError(f"trainer.devices={devices}: expected a number of devices (1 or more), a list of ids or auto")
     for section in SECTIONS:  # after the root keys: sft.seed=${seed} would otherwise take the blame for seed=
         if OmegaConf.select(cfg, section.SECTION, default=None) is not None:
             of(cfg, section)
