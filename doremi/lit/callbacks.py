@@ -6,6 +6,7 @@ import json
 import os
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,25 @@ def resume_checkpoint(resume: str | None, directory: Path, label: str) -> str | 
             say(f"[{label}] resume=auto: no checkpoint in {directory}; starting from step 0")
             return None
         say(f"[{label}] resuming from {found[-1]}")
-        return str(found[-1])
+        return checked(found[-1])
     if not Path(resume).is_file():
         raise DoremiError(f"resume={resume}: no such checkpoint file; use resume=auto or a step-*.ckpt path")
-    return str(resume)
+    return checked(Path(resume))
+
+
+def checked(path: Path) -> str:
+    """A training checkpoint: loaded as plain tensors and containers only (a pickled payload is never run) and
+    holding a model state; else one error naming the file (the modules check their own state on loading)."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (whatever the file is, it is not our checkpoint)
+        raise DoremiError(
+            f"{path} is not a checkpoint this tool wrote ({type(err).__name__}); delete it, or rerun without resume="
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise DoremiError(f"{path} is not a training checkpoint of this tool; delete it, or rerun without resume=")
+    return str(path)

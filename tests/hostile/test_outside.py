@@ -141,3 +141,25 @@ def test_markdown_in_a_domain_name_stays_text():
     assert "\\](" in text and not re.search(r"(?<!\\)\]\(", text)  # no link either
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert all(line.replace("\\|", "").count("|") == 2 for line in rows)  # one column: the data's pipe escaped
+
+
+def test_a_planted_checkpoint_is_refused_without_running_it(tmp_path, make_cfg, files):
+    import pickle
+
+    run_stage(make_cfg(domains_override(files), "stage=prepare"))
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    folder = tmp_path / "run" / "reference.partial" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "step-00000010.ckpt").write_bytes(pickle.dumps(Payload()))
+    cfg = make_cfg(domains_override(files), "stage=reference", "resume=auto")
+    from doremi.stages.common import stage_settings
+
+    (tmp_path / "run" / "reference.partial" / "settings.json").write_text(json.dumps(stage_settings(cfg, "reference")))
+    with pytest.raises(DoremiError, match=r"step-00000010.ckpt is not a checkpoint this tool wrote"):
+        run_stage(cfg)
+    assert not marker.exists()
