@@ -89,3 +89,47 @@ def test_odm_in_the_final_run_schedule_replay_and_exact_resume(tmp_path, make_cf
     run_stage(make_cfg(*again, "stage=learn"))
     run_stage(make_cfg(*again, "stage=final"))
     assert json.loads((replayed / "final" / "odm" / "seed-0" / "result.json").read_text())["history"] == history
+
+
+@pytest.mark.slow
+def test_odm_resumes_exactly_with_two_processes(tmp_path, make_cfg):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import TINY
+
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=120, seed=5)
+    base = [*TINY, domains_override(files), "method=odm", "online.every=5", "final.baselines=[]",
+            "trainer.max_steps=40", "checkpoint.every=10", "final.eval_every=40"]  # fmt: skip
+    ddp = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+    def cli(run_dir, *args, wait=True):
+        command = [sys.executable, "-m", "doremi", *base, f"run_dir={run_dir}", f"mixtures_dir={run_dir}-m", *args]
+        if not wait:
+            return subprocess.Popen(
+                command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    for run in ("straight", "killed"):
+        cli(tmp_path / run, "stage=prepare")
+        cli(tmp_path / run, "stage=learn")
+    cli(tmp_path / "straight", "stage=final", *ddp)
+    process = cli(tmp_path / "killed", "stage=final", *ddp, wait=False)
+    checkpoints = tmp_path / "killed" / "final.partial" / "odm" / "seed-0" / "checkpoints"
+    deadline = time.time() + 300
+    while not list(checkpoints.glob("step-00000020.ckpt")) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "final" / "done.json").exists(), "the run finished before it could be killed"
+    cli(tmp_path / "killed", "stage=final", *ddp, "resume=auto")
+    seeds = [tmp_path / run / "final" / "odm" / "seed-0" for run in ("straight", "killed")]
+    assert (seeds[0] / "schedule.jsonl").read_text() == (seeds[1] / "schedule.jsonl").read_text()
+    histories = [json.loads((s / "result.json").read_text())["history"] for s in seeds]
+    assert histories[0] == histories[1]
