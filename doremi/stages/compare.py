@@ -166,12 +166,17 @@ def recommend(rows: list[dict], key: str) -> dict:
                 f"of mixture search ({best['cost']['share_of_final_run']:.1%} of one final run)"
             ),
         }
-    halves = [
+    halves = sorted(
         r["vs"]["stratified"][key]["half_width"]
         for r in rows
         if "stratified" in r["vs"] and r.get("same_models_as") != "stratified"
-    ]
-    detect = f" (differences under about ±{min(halves):.4f} nats/token could not be seen)" if halves else ""
+    )
+    detect = (
+        f" (the methods' intervals have a median half-width of ±{halves[len(halves) // 2]:.4f} nats/token: smaller "
+        "differences could not be seen)"
+        if halves
+        else ""
+    )
     return {
         "method": "stratified",
         "line": f"Recommendation: no method beat stratified sampling here on the {label}{detect}; train on stratified (or natural)",
