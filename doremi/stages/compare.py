@@ -126,6 +126,7 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
                 "worst": summaries[name]["worst"],
                 "epochs": summaries[name]["passes"],
                 "vs": comparison["baselines"],
+                "notes": notes_of(mixture["provenance"], results[name]),
             }
         )
     for row in rows:
@@ -148,6 +149,24 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
         "repetition_warnings": warnings,
         "recommendation": recommend(rows, key),
     }
+
+
+def notes_of(provenance: dict, per_seed: dict) -> dict:
+    """What else a reader of the leaderboard wants per method: a fit's quality on held-out swarm runs, its scale
+    check, an online method's time inside its callback."""
+    notes = {}
+    fit = provenance.get("fit")
+    if fit:
+        notes["fit"] = {k: fit[k] for k in ("spearman", "mae", "runs", "warning") if k in fit}
+    if provenance.get("scale_check"):
+        notes["scale_check"] = {
+            k: provenance["scale_check"][k] for k in ("preset", "spearman", "best_small", "best_large")
+        }
+    seconds = [r.get("online_seconds") for r in per_seed.values() if r.get("online_seconds") is not None]
+    if seconds:
+        train = sum(r["seconds"] for r in per_seed.values())
+        notes["online_share_of_training_time"] = sum(seconds) / max(train, 1e-9)
+    return notes
 
 
 def recommend(rows: list[dict], key: str) -> dict:
