@@ -136,6 +136,19 @@ def main() -> None:
             f"- {board['corpus']}: {len(sizes)} domains, largest/smallest {max(sizes.values()) / min(sizes.values()):.0f}x; "
             f"{board['recommendation']['line']}"
         )
+    for board in boards:
+        for row in board["rows"]:
+            notes = row.get("notes", {})
+            if "fit" in notes:
+                fit = notes["fit"]
+                print(
+                    f"- {board['corpus']} {row['method']}: fit on held-out swarm runs: Spearman {fit['spearman']:.3f}, "
+                    f"mean absolute error {fit['mae']:.4f} nats/token ({fit['runs']} runs)"
+                )
+            if "online_share_of_training_time" in notes:
+                print(
+                    f"- {board['corpus']} {row['method']}: {notes['online_share_of_training_time']:.2%} of training time in its updates"
+                )
     if args.out:
         args.out.write_text(json.dumps(boards, indent=1))
 
