@@ -29,7 +29,8 @@ def test_compare_ranks_methods_and_recommends(tmp_path, make_cfg):
         domains_override(files),
         "stage=compare",
         f"compare.methods=[stratified,unimax,temperature,{leave_out}]",
-        "final.seeds=2",
+        "final.seeds=3",
+        "trainer.max_steps=40",
     )
     run_stage(make_cfg(domains_override(files), "stage=prepare"))
     run_stage(cfg)
