@@ -133,3 +133,23 @@ def test_odm_resumes_exactly_with_two_processes(tmp_path, make_cfg):
     assert (seeds[0] / "schedule.jsonl").read_text() == (seeds[1] / "schedule.jsonl").read_text()
     histories = [json.loads((s / "result.json").read_text())["history"] for s in seeds]
     assert histories[0] == histories[1]
+
+
+def test_a_schedule_exports_as_nanotron_data_stages(tmp_path, make_cfg):
+    weights = [{"a": 0.5, "b": 0.5}, {"a": 0.7, "b": 0.3}]
+    schedule = write_jsonl(
+        tmp_path / "schedule.jsonl", [{"step": 0, "weights": weights[0]}, {"step": 11, "weights": weights[1]}]
+    )
+    mixture = tmp_path / "average.json"
+    mixture.write_text(json.dumps({"weights": {"a": 0.6, "b": 0.4}}))
+    out = tmp_path / "stages.yaml"
+    run_stage(
+        make_cfg("stage=export", f"mixture={mixture}", "format=nanotron", f"export.schedule={schedule}", f"out={out}")
+    )
+    text = out.read_text()
+    assert text.count("start_training_step:") == 2 and "start_training_step: 12" in text
+    assert "0.700000" in text and "0.300000" in text
+    from doremi.errors import DoremiError
+
+    with pytest.raises(DoremiError, match=r"format=megatron takes one mixture"):
+        run_stage(make_cfg("stage=export", f"mixture={mixture}", "format=megatron", f"export.schedule={schedule}"))

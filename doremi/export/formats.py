@@ -33,6 +33,8 @@ class ExportInput:
     """Total examples for consumers that take exact counts (Axolotl)."""
     unit: str = "tokens"
     """What `weights` are shares of: "tokens" (a learned mixture) or "examples" (an SFT set's counts)."""
+    schedule: list[tuple[int, dict[str, float]]] | None = None
+    """An online method's schedule (first step, weights): trainers that take data stages get one per entry."""
     dataset_dir: str | None = None
     """LLaMA-Factory: the folder holding dataset_info.json (then `paths` are its dataset names)."""
     max_epochs: float | None = None
@@ -185,20 +187,25 @@ def olmo_core(inp: ExportInput) -> str:
 
 
 def nanotron(inp: ExportInput) -> str:
-    # nanotron (src/nanotron/config/config.py, v0.5): a data stage whose dataset is NanosetDatasetsArgs
-    shares = exact_decimals(positive(inp.weights))
+    # nanotron (src/nanotron/config/config.py, v0.5): data stages whose dataset is NanosetDatasetsArgs; an online
+    # schedule becomes one stage per entry (nanotron counts steps from 1: schedule step s starts at s + 1)
+    stages = inp.schedule or [(0, inp.weights)]
     lines = [
-        "# nanotron data stage (Nanoset): dataset_weights are shares of tokens, in the order of dataset_folder",
+        "# nanotron data stages (Nanoset): dataset_weights are shares of tokens, in the order of dataset_folder",
         "data_stages:",
-        "  - name: doremi",
-        "    start_training_step: 1",
-        "    data:",
-        "      seed: 42",
-        "      dataset:",
-        "        dataset_folder:",
     ]
-    lines += [f"          - {_yaml_str(inp.path(d))}" for d in shares]
-    lines += ["        dataset_weights:"] + [f"          - {w}" for w in shares.values()]
+    for n, (step, weights) in enumerate(stages):
+        shares = exact_decimals(positive(weights))
+        lines += [
+            f"  - name: {'doremi' if len(stages) == 1 else f'doremi-{n}'}",
+            f"    start_training_step: {int(step) + 1}",
+            "    data:",
+            "      seed: 42",
+            "      dataset:",
+            "        dataset_folder:",
+        ]
+        lines += [f"          - {_yaml_str(inp.path(d))}" for d in shares]
+        lines += ["        dataset_weights:"] + [f"          - {w}" for w in shares.values()]
     return "\n".join(lines) + "\n"
 
 

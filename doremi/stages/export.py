@@ -27,6 +27,22 @@ def export_paths(value) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(value).items()}
 
 
+def read_schedule(path: str, domains: list[str]) -> list[tuple[int, dict[str, float]]]:
+    """An online method's schedule.jsonl: (first step, weights) per line, every weight checked."""
+    from doremi.files import read_jsonl
+    from doremi.mixture import validate_weights
+
+    entries = read_jsonl(path) if Path(path).is_file() else None
+    if not entries:
+        raise DoremiError(f"export.schedule={path}: not a schedule.jsonl of an online run (final/<method>/seed-<s>/)")
+    out = []
+    for i, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
+            raise DoremiError(f"{path}:{i}: expected {{step, weights}}")
+        out.append((entry["step"], validate_weights(entry.get("weights"), domains, f"{path}:{i}", normalize=True)))
+    return out
+
+
 def run_manifest(cfg: DictConfig, mixture: str) -> Path | None:
     """This run's prepare manifest, when it prepared the mixture's domains (a mixture from elsewhere, like the
     shipped Pile weights, is exported without one)."""
@@ -55,6 +71,14 @@ def run(cfg: DictConfig) -> None:
         cfg.export.get("token_budget"),
         int(cfg.export.get("examples_budget") or 1000),
     )
+    schedule_file = cfg.export.get("schedule")
+    if schedule_file:
+        if fmt != "nanotron":
+            raise DoremiError(
+                f"export.schedule: format={fmt} takes one mixture, not stages; export the schedule's average "
+                "(final/<method>/schedule-average.json) with mixture=, or use format=nanotron"
+            )
+        inp.schedule = read_schedule(str(schedule_file), list(inp.weights))
     if fmt == "all":
         out_dir = Path(cfg.get("out") or f"{Path(mixture).with_suffix('')}.exports")
         written, skipped = export_all(inp, out_dir, Path(mixture).stem)
