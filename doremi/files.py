@@ -23,10 +23,11 @@ def safe_file_name(name: str) -> str:
 
 def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call `write(tmp)` on a temporary name beside `path`, then rename it over `path`;
-    on failure (a full disk) the temporary file is removed and `path` is left as it was."""
+    on failure (a full disk) the temporary file is removed and `path` is left as it was. The temporary
+    name is the process's own, so processes writing the same file (a swarm's jobs) never share one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
