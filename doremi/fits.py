@@ -76,7 +76,8 @@ class MixingLaw:
         self.kind, self.indices, self.ridge = kind, indices, ridge
         self.params: list[np.ndarray] = []
 
-    def fit_domains(self, X: np.ndarray, L: np.ndarray) -> MixingLaw:
+    def fit(self, X: np.ndarray, L: np.ndarray) -> MixingLaw:
+        """Fit every domain's law on the (runs, domains) losses `L`."""
         optimize = need("scipy.optimize")
         k = X.shape[1]
         self.params = []
@@ -99,9 +100,6 @@ class MixingLaw:
     def predict_domains(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(X)
         return np.stack([p[0] + np.exp(p[1]) * np.exp(X @ p[2:]) for p in self.params], axis=1)
-
-    def fit(self, X: np.ndarray, L: np.ndarray) -> MixingLaw:
-        return self.fit_domains(X, L)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         from doremi.swarm import target_values

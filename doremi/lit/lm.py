@@ -102,9 +102,8 @@ class LMModule(pl.LightningModule):
         self.eval_seconds = 0.0  # time spent in held-out evaluation
         self._eval_started = 0.0
         self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long))
-        self.domain_losses: tuple[torch.Tensor, torch.Tensor] | None = (
-            None  # this micro-batch's (sums, rows) per domain
-        )
+        # this micro-batch's per-domain (loss sums, rows), read by online mixing (doremi.lit.online)
+        self.domain_losses: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def training_step(self, batch: dict, batch_idx: int):
         part = micro_part(batch, int(batch.get("micro", 0)), int(self.hparams.micro_batches))

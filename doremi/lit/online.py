@@ -5,7 +5,7 @@ Every `every` optimizer steps it takes each domain's mean training loss over the
 processes, so that every process computes the same weights), updates the bandit and tells the
 sampler to use the new weights from the first batch it has not drawn yet (the schedule records that
 step). A run given a recorded schedule (`replay`) draws the same batches without updating anything.
-Resume is exact: the bandit's rewards, its update count, the window's sums and the schedule are in
+Resume is exact: the bandit's rewards, the window's sums and the schedule are in
 the checkpoint, and the sampler's schedule is restored with the loader's state.
 """
 
@@ -30,7 +30,7 @@ class OnlineMixing(pl.Callback):
         self.file = Path(schedule_file)
         self.replay = replay
         k = len(self.domains)
-        self.rewards, self.updates = np.zeros(k), 0
+        self.rewards = np.zeros(k)
         self.window_sums, self.window_rows = np.zeros(k), np.zeros(k)
         self.schedule: list[dict] = []
         self.seconds = 0.0
@@ -49,9 +49,16 @@ class OnlineMixing(pl.Callback):
         self.write(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        started = time.perf_counter()
         if self.replay is not None or pl_module.domain_losses is None:
             return
+        started = time.perf_counter()
+        try:
+            self.observe(trainer, pl_module, batch_idx)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def observe(self, trainer, pl_module, batch_idx: int) -> None:
+        """Add this micro-batch's per-domain losses to the window; at an update step, the bandit moves."""
         sums, rows = pl_module.domain_losses
         pl_module.domain_losses = None
         self.window_sums += reduce_sum(pl_module, sums).cpu().numpy()
@@ -64,13 +71,11 @@ class OnlineMixing(pl.Callback):
         losses = np.where(seen, self.window_sums / np.maximum(self.window_rows, 1), 0.0)
         current = np.array([self.schedule[-1]["weights"][d] for d in self.domains])
         self.rewards = online.update(self.rewards, losses, seen, current, self.smoothing)
-        self.updates += 1
         weights = online.mixture(self.rewards, step)
         start = self.sampler(trainer).set_weights(step + 1, weights.tolist())
         self.schedule.append({"step": start, "weights": dict(zip(self.domains, weights.tolist()))})
         self.window_sums[:], self.window_rows[:] = 0, 0
         self.write(trainer)
-        self.seconds += time.perf_counter() - started
 
     def write(self, trainer) -> None:
         if trainer.is_global_zero:
@@ -82,7 +87,6 @@ class OnlineMixing(pl.Callback):
     def state_dict(self) -> dict:
         return {
             "rewards": self.rewards.tolist(),
-            "updates": self.updates,
             "window_sums": self.window_sums.tolist(),
             "window_rows": self.window_rows.tolist(),
             "schedule": self.schedule,
@@ -90,7 +94,6 @@ class OnlineMixing(pl.Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.rewards = np.asarray(state["rewards"], dtype=np.float64)
-        self.updates = int(state["updates"])
         self.window_sums = np.asarray(state["window_sums"], dtype=np.float64)
         self.window_rows = np.asarray(state["window_rows"], dtype=np.float64)
         self.schedule = list(state["schedule"])

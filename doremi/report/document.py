@@ -262,13 +262,12 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
     if kind != "average":
         header += [f"{kind} vs stratified", "verdict"]
     header += ["domains better/worse vs stratified", "cost (FLOPs)", "most epochs"]
+    pairs = [("stratified", "average"), ("natural", "average")]
+    pairs += [("stratified", kind)] if kind != "average" else []
     rows = []
     for row in board["rows"]:
         cells = [row["method"], f"{row['average']:.4f}"]
-        keys = ["average"] + ([kind] if kind != "average" else [])
-        for baseline, key in [("stratified", "average"), ("natural", "average")] + [
-            ("stratified", k) for k in keys[1:]
-        ]:
+        for baseline, key in pairs:
             judged = row["vs"].get(baseline, {}).get(key)
             cells += (
                 [f"{_signed(judged['difference'])} {_span(judged['interval'])}", judged["verdict"]]

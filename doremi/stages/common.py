@@ -101,12 +101,10 @@ def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     for artifact in inputs:
         require(cfg, artifact, stage)
         folder = producer(cfg, artifact)
-        done = read_json(folder / "done.json", f"rerun stage={ARTIFACTS[artifact].stage} with overwrite=true")
-        if not isinstance(done, dict) or "fingerprint" not in done:
-            raise DoremiError(
-                f"{folder / 'done.json'} is not a stage's record: rerun stage={ARTIFACTS[artifact].stage} "
-                "with overwrite=true"
-            )
+        way_out = f"rerun stage={ARTIFACTS[artifact].stage} with overwrite=true"
+        done = bookkeeping(folder / "done.json", None, way_out)
+        if "fingerprint" not in done:
+            raise DoremiError(f"{folder / 'done.json'} is not a stage's record (no 'fingerprint'); {way_out}")
         settings[f"{ARTIFACTS[artifact].stage} output"] = done["fingerprint"]
     return json.loads(json.dumps(settings, default=str))
 
@@ -139,7 +137,7 @@ def start(
     tmp = final.with_name(final.name + ".partial")
     for dest in publish.values():
         not_another_runs(cfg, Path(dest))
-    if str(Path(final).absolute()).startswith(str(Path(cfg.run_dir).absolute())):
+    if Path(final).absolute().is_relative_to(Path(cfg.run_dir).absolute()):  # prepare.from may point elsewhere
         for folder in (final, tmp, final.with_name(final.name + ".old")):
             no_links(folder, cfg.run_dir)
     settings = stage_settings(cfg, stage)

@@ -54,6 +54,13 @@ def mixture_of(cfg: DictConfig, data, entry: Entry) -> dict:
     return read_json(locate(sub, "learned_mixture"), "")
 
 
+def same_weights(mixture: dict, weights: list[float], domains: list[str]) -> bool:
+    """Whether a fixed mixture has these weights (in `domains` order, to 1e-12); an online method's change."""
+    if mixture["provenance"].get("online"):
+        return False
+    return bool(np.allclose([mixture["weights"][d] for d in domains], weights, rtol=0, atol=1e-12))
+
+
 def run(cfg: DictConfig) -> str | None:
     rows = entries(cfg.compare.methods)
     rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
@@ -74,15 +81,13 @@ def run(cfg: DictConfig) -> str | None:
     shared: dict[str, str] = {}
     for name, mixture in mixtures.items():
         weights = [float(mixture["weights"][d]) for d in data.domains]
-        fixed = [n for n in results if not mixtures[n]["provenance"].get("online")]
-        same = next((n for n in fixed if np.allclose(weights, list(mixtures[n]["weights"].values()), atol=1e-12)), None)
-        if mixture["provenance"].get("online"):  # its weights change as it trains: never another's models
-            same = None
+        online = mixture["provenance"].get("online")
+        # same weights and seed are the same run; an online method's weights change as it trains
+        same = next((n for n in results if not online and same_weights(mixtures[n], weights, data.domains)), None)
         if same:
             say(f"[compare] {name} has the same weights as {same}: its models are {same}'s")
             results[name], shared[name] = results[same], same
             continue
-        online = mixture["provenance"].get("online")
         results[name] = train_seeds(cfg, data, name, weights, seeds, heldout, out.tmp, None, online)
     if not is_main_process():
         commit(out)

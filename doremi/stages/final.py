@@ -37,23 +37,13 @@ from doremi.stages.graph import locate, method_of
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
 
 
-def candidate_mixture(cfg: DictConfig, data) -> tuple[str, list[float]]:
-    """(name, weights) of the mixture under test: final.mixture, else the learned one."""
+def candidate_mixture(cfg: DictConfig, data) -> tuple[str, list[float], dict | None]:
+    """(name, weights, online settings) of the mixture under test: final.mixture, else the learned one (whose
+    provenance names its method and, for an online method, the settings its weights change by in training)."""
     chosen = cfg.final.get("mixture")
     if chosen:
         weights = resolve_mixture(str(chosen), data.domains, data.token_counts("train"), "final.mixture")
-        return Path(str(chosen)).name.removesuffix(".json"), weights
-    return learned_candidate(cfg, data)[:2]
-
-
-def online_of(cfg: DictConfig, data) -> dict | None:
-    """The online settings of the learned mixture (an online method's weights change during training)."""
-    if cfg.final.get("mixture"):
-        return None
-    return learned_candidate(cfg, data)[2]
-
-
-def learned_candidate(cfg: DictConfig, data) -> tuple[str, list[float], dict | None]:
+        return Path(str(chosen)).name.removesuffix(".json"), weights, None
     mixture_file = locate(cfg, "learned_mixture")
     mixture = read_json(
         mixture_file,
@@ -65,7 +55,7 @@ def learned_candidate(cfg: DictConfig, data) -> tuple[str, list[float], dict | N
     return name, [learned[d] for d in data.domains], provenance.get("online")
 
 
-def mixtures_to_train(cfg: DictConfig, data, candidate: tuple[str, list[float]]) -> dict[str, list[float]]:
+def mixtures_to_train(cfg: DictConfig, data, candidate: tuple) -> dict[str, list[float]]:
     """name -> weights: the candidate first, then each baseline, then the reference mixture."""
     tokens = data.token_counts("train")
     out = {candidate[0]: candidate[1]}
@@ -169,7 +159,7 @@ def schedule_average(cfg: DictConfig, data, name: str, schedule: list[dict], fol
     average = np.zeros(len(data.domains))
     for entry, begin, end in zip(schedule, starts, starts[1:]):
         average += max(min(end, steps) - begin, 0) * np.array([entry["weights"][d] for d in data.domains])
-    average = np.maximum(average / average.sum(), 1e-9)
+    average = np.maximum(average, 1e-9 * average.sum())
     provenance = {
         "method": name,
         "note": "the average over training steps of an online schedule: the weights changed during the run",
@@ -197,7 +187,7 @@ def run(cfg: DictConfig) -> None:
     seeds = seeds_of(cfg, "final.seeds")
     out = start(cfg, "final")
     if out is None:
-        return verdict_summary(read_json(out_final(cfg), ""))
+        return verdict_summary(read_json(locate(cfg, "final_eval"), ""))
     heldout = heldout_for(cfg, data)
     described = heldout.describe()
     say(
@@ -205,7 +195,7 @@ def run(cfg: DictConfig) -> None:
         f"sequences ({heldout.documents} documents{', whole splits' if described['whole_split'] else ''})"
     )
     results: dict[str, dict[int, dict]] = {}
-    online = online_of(cfg, data)
+    online = candidate[2]
     for name, weights in mixtures_to_train(cfg, data, candidate).items():
         mine = name == candidate[0]
         save_to = out.tmp / "model.pt" if mine else None
@@ -222,10 +212,6 @@ def run(cfg: DictConfig) -> None:
     commit(out)
     say(f"[final] wrote {out.final / 'eval.json'}")
     return verdict_summary(evaluated)
-
-
-def out_final(cfg: DictConfig) -> Path:
-    return locate(cfg, "final_eval")
 
 
 def verdict_summary(evaluated: dict) -> str:

@@ -18,7 +18,7 @@ from doremi.plan import plan
 from doremi.stages.common import commit, load_prepared, say, start
 from doremi.stages.graph import method_of, stage_dir
 from doremi.stages.methods import LearnContext, Method, resolve
-from doremi.stages.methods.common import final_tokens
+from doremi.stages.methods.common import constraints
 
 
 def variant_config(cfg: DictConfig, method: Method) -> DictConfig:
@@ -39,18 +39,14 @@ def variant_config(cfg: DictConfig, method: Method) -> DictConfig:
 
 def feasible(cfg: DictConfig, data, mixture: dict) -> dict:
     """The mixture projected through the plan's constraints at the final run's budget (doremi.plan)."""
-    p = cfg.plan
     learned = mixture["weights"]
-    budget = float(final_tokens(cfg, data))
-    available = dict(zip(data.domains, map(float, data.token_counts("train"))))
-    pinned = {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()}
-    max_epochs = None if p.max_epochs is None else float(p.max_epochs)
-    result = plan(learned, available, budget, max_epochs, pinned, float(p.min_weight), float(p.max_weight))
+    limits = constraints(cfg, data)
+    result = plan(learned, **limits)
     provenance = {
         **mixture["provenance"],
         "feasible": {
             "learned": learned,
-            "token_budget": budget,
+            "token_budget": limits["budget"],
             "binding": result.binding,
             "epochs": result.epochs,
             "kl_from_learned": result.kl,

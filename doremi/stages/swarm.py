@@ -33,7 +33,7 @@ from doremi.mixture import resolve_mixture
 from doremi.plan import training_flops
 from doremi.runtime import is_main_process, say
 from doremi.stages.common import heldout_for, load_prepared, model_config
-from doremi.stages.graph import stage_dir
+from doremi.stages.graph import locate, stage_dir
 from doremi.stages.lm import fit_lm, trained
 from doremi.swarm import read_runs, run_id, sample_mixture
 
@@ -55,22 +55,29 @@ def swarm_config(cfg: DictConfig, model: dict | None = None) -> DictConfig:
     return derived
 
 
-def make_spec(cfg: DictConfig, data, weights, index, steps: int, model: dict | None = None) -> dict:
-    """Everything that decides one run's result (its fingerprint names its folder); `model`: keys of the
-    run's model changed instead of swarm.model (the scale check's larger runs)."""
+def spec_base(cfg: DictConfig, data, steps: int, model: dict | None = None) -> dict:
+    """What every run of one size shares; `model`: keys of the run's model changed instead of swarm.model
+    (the scale check's larger runs)."""
     s = cfg.swarm
-    spec = {
-        "index": index,
-        "weights": dict(zip(data.domains, (round(float(w), 12) for w in weights))),
+    return {
         "steps": int(steps),
         "batch_size": int(s.batch_size),
-        "seed": int(s.seed) + (index if isinstance(index, int) else 0),
         "model": model_config(swarm_config(cfg, model), data),
         "model_changes": model,
         "optim": OmegaConf.to_container(cfg.optim, resolve=True),
         "eval_chunks": cfg.final.eval_chunks,
         "threads": int(s.threads),
         "prepared": read_json(stage_dir(cfg, "prepare") / "done.json", "rerun stage=prepare")["fingerprint"],
+    }
+
+
+def make_spec(cfg: DictConfig, base: dict, domains: list[str], weights, index) -> dict:
+    """Everything that decides one run's result; its fingerprint names its folder."""
+    spec = {
+        **base,
+        "index": index,
+        "weights": dict(zip(domains, (round(float(w), 12) for w in weights))),
+        "seed": int(cfg.swarm.seed) + (index if isinstance(index, int) else 0),
     }
     return {**spec, "id": run_id({k: v for k, v in spec.items() if k != "index"})}
 
@@ -79,8 +86,9 @@ def specs(cfg: DictConfig, data) -> list[dict]:
     """One spec per run index of the swarm."""
     s = cfg.swarm
     prior = resolve_mixture(str(s.prior), data.domains, data.token_counts("train"), "swarm.prior")
+    base = spec_base(cfg, data, int(s.steps))
     return [
-        make_spec(cfg, data, sample_mixture(prior, i, int(s.seed), list(s.concentrations)), i, int(s.steps))
+        make_spec(cfg, base, data.domains, sample_mixture(prior, i, int(s.seed), list(s.concentrations)), i)
         for i in range(int(s.runs))
     ]
 
@@ -105,9 +113,13 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
     folder = stage_dir(cfg, "swarm") / "scale"
     heldout = heldout_for(cfg, data)
     sizes: dict[str, dict[str, float]] = {"small": {}, "large": {}}
+    bases = {
+        "small": spec_base(cfg, data, int(cfg.swarm.steps)),
+        "large": spec_base(cfg, data, int(cfg.swarm.check_steps), larger),
+    }
     for name, weights in chosen.items():
-        for size, model, steps in (("small", None, cfg.swarm.steps), ("large", larger, cfg.swarm.check_steps)):
-            spec = make_spec(cfg, data, weights, f"{name}:{size}", int(steps), model)
+        for size, base in bases.items():
+            spec = make_spec(cfg, base, data.domains, weights, f"{name}:{size}")
             done = folder / spec["id"] / "result.json"
             result = read_json(done, "") if done.is_file() else train_run(cfg, data, spec, folder, heldout)
             losses = np.array([[result["losses"][d] for d in data.domains]])
@@ -197,22 +209,21 @@ def indices_of(cfg: DictConfig, total: int) -> list[int]:
 def ensure(cfg: DictConfig, data, train: bool = True, chosen: list[int] | None = None) -> tuple[list[dict], list[dict]]:
     """(finished runs, runs still missing) of this swarm; with `train`, the missing ones (of `chosen`) are trained
     here first, one after the other. The table swarm/runs.jsonl lists the finished ones."""
-    folder = stage_dir(cfg, "swarm") / "runs"
+    table_file = locate(cfg, "swarm_runs")
+    folder = table_file.parent / "runs"
     all_specs = specs(cfg, data)
     todo = all_specs if chosen is None else [all_specs[i] for i in chosen]
-    _, missing_ids = read_runs(folder, [s["id"] for s in todo])
-    if train and missing_ids:
+    missing = [s for s in todo if not (folder / s["id"] / "result.json").is_file()]
+    if train and missing:
         heldout = heldout_for(cfg, data)
-        missing = [s for s in todo if s["id"] in set(missing_ids)]
         say(f"[swarm] training {len(missing)} of {len(todo)} run(s) ({len(todo) - len(missing)} reused)")
         for n, spec in enumerate(missing, start=1):
             result = train_run(cfg, data, spec, folder, heldout)
             average = sum(result["losses"].values()) / len(result["losses"])
             say(f"[swarm] run {spec['index']} ({n}/{len(missing)}): average held-out loss {average:.4f}")
-    found, still = read_runs(folder, [s["id"] for s in all_specs])
-    found.sort(key=lambda r: r["index"])
+    found, still = read_runs(folder, [s["id"] for s in all_specs])  # in run order
     if is_main_process() and found:
-        write_text_atomic(stage_dir(cfg, "swarm") / "runs.jsonl", "".join(json.dumps(r) + "\n" for r in found))
+        write_text_atomic(table_file, "".join(json.dumps(r) + "\n" for r in found))
     return found, [s for s in all_specs if s["id"] in set(still)]
 
 

@@ -57,21 +57,23 @@ def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | Non
     return "target", [domains.index(str(n)) for n in names]
 
 
+def constraints(cfg: DictConfig, data) -> dict:
+    """The plan's constraints at the final run's budget, as doremi.plan.plan and doremi.plan.bounds take them:
+    available tokens per domain, budget, max_epochs, pinned, min_weight, max_weight."""
+    p = cfg.plan
+    return {
+        "available": dict(zip(data.domains, map(float, data.token_counts("train")))),
+        "budget": float(final_tokens(cfg, data)),
+        "max_epochs": None if p.max_epochs is None else float(p.max_epochs),
+        "pinned": {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()},
+        "min_weight": float(p.min_weight),
+        "max_weight": float(p.max_weight),
+    }
+
+
 def box(cfg: DictConfig, data):
     """(lower, upper) weight bounds of the plan's constraints at the final run's budget (doremi.plan.bounds)."""
     from doremi.plan import bounds
 
-    p = cfg.plan
-    available = dict(zip(data.domains, map(float, data.token_counts("train"))))
-    pinned = {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()}
-    max_epochs = None if p.max_epochs is None else float(p.max_epochs)
-    lo, hi, _ = bounds(
-        data.domains,
-        available,
-        float(final_tokens(cfg, data)),
-        max_epochs,
-        pinned,
-        float(p.min_weight),
-        float(p.max_weight),
-    )
+    lo, hi, _ = bounds(data.domains, **constraints(cfg, data))
     return lo, hi

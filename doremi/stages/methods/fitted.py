@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from doremi.runtime import say
+from doremi.stages.graph import locate
 from doremi.stages.methods.base import LearnContext
 from doremi.stages.methods.common import box, target_of
 
@@ -34,7 +35,7 @@ class Swarm:
     lo: np.ndarray
     hi: np.ndarray
     provenance: dict
-    found: list | None = None
+    found: list[dict]  # the finished runs' results
 
 
 def swarm_of(ctx: LearnContext) -> Swarm:
@@ -64,13 +65,11 @@ def swarm_of(ctx: LearnContext) -> Swarm:
             "missing": len(missing),
             "steps": int(cfg.swarm.steps),
             "parameters": int(found[0]["parameters"]),
-            "folder": str(ctx.cfg.run_dir) + "/swarm",
+            "folder": str(locate(cfg, "swarm_runs").parent),
         },
         "cost": {"flops": flops, "what": f"{len(found)} swarm runs of {int(found[0]['parameters']):,} parameters"},
     }
-    swarm = Swarm(weights, losses, target_values(losses, kind, indices), kind, indices, prior, lo, hi, provenance)
-    swarm.found = found
-    return swarm
+    return Swarm(weights, losses, target_values(losses, kind, indices), kind, indices, prior, lo, hi, provenance, found)
 
 
 def scale_of(ctx: LearnContext, swarm: Swarm, weights) -> dict:
