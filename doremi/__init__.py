@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import importlib
 
+from doremi import schema
+
+schema.register()  # the settings schema, known to Hydra before any config is composed
+
 __version__ = "0.1.0"
 
 _WHERE = {

@@ -44,7 +44,9 @@ def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
         (a, b)
         for a, targets in graph.items()
         for b in targets
-        if b.startswith("doremi.stages") and not a.startswith("doremi.stages") and a != "doremi.__main__"
+        if b.startswith("doremi.stages")
+        and not a.startswith("doremi.stages")
+        and a not in ("doremi.__main__", "doremi.cli")
     )
 
 

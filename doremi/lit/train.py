@@ -53,6 +53,29 @@ def make_logger(kind: str, out_dir: Path, label: str, version: str):
     return loggers.CSVLogger(str(out_dir), name="logs", version=version)
 
 
+def check_combination(run: TrainerSettings) -> None:
+    """Lightning's refusal of a combination of trainer.* settings (an accelerator that is not here, fsdp or a
+    precision it cannot run, more devices than there are), as one line naming the keys, before a stage starts:
+    a Trainer is built and dropped, nothing is launched."""
+    try:
+        pl.Trainer(
+            accelerator=run.accelerator,
+            devices=run.devices,
+            num_nodes=run.num_nodes,
+            strategy=lightning_strategy(run.strategy),
+            precision=run.precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+    except (TypeError, ValueError, RuntimeError, MisconfigurationException) as err:
+        given = " ".join(f"trainer.{k}={getattr(run, k)}" for k in ("accelerator", "devices", "strategy", "precision"))
+        raise DoremiError(
+            f"{given}: Lightning refused this combination ({first_line(err)}); change one of them"
+        ) from None
+
+
 def make_trainer(
     run: TrainerSettings,
     out_dir: Path,

@@ -23,8 +23,9 @@ def check_name(name: str) -> None:
         )
 
 
-def run_stage(cfg: DictConfig) -> None:
-    """Run `cfg.stage` (or the whole pipeline for `all`) and print the summary when there is one."""
+def preflight(cfg: DictConfig) -> None:
+    """Everything refused before a stage starts: an unknown stage or method, a bad name, a setting outside the
+    schema's bounds or rules, a Lightning choice Lightning does not know."""
     stage = str(cfg.stage)
     if stage not in STAGES:
         from doremi.mixture import closest
@@ -46,8 +47,23 @@ def run_stage(cfg: DictConfig) -> None:
 
         quiet_lightning()
         lightning_choices(cfg)
+        from doremi import settings
+        from doremi.lit.train import check_combination
+
+        check_combination(settings.of(cfg, settings.TrainerSettings))
+    if stage != "all" and not TABLE[stage].light:  # a missing or unfinished input stage, named before anything is made
+        from doremi.stages.common import declared
+        from doremi.stages.graph import require
+
+        for artifact in declared(stage, cfg)[0]:
+            require(cfg, artifact, stage)
+
+
+def run_stage(cfg: DictConfig) -> None:
+    """Run `cfg.stage` (or the whole pipeline for `all`) and print the summary when there is one."""
+    preflight(cfg)
     summary = None
-    for name in PIPELINE if stage == "all" else (stage,):
+    for name in PIPELINE if str(cfg.stage) == "all" else (str(cfg.stage),):
         summary = run_recipe(cfg, name)
     if summary:
         print(summary, flush=True)

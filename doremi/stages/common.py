@@ -21,6 +21,7 @@ from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.files import no_links, read_json, write_atomic, write_json_atomic
 from doremi.runtime import barrier, is_main_process, say  # noqa: F401  (stages import them from here)
+from doremi.schema import UNSET_BEFORE
 from doremi.settings import number  # noqa: F401  (stages import it from here)
 from doremi.stages.graph import TABLE, TRAINING, names, producer  # noqa: F401  (stages import TRAINING from here)
 from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
@@ -109,6 +110,12 @@ def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     return json.loads(json.dumps(settings, default=str))
 
 
+def set_values(settings: dict) -> dict:
+    """The settings that hold a value: a key at null and a key absent say the same (configs before the schema
+    lacked keys that it now holds at null), so a finished stage compares equal across them."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
 def fingerprint(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -137,7 +144,7 @@ def start(
     tmp = final.with_name(final.name + ".partial")
     for dest in publish.values():
         not_another_runs(cfg, Path(dest))
-    if Path(final).absolute().is_relative_to(Path(cfg.run_dir).absolute()):  # prepare.from may point elsewhere
+    if Path(final).absolute().is_relative_to(Path(cfg.run_dir).absolute()):  # prepare.reuse may point elsewhere
         for folder in (final, tmp, final.with_name(final.name + ".old")):
             no_links(folder, cfg.run_dir)
     settings = stage_settings(cfg, stage)
@@ -146,15 +153,16 @@ def start(
         recover_swap(final)
     if done.exists() and not cfg.overwrite:
         before = bookkeeping(done, "settings", f"delete {final} or pass overwrite=true")
-        if before == settings:
+        if set_values(before) == set_values(settings):
             say(f"[{stage}] already done in {final} with these settings; reusing it (overwrite=true redoes it)")
             if is_main_process():
                 copy_published(final, publish, stage, repair=True)
             return None
-        changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        before, now = set_values(before), set_values(settings)
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         key = changed[0]
         raise DoremiError(
-            f"{final} was made with other settings ({key}: {before.get(key)!r} -> {settings.get(key)!r}"
+            f"{final} was made with other settings ({key}: {before.get(key)!r} -> {now.get(key)!r}"
             f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}); "
             "pass overwrite=true to redo it or use another run_dir="
         )
@@ -162,7 +170,7 @@ def start(
         return StageOutput(stage, final, tmp, settings, publish)
     if tmp.exists() and cfg.resume:
         before = bookkeeping(tmp / "settings.json", None, f"delete {tmp}") if (tmp / "settings.json").exists() else None
-        if before == settings:
+        if before is not None and set_values(before) == set_values(settings):
             say(f"[{stage}] resume={cfg.resume}: continuing the interrupted run in {tmp}")
             return StageOutput(stage, final, tmp, settings, publish)
         say(f"[{stage}] {tmp} was started with other settings; starting over")
@@ -255,6 +263,7 @@ def commit(out: StageOutput) -> Path:
 
 def model_config(cfg: DictConfig, data: PackedData) -> dict:
     model = OmegaConf.to_container(cfg.model, resolve=True)
+    model = {k: v for k, v in model.items() if v is not None or f"model.{k}" not in UNSET_BEFORE}
     model["vocab_size"] = int(data.tokenizer["vocab_size"])
     return model
 

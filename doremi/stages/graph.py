@@ -52,11 +52,11 @@ def method_of(cfg: DictConfig) -> str:
 
 def stage_dir(cfg: DictConfig, stage: str) -> Path:
     """The folder of `stage` in this run: `learn` is one folder per method (learn/<method>/), and
-    `prepare.from` points `prepare` at another run's prepared data."""
+    `prepare.reuse` points `prepare` at another run's prepared data."""
     if stage == "learn":
         return Path(cfg.run_dir) / "learn" / method_of(cfg)
-    if stage == "prepare" and cfg.get("prepare") is not None and cfg.prepare.get("from"):
-        return Path(str(cfg.prepare["from"]))
+    if stage == "prepare" and cfg.get("prepare") is not None and cfg.prepare.get("reuse"):
+        return Path(str(cfg.prepare.reuse))
     return Path(cfg.run_dir) / stage
 
 

@@ -33,7 +33,7 @@ def variant_config(cfg: DictConfig, method: Method) -> DictConfig:
         derived.run_dir = str(where)
         derived.mixtures_dir = str(where / "mixtures")
         derived.reports_dir = str(where / "reports")
-        derived.prepare["from"] = str(stage_dir(cfg, "prepare").resolve())
+        derived.prepare["reuse"] = str(stage_dir(cfg, "prepare").resolve())
     return derived
 
 

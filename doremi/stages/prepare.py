@@ -218,10 +218,10 @@ def merge_shards(cfg: DictConfig, num_shards: int, out_dir: Path) -> tuple[Token
 
 def run(cfg: DictConfig) -> None:
     """Prepare the corpus; with prepare.num_shards > 1, one shard (prepare.shard=i) or the merge of all."""
-    if cfg.prepare.get("from"):
+    if cfg.prepare.get("reuse"):
         raise DoremiError(
-            f"prepare.from={cfg.prepare['from']}: this run reads another run's prepared data; "
-            "run stage=prepare there, or unset prepare.from"
+            f"prepare.reuse={cfg.prepare.reuse}: this run reads another run's prepared data; "
+            "run stage=prepare there, or unset prepare.reuse"
         )
     num_shards, shard = int(cfg.prepare.num_shards), cfg.prepare.shard
     if num_shards > 1 and shard is not None:

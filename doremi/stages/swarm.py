@@ -55,6 +55,13 @@ def swarm_config(cfg: DictConfig, model: dict | None = None) -> DictConfig:
     return derived
 
 
+def preset_model(preset: Path) -> dict:
+    """A model preset's settings: the schema's defaults with the preset's changes (conf/model/<name>.yaml)."""
+    from doremi.schema import Model
+
+    return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(Model), OmegaConf.load(preset)))
+
+
 def spec_base(cfg: DictConfig, data, steps: int, model: dict | None = None) -> dict:
     """What every run of one size shares; `model`: keys of the run's model changed instead of swarm.model
     (the scale check's larger runs)."""
@@ -104,7 +111,7 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
     if not preset.is_file():
         choices = ", ".join(sorted(p.stem for p in MODEL_PRESETS.glob("*.yaml")))
         raise DoremiError(f"swarm.check_scale={cfg.swarm.check_scale}: not a model preset; choose one of {choices}")
-    larger = {k: v for k, v in OmegaConf.to_container(OmegaConf.load(preset)).items() if k != "seq_len"}
+    larger = {k: v for k, v in preset_model(preset).items() if k != "seq_len" and v is not None}
     k = len(data.domains)
     chosen = {"predicted": list(predicted), "stratified": [1.0 / k] * k}
     chosen.update(

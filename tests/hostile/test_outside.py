@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from doremi.__main__ import check_command_line, unknown_keys
+from doremi.cli import check_command_line, compose_checked
 from doremi.errors import DoremiError
 from doremi.files import no_links
 from doremi.report.document import to_markdown
@@ -63,26 +63,38 @@ def test_a_name_that_leaves_runs_is_refused_before_hydra_makes_a_folder(tmp_path
         check_command_line([f"run_dir={tmp_path / 'plain' / 'run'}"])
 
 
-def test_a_typo_names_the_closest_keys():
+def test_a_typo_names_the_closest_keys(tmp_path):
     with pytest.raises(DoremiError, match=r"dro.etaa is not a setting \(closest: dro.eta"):
-        unknown_keys(["dro.etaa=0.5"])
-    unknown_keys(["dro.eta=0.5", "data.domains={a: b.jsonl}", "+trainer.extra=1"])  # known, open maps, additions
+        compose_checked(["dro.etaa=0.5"])
+    cfg = compose_checked(
+        [f"run_dir={tmp_path}", "dro.eta=0.5", "data.domains={a: b.jsonl}", "model=hf", "+model.hf_config.x=1"]
+    )
+    assert (
+        cfg.dro.eta == 0.5 and cfg.data.domains.a == "b.jsonl" and cfg.model.hf_config.x == 1
+    )  # known keys, open maps
 
 
 @pytest.mark.parametrize(
     "setting, message",
     [
-        ("overwrite=no", "overwrite=no: expected true or false"),
+        ("overwrite=maybe", "overwrite=maybe: expected true or false"),
         ("resume=true", "resume=True: expected auto"),
-        ("trainer.batch_size=2.5", "expected a whole number"),
-        ("final.baselines=uniform", "expected a list"),
-        ("seed=-1", "seed=-1: expected a whole number"),
-        ("final.eval_chunks=abc", "final.eval_chunks=abc"),
+        ("trainer.batch_size=2.5", "trainer.batch_size=2.5: expected a whole number"),
+        ("final.baselines=uniform", r"final.baselines=uniform: expected a list like final.baselines=\[a,b\]"),
+        ("seed=-1", r"seed=-1: expected a number in \[0, 4294967296\)"),
+        ("final.eval_chunks=abc", "final.eval_chunks=abc: expected a whole number"),
     ],
 )
-def test_wrong_types_are_one_line_naming_the_key(make_cfg, setting, message):
-    with pytest.raises(DoremiError, match=message):
-        run_stage(make_cfg("stage=prepare", setting))
+def test_wrong_types_are_one_line_naming_the_key(monkeypatch, capsys, tmp_path, setting, message):
+    from doremi.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["doremi", "stage=prepare", setting])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and re.match(rf"error: {message}", err) and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing created, not even Hydra's folder
 
 
 def test_an_edited_corpus_file_makes_prepare_stale(tmp_path, make_cfg, files):
@@ -163,3 +175,17 @@ def test_a_planted_checkpoint_is_refused_without_running_it(tmp_path, make_cfg, 
     with pytest.raises(DoremiError, match=r"step-00000010.ckpt is not a checkpoint this tool wrote"):
         run_stage(cfg)
     assert not marker.exists()
+
+
+def test_lightning_refusing_a_combination_is_one_line_before_anything_is_made(tmp_path):
+    with pytest.raises(DoremiError, match=r"^trainer\.accelerator=cpu trainer\.devices=\[0, 1\] .*Lightning refused"):
+        check_command_line(
+            [f"run_dir={tmp_path / 'run'}", "stage=reference", "trainer.accelerator=cpu", "trainer.devices=[0,1]"]
+        )
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_input_stage_is_named_before_anything_is_made(tmp_path):
+    with pytest.raises(DoremiError, match=r"^stage=final reads .*prepare.* run stage=prepare first"):
+        check_command_line([f"run_dir={tmp_path / 'run'}", "stage=final"])
+    assert not (tmp_path / "run").exists()

@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from doremi.__main__ import CONFIG_DIR
+from doremi.cli import compose_checked, renamed
 from doremi.data.tokenizer import ByteTokenizer, load_saved, train_bpe
 from doremi.errors import DoremiError
 from doremi.lit.shard import layer_stack
@@ -129,11 +130,8 @@ def hf_cfg(tmp_path, *overrides):
     files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=120, seed=2)
     base = [f"run_dir={tmp_path / 'run'}", f"mixtures_dir={tmp_path / 'mixtures'}", f"reports_dir={tmp_path / 'rep'}"]
     tiny = [o for o in TINY if not o.startswith("model.")]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(
-            config_name="config",
-            overrides=[*base, *tiny, "model=hf", "model.seq_len=32", domains_override(files), *overrides],
-        )
+    overrides = [*base, *tiny, "model=hf", "model.seq_len=32", domains_override(files), *overrides]
+    return compose_checked(renamed(overrides))  # as the command line reads them
 
 
 def test_command_line_hf_configs_as_the_readme_writes_them(tmp_path):
