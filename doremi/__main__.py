@@ -53,13 +53,12 @@ def run(cfg: DictConfig) -> None:
     except DoremiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
-    except OSError as err:  # a full disk, a file where a directory should be, no permission
-        where = f" {err.filename}" if err.filename else ""
-        print(
-            f"error: could not read or write{where}: {err.strerror or err}; free space or fix the path",
-            file=sys.stderr,
-            flush=True,
-        )
+    except OSError as err:  # a full disk, a file-size limit, a file where a directory should be, no permission
+        from doremi.files import write_failure
+        from doremi.runtime import where
+
+        folder = f"{cfg.run_dir}/{where['stage']}.partial (stage={where['stage']})" if where.get("stage") else None
+        print(f"error: {write_failure(err, folder)}", file=sys.stderr, flush=True)
         sys.exit(2)
     finally:
         for signum, handler in previous.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -31,10 +32,24 @@ def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except RuntimeError as err:  # torch.save's writer reports a short write (a full disk, a size limit) so
+        tmp.unlink(missing_ok=True)
+        raise OSError(errno.EIO, str(err).strip().splitlines()[0], str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_failure(err: OSError, fallback: str | None = None) -> str:
+    """One line for a failed read or write: the file (or `fallback`, the folder being written when the error
+    names none), the reason, and the file-size limit when one is set (ulimit -f)."""
+    import resource
+
+    where = err.filename or fallback
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    limit = "" if soft == resource.RLIM_INFINITY else f"; files are limited to {soft:,} bytes here (ulimit -f): raise it"
+    return f"could not read or write{f' {where}' if where else ''}: {err.strerror or err}{limit}; free space or fix the path"
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -149,7 +150,10 @@ class Checkpoints(pl.Callback):
         tmp = self.dir / f".step-{step:08d}.ckpt.tmp"
         if trainer.is_global_zero:
             self.dir.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)
+        try:
+            trainer.save_checkpoint(tmp)
+        except RuntimeError as err:  # torch's writer on a short write (a full disk, a file-size limit)
+            raise OSError(errno.EIO, str(err).strip().splitlines()[0], str(final)) from None
         if trainer.is_global_zero:
             os.replace(tmp, final)
             for old in sorted(self.dir.glob("step-*.ckpt"))[: -self.keep]:

@@ -189,3 +189,25 @@ def test_a_missing_input_stage_is_named_before_anything_is_made(tmp_path):
     with pytest.raises(DoremiError, match=r"^stage=final reads .*prepare.* run stage=prepare first"):
         check_command_line([f"run_dir={tmp_path / 'run'}", "stage=final"])
     assert not (tmp_path / "run").exists()
+
+
+def test_a_file_size_limit_is_one_line_naming_the_limit(tmp_path, files):
+    """ulimit -f (RLIMIT_FSIZE) below the size of a model: a checkpoint or model.pt cannot be written whole."""
+    import os
+    import resource
+
+    from tests.conftest import TINY
+
+    args = [sys.executable, "-m", "doremi", f"run_dir={tmp_path / 'run'}", *TINY, domains_override(files)]
+    args += [f"mixtures_dir={tmp_path / 'mixtures'}", "trainer.max_steps=4", "trainer.hf_checkpoints=false"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    assert subprocess.run([*args, "stage=prepare"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    limited = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))  # noqa: E731
+    for extra in (["checkpoint.every=2"], ["checkpoint.every=0"]):  # a Lightning checkpoint, then model.pt
+        result = subprocess.run(
+            [*args, "stage=reference", *extra], cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=limited
+        )
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert len(lines) == 1 and "reference.partial" in lines[0] and "limited to 20,000 bytes" in lines[0]
+        assert not (tmp_path / "run" / "reference" / "done.json").exists()
