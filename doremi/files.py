@@ -48,7 +48,9 @@ def write_failure(err: OSError, fallback: str | None = None) -> str:
 
     where = err.filename or fallback
     soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    limit = "" if soft == resource.RLIM_INFINITY else f"; files are limited to {soft:,} bytes here (ulimit -f): raise it"
+    limit = (
+        "" if soft == resource.RLIM_INFINITY else f"; files are limited to {soft:,} bytes here (ulimit -f): raise it"
+    )
     return f"could not read or write{f' {where}' if where else ''}: {err.strerror or err}{limit}; free space or fix the path"
 
 

@@ -162,15 +162,32 @@ class LMModule(pl.LightningModule):
         shard(self.model, self.device_mesh)  # trainer.strategy=fsdp only (doremi.lit.shard)
 
     def configure_optimizers(self):
-        return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps)
+        return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps, loss_scaled(self))
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        clip_norm(optimizer, gradient_clip_val)
 
 
-def make_optimizer(params, optim: dict, max_steps: int):
+def loss_scaled(module: pl.LightningModule) -> bool:
+    """Whether the trainer scales the loss (16-bit float mixed precision); bf16 and 32-bit do not."""
+    return str(module.trainer.precision).startswith("16")
+
+
+def clip_norm(optimizer: torch.optim.Optimizer, value: float | None) -> None:
+    """Gradient-norm clipping over the optimizer's parameters, as Lightning's own does, but also with a fused
+    AdamW under bf16-mixed: Lightning refuses that pair ("performs unscaling of gradients internally"), though
+    bf16 scales no loss and the gradients are the true ones. Under 16-mixed the optimizer is never fused
+    (make_optimizer), so Lightning has unscaled the gradients before this runs."""
+    if value:
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], value)
+
+
+def make_optimizer(params, optim: dict, max_steps: int, loss_scaled: bool = False):
     """AdamW with linear warmup, then cosine decay to `min_lr_ratio` of the peak rate."""
     params = list(params)
     fused = optim.get("fused", "auto")
-    if fused == "auto":  # PyTorch's fused AdamW kernel where the parameters are on a GPU
-        fused = bool(params) and all(p.is_cuda for p in params)
+    if fused == "auto":  # PyTorch's fused AdamW kernel where the parameters are on a GPU, unless the loss is scaled
+        fused = bool(params) and all(p.is_cuda for p in params) and not loss_scaled
     optimizer = torch.optim.AdamW(
         params, lr=optim["lr"], betas=tuple(optim["betas"]), weight_decay=optim["weight_decay"], fused=bool(fused)
     )

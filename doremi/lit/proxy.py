@@ -8,7 +8,7 @@ from torch import nn
 
 from doremi import dro
 from doremi.errors import DoremiError
-from doremi.lit.lm import make_optimizer, masked_sum, mean_loss, micro_part, reduce_sum
+from doremi.lit.lm import clip_norm, loss_scaled, make_optimizer, masked_sum, mean_loss, micro_part, reduce_sum
 from doremi.lit.parts import BatchDraw, DomainWeights, ReferenceScorer
 from doremi.lit.shard import shard
 
@@ -145,4 +145,7 @@ class ProxyModule(pl.LightningModule):
         shard(self.model, self.device_mesh)  # trainer.strategy=fsdp: the proxy only (the reference is frozen)
 
     def configure_optimizers(self):
-        return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps)
+        return make_optimizer(self.model.parameters(), self.hparams.optim, self.hparams.max_steps, loss_scaled(self))
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        clip_norm(optimizer, gradient_clip_val)
