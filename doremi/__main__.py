@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -69,7 +70,10 @@ def main() -> None:
     """The command line: --help, then the config composed and checked (one line and exit 2 for anything bad,
     before Hydra creates a folder), then Hydra's app."""
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
-        print(help_text())
+        try:
+            print(help_text(), flush=True)
+        except BrokenPipeError:  # `--help | head`: the reader left early
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     sys.argv[1:] = renamed(sys.argv[1:])
     try:
