@@ -205,7 +205,12 @@ def test_a_file_size_limit_is_one_line_naming_the_limit(tmp_path, files):
     limited = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))  # noqa: E731
     for extra in (["checkpoint.every=2"], ["checkpoint.every=0"]):  # a Lightning checkpoint, then model.pt
         result = subprocess.run(
-            [*args, "stage=reference", *extra], cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=limited
+            [*args, "stage=reference", *extra],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=limited,
         )
         lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
