@@ -86,9 +86,8 @@ def compose_checked(overrides: list[str]) -> DictConfig:
     schema; every refusal is one DoremiError naming the key."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf.errors import OmegaConfBaseException
 
-    from doremi.settings import check, check_value, fields
+    from doremi.settings import check
 
     parsed = OverridesParser.create().parse_overrides(overrides)
     ours = [o for o in parsed if not o.is_hydra_override()]
@@ -103,7 +102,6 @@ def compose_checked(overrides: list[str]) -> DictConfig:
             raise
         except Exception as err:  # Hydra's composition errors: wrong types, missing presets, bad syntax
             raise DoremiError(one_line(err, plain)) from None
-    field_of = {key: f for key, f, _ in fields()}
     for sweep in sweeps:
         key = sweep.get_key_element().lstrip("+~")
         try:
@@ -111,16 +109,25 @@ def compose_checked(overrides: list[str]) -> DictConfig:
         except Exception:  # an interval sweep (for an optimizer plugin) has no list of values
             continue
         for value in values:
-            try:
-                OmegaConf.update(cfg, key, value, merge=True)
-            except OmegaConfBaseException:
-                raise DoremiError(
-                    f"{key}={value} (of the sweep {sweep.input_line}): expected {expected(key)}"
-                ) from None
-            if key in field_of:
-                check_value(f"{key}", OmegaConf.select(cfg, key), field_of[key])
+            apply(cfg, key, value, f" (of the sweep {sweep.input_line})")
     check(cfg)
     return cfg
+
+
+def apply(cfg: DictConfig, key: str, value, where: str = "") -> None:
+    """`key=value` set in a composed config as Hydra sets an override (merged into a map), its type checked by
+    the schema and its bounds by the field's metadata: one DoremiError naming the key when it does not fit."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from doremi.settings import check_value, fields
+
+    try:
+        OmegaConf.update(cfg, key, value, merge=True)
+    except OmegaConfBaseException:
+        raise DoremiError(f"{key}={value}{where}: expected {expected(key)}") from None
+    field = next((f for k, f, _ in fields() if k == key), None)
+    if field is not None:
+        check_value(key, OmegaConf.select(cfg, key), field)
 
 
 def unknown_keys(cfg: DictConfig, overrides: list[str]) -> None:

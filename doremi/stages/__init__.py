@@ -25,7 +25,7 @@ def check_name(name: str) -> None:
 
 def preflight(cfg: DictConfig) -> None:
     """Everything refused before a stage starts: an unknown stage or method, a bad name, a setting outside the
-    schema's bounds or rules, a Lightning choice Lightning does not know."""
+    schema's bounds or rules, a missing input stage of a training stage, trainer.* settings Lightning refuses."""
     stage = str(cfg.stage)
     if stage not in STAGES:
         from doremi.mixture import closest
@@ -41,6 +41,12 @@ def preflight(cfg: DictConfig) -> None:
         resolve(str(cfg.method))
         if stage == "compare":
             entries(cfg.compare.methods)
+    if stage != "all" and not TABLE[stage].light:  # a missing or unfinished input stage, named before anything is made
+        from doremi.stages.common import declared
+        from doremi.stages.graph import require
+
+        for artifact in declared(stage, cfg)[0]:
+            require(cfg, artifact, stage)
     if stage == "all" or not TABLE[stage].light:
         from doremi.settings import lightning_choices
         from doremi.stages.common import quiet_lightning
@@ -51,12 +57,6 @@ def preflight(cfg: DictConfig) -> None:
         from doremi.lit.train import check_combination
 
         check_combination(settings.of(cfg, settings.TrainerSettings))
-    if stage != "all" and not TABLE[stage].light:  # a missing or unfinished input stage, named before anything is made
-        from doremi.stages.common import declared
-        from doremi.stages.graph import require
-
-        for artifact in declared(stage, cfg)[0]:
-            require(cfg, artifact, stage)
 
 
 def run_stage(cfg: DictConfig) -> None:

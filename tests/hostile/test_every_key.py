@@ -1,14 +1,15 @@
 """Table-driven, from the schema (doremi.schema): every setting given a wrong type, an out-of-range value and an
 empty value on the command line is one DoremiError naming that key, raised while the config is composed and
-checked (doremi.cli.compose_checked), before any stage runs or any folder is made."""
+checked (doremi.cli.compose_checked and apply), before any stage runs or any folder is made."""
 
 import typing
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from doremi.cli import compose_checked
+from doremi.cli import apply, compose_checked
 from doremi.errors import DoremiError
-from doremi.settings import fields
+from doremi.settings import check, fields
 
 NUMBERS = (int, float, int | float)
 
@@ -50,9 +51,26 @@ def test_every_typed_setting_has_cases():
     assert len(keys) > 100
 
 
+@pytest.fixture(scope="module")
+def composed(tmp_path_factory):
+    return compose_checked([f"run_dir={tmp_path_factory.mktemp('keys') / 'run'}"])
+
+
 @pytest.mark.parametrize("key, value", cases())
-def test_a_bad_value_names_its_key(tmp_path, key, value):
+def test_a_bad_value_names_its_key(composed, key, value):
+    """Each case is set as Hydra sets a command-line override (its own parser reads the value), into a copy of
+    one composed config: the schema's type check, then the bounds and rules (doremi.cli.apply, settings.check)."""
+    override = OverridesParser.create().parse_override(f"{key}={value}")
+    cfg = composed.copy()
     with pytest.raises(DoremiError, match=rf"^{key.replace('.', '[.]')}[=: ]"):
+        apply(cfg, override.key_or_group, override.value())
+        check(cfg)
+
+
+@pytest.mark.parametrize("key, value", [("trainer.batch_size", "2.5"), ("optim.lr", "abc"), ("overwrite", "maybe"),
+                                        ("final.baselines", "word"), ("dro.normalize", "nonsense"), ("seed", "-1")])  # fmt: skip
+def test_the_command_line_refuses_them_before_anything_is_made(tmp_path, key, value):
+    with pytest.raises(DoremiError, match=rf"^{key.replace('.', '[.]')}="):
         compose_checked([f"run_dir={tmp_path / 'run'}", f"{key}={value}"])
     assert not (tmp_path / "run").exists()
 

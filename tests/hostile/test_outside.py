@@ -180,7 +180,7 @@ def test_a_planted_checkpoint_is_refused_without_running_it(tmp_path, make_cfg, 
 def test_lightning_refusing_a_combination_is_one_line_before_anything_is_made(tmp_path):
     with pytest.raises(DoremiError, match=r"^trainer\.accelerator=cpu trainer\.devices=\[0, 1\] .*Lightning refused"):
         check_command_line(
-            [f"run_dir={tmp_path / 'run'}", "stage=reference", "trainer.accelerator=cpu", "trainer.devices=[0,1]"]
+            [f"run_dir={tmp_path / 'run'}", "stage=all", "trainer.accelerator=cpu", "trainer.devices=[0,1]"]
         )
     assert not (tmp_path / "run").exists()
 
