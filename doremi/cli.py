@@ -89,7 +89,15 @@ def compose_checked(overrides: list[str]) -> DictConfig:
 
     from doremi.settings import check
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    from hydra.errors import OverrideParseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as err:  # e.g. an unquoted { or > in a value
+        text = " ".join(str(err).split())
+        raise DoremiError(
+            f"could not read the command line: {text} (quote values that hold spaces, braces or <>)"
+        ) from None
     ours = [o for o in parsed if not o.is_hydra_override()]
     plain = [o.input_line for o in ours if not o.is_sweep_override()]
     sweeps = [o for o in ours if o.is_sweep_override()]

@@ -101,6 +101,7 @@ def test_the_command_line_refuses_them_before_anything_is_made(tmp_path, key, va
         (["run_dir=${nope}"], r"^run_dir: Interpolation key 'nope' not found"),
         (["dro.eta=0.5,abc"], r"^dro\.eta=abc \(of the sweep dro\.eta=0\.5,abc\): expected a number"),
         (["swarm.index=range(0,3)", "swarm.runs=abc"], r"^swarm\.runs=abc"),
+        (["name>"], r"^could not read the command line: .*name>"),
     ],
 )
 def test_rules_across_keys_and_sweeps_name_the_key(tmp_path, overrides, message):
