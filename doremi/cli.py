@@ -86,10 +86,9 @@ def compose_checked(overrides: list[str]) -> DictConfig:
     schema; every refusal is one DoremiError naming the key."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
 
     from doremi.settings import check
-
-    from hydra.errors import OverrideParseException
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)

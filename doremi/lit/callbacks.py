@@ -6,6 +6,8 @@ import errno
 import json
 import os
 import random
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -168,10 +170,29 @@ class Checkpoints(pl.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         runtime.where["training"] = True
+        keep_sigterm_ours(trainer)
         # restored here, after Lightning has built its data iterators (which draw from the RNG)
         if self._rng_to_restore is not None:
             set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
+
+
+def keep_sigterm_ours(trainer) -> None:
+    """A SIGTERM during training ends the stage our way (a checkpoint at the end of the step, one line, status
+    143), never Lightning's: its handler, which fit installs in front of ours, marks the trainer, and a mark
+    seen after our check of the step raises SIGTERMException, a SystemExit with status 0 that a scheduler would
+    read as success. Lightning's handler still runs (it forwards the signal to processes it launched), then
+    the mark is cleared; ours, which it calls, has recorded the signal for the end of the step."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    lightning = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame) -> None:
+        if callable(lightning):
+            lightning(signum, frame)
+        trainer._signal_connector.received_sigterm = False  # Lightning 2.x keeps the mark there
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def resume_checkpoint(resume: str | None, directory: Path, label: str) -> str | None:
