@@ -40,9 +40,9 @@ def renamed(argv: list[str]) -> list[str]:
 
 def expected(key: str) -> str:
     """What the schema takes at `key`, in words."""
-    from doremi.settings import fields
+    from doremi.settings import field_table
 
-    hint = next((h for k, _, h in fields() if k == key), None)
+    hint = field_table().get(key, (None, None, None))[2]
     if typing.get_origin(hint) is typing.Union:
         args = set(typing.get_args(hint)) - {type(None)}
         if args == {int, float}:
@@ -126,15 +126,14 @@ def apply(cfg: DictConfig, key: str, value, where: str = "") -> None:
     the schema and its bounds by the field's metadata: one DoremiError naming the key when it does not fit."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from doremi.settings import check_value, fields
+    from doremi.settings import check_value, field_table
 
     try:
         OmegaConf.update(cfg, key, value, merge=True)
     except OmegaConfBaseException:
         raise DoremiError(f"{key}={value}{where}: expected {expected(key)}") from None
-    field = next((f for k, f, _ in fields() if k == key), None)
-    if field is not None:
-        check_value(key, OmegaConf.select(cfg, key), field)
+    if key in field_table():
+        check_value(key, OmegaConf.select(cfg, key), field_table()[key][1])
 
 
 def unknown_keys(cfg: DictConfig, overrides: list[str]) -> None:

@@ -218,10 +218,10 @@ class Proxy:
 
     @staticmethod
     def validate(cfg: DictConfig) -> None:
-        seeds_rule(cfg, "proxy.seeds")
+        seeds_of(cfg, "proxy.seeds")
 
 
-def seeds_rule(cfg: DictConfig, key: str) -> list[int]:
+def seeds_of(cfg: DictConfig, key: str) -> list[int]:
     """`key` (final.seeds, proxy.seeds): a count (seeds `seed`, `seed`+1, ...) or a list of distinct seeds."""
     from omegaconf import ListConfig, OmegaConf
 
@@ -250,7 +250,7 @@ class Final:
 
     @staticmethod
     def validate(cfg: DictConfig) -> None:
-        seeds_rule(cfg, "final.seeds")
+        seeds_of(cfg, "final.seeds")
 
 
 @dataclass

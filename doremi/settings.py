@@ -10,6 +10,7 @@ root config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass, field
@@ -19,11 +20,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from doremi import schema
-from doremi.errors import DoremiError
+from doremi.errors import DoremiError, first_line
 from doremi.schema import Dro as DroSettings  # noqa: F401  (components' names for their sections)
 from doremi.schema import Optim as OptimSettings  # noqa: F401
 from doremi.schema import Sft as SftSettings  # noqa: F401
-from doremi.schema import seeds_rule
+from doremi.schema import seeds_of  # noqa: F401  (stages import it from here)
 
 
 @dataclass
@@ -59,15 +60,24 @@ def _span(bounds: dict) -> str:
     return f"{low}, {high}"
 
 
-def fields(cls=schema.Config, prefix: str = ""):
-    """(key, field, its type) for every setting of the schema, nested sections flattened."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        if f.metadata.get("section"):
-            yield from fields(hints[f.name], key + ".")
-        else:
-            yield key, f, hints[f.name]
+def fields() -> list[tuple[str, dataclasses.Field, Any]]:
+    """(key, field, its type) for every setting of the schema, nested sections flattened (built once)."""
+    return list(field_table().values())
+
+
+@functools.cache
+def field_table() -> dict[str, tuple[str, dataclasses.Field, Any]]:
+    """{key: (key, field, its type)} for every setting of the schema."""
+
+    def walk(cls, prefix: str):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("section"):
+                yield from walk(hints[f.name], f"{prefix}{f.name}.")
+            else:
+                yield f"{prefix}{f.name}", f, hints[f.name]
+
+    return {key: (key, f, hint) for key, f, hint in walk(schema.Config, "")}
 
 
 def check_value(key: str, value: Any, f: dataclasses.Field) -> None:
@@ -76,18 +86,23 @@ def check_value(key: str, value: Any, f: dataclasses.Field) -> None:
     if value is None:
         return
     if bounds:
-        x = float(value)
-        inside = (
-            math.isfinite(x)
-            and x >= bounds.get("ge", -math.inf)
-            and x > bounds.get("gt", -math.inf)
-            and x <= bounds.get("le", math.inf)
-            and x < bounds.get("lt", math.inf)
-        )
-        if not inside:
-            raise DoremiError(f"{key}={value}: expected a number in {_span(bounds)}")
+        within(key, value, bounds)
     if choices and str(value) not in choices:
         raise DoremiError(f"{key}={value}: expected one of {', '.join(choices)}")
+
+
+def within(key: str, value: Any, bounds: dict) -> None:
+    """A finite `value` inside `bounds` (ge, gt, le, lt); one error naming `key` when it is not."""
+    x = float(value)
+    inside = (
+        math.isfinite(x)
+        and x >= bounds.get("ge", -math.inf)
+        and x > bounds.get("gt", -math.inf)
+        and x <= bounds.get("le", math.inf)
+        and x < bounds.get("lt", math.inf)
+    )
+    if not inside:
+        raise DoremiError(f"{key}={value}: expected a number in {_span(bounds)}")
 
 
 def sections(cls=schema.Config, prefix: str = ""):
@@ -115,7 +130,7 @@ def check(cfg: DictConfig) -> None:
         try:
             value = node[last]
         except OmegaConfBaseException as err:
-            raise DoremiError(f"{key}: {one_line(err)}") from None
+            raise DoremiError(f"{key}: {first_line(err)}") from None
         try:
             check_value(key, value, f)
         except (TypeError, ValueError):
@@ -127,33 +142,14 @@ def check(cfg: DictConfig) -> None:
             rule(cfg)
 
 
-def one_line(err: OmegaConfBaseException) -> str:
-    """OmegaConf's message without its `full_key:` / `object_type=` lines."""
-    return str(getattr(err, "msg", None) or err).splitlines()[0].strip()
-
-
 def number(cfg: DictConfig, key: str, low: float, high: float, low_open: bool = False, high_open: bool = True) -> float:
     """The setting `key` as a finite number in its range (open or closed ends), else one error naming it."""
     value = OmegaConf.select(cfg, key)
     bounds = {"gt" if low_open else "ge": low, "lt" if high_open else "le": high}
-    try:
-        x = float(value)
-        ok = not isinstance(value, (bool, str))
-    except (TypeError, ValueError):
-        x, ok = math.nan, False
-    if (
-        not ok
-        or not math.isfinite(x)
-        or not (x > low if low_open else x >= low)
-        or not (x < high if high_open else x <= high)
-    ):
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
         raise DoremiError(f"{key}={value}: expected a number in {_span(bounds)}")
-    return x
-
-
-def seeds_of(cfg: DictConfig, key: str) -> list[int]:
-    """`key` (final.seeds, proxy.seeds): a count (seeds `seed`, `seed`+1, ...) or a list of distinct seeds."""
-    return seeds_rule(cfg, key)
+    within(key, value, bounds)
+    return float(value)
 
 
 def lightning_choices(cfg: DictConfig) -> None:

@@ -152,13 +152,13 @@ def start(
     if is_main_process():
         recover_swap(final)
     if done.exists() and not cfg.overwrite:
-        before = bookkeeping(done, "settings", f"delete {final} or pass overwrite=true")
-        if set_values(before) == set_values(settings):
+        before = set_values(bookkeeping(done, "settings", f"delete {final} or pass overwrite=true"))
+        now = set_values(settings)
+        if before == now:
             say(f"[{stage}] already done in {final} with these settings; reusing it (overwrite=true redoes it)")
             if is_main_process():
                 copy_published(final, publish, stage, repair=True)
             return None
-        before, now = set_values(before), set_values(settings)
         changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         key = changed[0]
         raise DoremiError(
