@@ -34,7 +34,8 @@ from doremi.__main__ import CONFIG_DIR
 from doremi.data.packing import PackedData
 from doremi.stages import run_stage
 from doremi.stages.common import heldout_for, quiet_lightning
-from doremi.stages.final import evaluation, train_one
+from doremi.stages.final import evaluation
+from doremi.stages.trials import Candidate, train_one
 
 SYSTEM_SOURCES = {
     "man_en": ("/usr/share/man", "man[1-8]/*.gz"),
@@ -122,7 +123,9 @@ def bench_corpus(name: str, data_overrides: list[str], root: Path, seeds: int, e
     results = {}
     for mixture, weights in mixtures.items():
         results[mixture] = {
-            s: train_one(cfg, data, mixture, weights, s, heldout, base / "bench" / mixture / f"seed-{s}", None)
+            s: train_one(
+                cfg, data, Candidate(mixture, weights), s, heldout, base / "bench" / mixture / f"seed-{s}", None
+            )
             for s in seed_list
         }
     rows = []

@@ -12,7 +12,7 @@ from doremi import schema
 
 schema.register()  # the settings schema, known to Hydra before any config is composed
 
-__version__ = "0.1.0"
+from doremi.version import VERSION as __version__  # noqa: E402
 
 _WHERE = {
     "DoremiError": "doremi.errors",

@@ -67,3 +67,23 @@ def _distributed():
     """torch.distributed if torch is already imported (a run that never imported it has no process group)."""
     torch = sys.modules.get("torch")
     return getattr(torch, "distributed", None) if torch is not None else None
+
+
+def code_version() -> str:
+    """The package version and, in a git checkout, its commit: the provenance of every written mixture."""
+    import subprocess
+    from pathlib import Path
+
+    from doremi.version import VERSION as __version__
+
+    try:
+        commit_id = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit_id = ""
+    return f"{__version__}+{commit_id}" if commit_id else __version__

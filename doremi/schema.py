@@ -405,7 +405,7 @@ class Tokenizer:
     kind: str = s("byte", "byte (UTF-8 bytes + end-of-document: 257 ids) | bpe (trained with `tokenizers`) | pretrained", choices=("byte", "bpe", "pretrained"))  # fmt: skip
     vocab_size: Optional[int] = s(257, "ids (bpe: the vocabulary trained; pretrained: taken from the tokenizer)", ge=257)  # fmt: skip
     path: Optional[str] = s(None, "tokenizer=pretrained: a tokenizer.json file or a hub tokenizer name")
-    train_chars: Optional[int] = s(None, "tokenizer=bpe: characters per domain in the training sample", ge=1)
+    train_chars: int = s(2_000_000, "tokenizer=bpe: characters per domain in the training sample", ge=1)
 
     @staticmethod
     def validate(cfg: DictConfig) -> None:
@@ -499,7 +499,7 @@ class Config:
 # Keys that configs before the schema lacked (some presets still leave them unset): left out of a swarm run's
 # model while null, so that runs trained by an earlier version keep their fingerprints and are reused.
 UNSET_BEFORE = ("model.arch", "model.n_layer", "model.n_head", "model.d_model", "model.dropout", "model.hf_config",
-                "model.init_from", "model.attn_implementation", "tokenizer.train_chars")  # fmt: skip
+                "model.init_from", "model.attn_implementation")  # fmt: skip
 
 
 def register() -> None:

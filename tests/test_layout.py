@@ -26,3 +26,13 @@ def test_the_checks_see_a_violation_when_there_is_one(tmp_path):
     graph = graph_of(tmp_path)
     assert upward(graph) == [("doremi.lit.runner", "doremi.stages.proxy")]
     assert cycles(graph) == [["doremi.lit.runner", "doremi.stages.proxy"]]
+
+
+def test_a_string_import_is_an_edge(tmp_path):
+    package = tmp_path / "doremi"
+    (package / "stages").mkdir(parents=True)
+    for init in (package, package / "stages"):
+        (init / "__init__.py").write_text("")
+    (package / "stages" / "graph.py").write_text('import importlib\nM = importlib.import_module("doremi.stages.m")\n')
+    (package / "stages" / "m.py").write_text("from doremi.stages.graph import TABLE\n")
+    assert cycles(graph_of(tmp_path)) == [["doremi.stages.graph", "doremi.stages.m"]]

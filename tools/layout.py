@@ -24,7 +24,11 @@ def modules(root: Path) -> dict[str, Path]:
 
 
 def imports(path: Path, known: dict[str, Path], top_level_only: bool = False) -> set[str]:
-    """The doremi modules `path` imports (at module level only, with top_level_only)."""
+    """The doremi modules `path` imports (at module level only, with top_level_only).
+
+    String imports count: any string constant that names a doremi module (`import_module("doremi.x")`,
+    a table of recipe modules) is an edge, since an import hidden in a string is still an import.
+    `from doremi import x` is an edge to the module doremi.x, not to the package."""
     tree = ast.parse(path.read_text())
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     found = set()
@@ -33,7 +37,10 @@ def imports(path: Path, known: dict[str, Path], top_level_only: bool = False) ->
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            subs = [f"{node.module}.{a.name}" for a in node.names]
+            names = [n for n in subs if n in known] or [node.module]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value:
+            names = [] if top_level_only else [node.value]  # "doremi" alone is also a method's name
         found |= {n for n in names if n in known}
     return found
 

@@ -136,21 +136,6 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def rounds_section(rounds: list[dict]) -> tuple[str, list]:
-    domains = list(rounds[0]["weights"])
-    header = ["round", *domains, "L1 change"]
-    rows = [
-        [
-            str(r["round"]),
-            *(f"{r['weights'][d]:.4f}" for d in domains),
-            "" if r["l1_change"] is None else f"{r['l1_change']:.4f}",
-        ]
-        for r in rounds
-    ]
-    text = "Iterated DoReMi: each round's reference trained on the previous round's weights."
-    return ("Rounds", [text, (header, rows), {"src": "rounds.png", "alt": "weights per round"}])
-
-
 def sft_section(sft: dict) -> tuple[str, list]:
     sources = list(sft["dev_loss_after"])
     rows = [
@@ -235,24 +220,6 @@ def intro(name: str, mixture: dict) -> str:
             f"{', '.join(f'{d} ({why})' for d, why in binding.items()) or 'none binds'}."
         )
     return text
-
-
-def trajectory_section(mixture: dict) -> tuple[str, list]:
-    prov = mixture.get("provenance", {})
-    return (
-        "Weights over proxy steps",
-        [
-            "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed)"
-            + (
-                f", from step {prov['steps'] - prov['averaged_steps'] + 1} on (dro.burn_in)"
-                if prov.get("burn_in")
-                else ""
-            )
-            + ("; the first seed's run is shown" if len(prov.get("seeds", [])) > 1 else "")
-            + ".",
-            {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
-        ],
-    )
 
 
 def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
@@ -355,30 +322,6 @@ def sections(
             )
         )
     return out
-
-
-def trust_section(mixture: dict) -> tuple[str, list]:
-    """Whether the weights can be trusted: seeds' agreement and the diagnostics' warnings."""
-    prov = mixture.get("provenance", {})
-    found = prov.get("diagnostics", {})
-    parts: list = []
-    seeds = prov.get("seeds", [])
-    if len(seeds) > 1:
-        spread = found.get("seed_spread", {})
-        parts.append(
-            f"The weights are the mean of {len(seeds)} proxy runs (seeds {', '.join(map(str, seeds))}); "
-            f"the runs are up to {found.get('seeds_l1', 0):.3f} apart in L1. Standard deviation per domain: "
-            + ", ".join(f"{d} {v:.4f}" for d, v in spread.items())
-            + " (error bars in the weights plot)."
-        )
-    else:
-        parts.append("One proxy run (proxy.seeds=1): how much the weights move with the seed is not measured.")
-    if "transient_share" in found:
-        shares = ", ".join(f"{x:.0%}" for x in found["transient_share"])
-        parts.append(f"Share of the weights' distance from uniform made by the first 10% of averaged steps: {shares}.")
-    warnings = found.get("warnings", [])
-    parts += [f"**Warning:** {w}." for w in warnings] or ["No diagnostic warned about these weights."]
-    return ("Can these weights be trusted?", parts)
 
 
 def to_markdown(title: str, parts: list[tuple[str, list]]) -> str:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import shutil
-import subprocess
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
 from doremi.files import no_links, read_json, write_atomic, write_json_atomic
-from doremi.runtime import barrier, is_main_process, say  # noqa: F401  (stages import them from here)
+from doremi.runtime import barrier, code_version, is_main_process, say  # noqa: F401  (stages import them from here)
 from doremi.schema import UNSET_BEFORE
 from doremi.settings import number  # noqa: F401  (stages import it from here)
 from doremi.stages.graph import TABLE, TRAINING, names, producer  # noqa: F401  (stages import TRAINING from here)
@@ -279,22 +278,6 @@ def load_checkpoint(path: Path, data: PackedData, what: str) -> dict:
     if saved["domains"] != data.domains:
         raise DoremiError(f"{path} was trained on domains {saved['domains']} but the data has {data.domains}")
     return saved
-
-
-def code_version() -> str:
-    from doremi import __version__
-
-    try:
-        commit_id = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit_id = ""
-    return f"{__version__}+{commit_id}" if commit_id else __version__
 
 
 def heldout_for(cfg: DictConfig, data) -> HeldOut:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from omegaconf import DictConfig, open_dict
 
 from doremi import verdict
@@ -26,10 +25,10 @@ from doremi.plan import training_flops
 from doremi.settings import seeds_of
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
-from doremi.stages.final import repetition_warnings, summarize, train_seeds
 from doremi.stages.graph import locate
 from doremi.stages.methods import Entry, entries, resolve
 from doremi.stages.methods.common import final_tokens, target_of
+from doremi.stages.trials import Candidate, document_sums, summaries, train_all
 
 BASELINES = ("stratified", "natural")
 
@@ -41,7 +40,7 @@ def with_method(cfg: DictConfig, name: str) -> DictConfig:
     return derived
 
 
-def mixture_of(cfg: DictConfig, data, entry: Entry) -> dict:
+def mixture_of(cfg: DictConfig, data, entry: Entry, runner) -> dict:
     """The entry's mixture: learned (stage=learn, reused when done) or a mixture file."""
     if entry.file:
         weights = resolve_mixture(entry.file, data.domains, data.token_counts("train"), "compare.methods")
@@ -50,18 +49,11 @@ def mixture_of(cfg: DictConfig, data, entry: Entry) -> dict:
             "provenance": {"method": "file", "source": entry.file, "cost": {"flops": 0.0, "what": "given"}},
         }
     sub = with_method(cfg, entry.name)
-    learn.run(sub, publish=False)
+    learn.run(sub, publish=False, runner=runner)
     return read_json(locate(sub, "learned_mixture"), "")
 
 
-def same_weights(mixture: dict, weights: list[float], domains: list[str]) -> bool:
-    """Whether a fixed mixture has these weights (in `domains` order, to 1e-12); an online method's change."""
-    if mixture["provenance"].get("online"):
-        return False
-    return bool(np.allclose([mixture["weights"][d] for d in domains], weights, rtol=0, atol=1e-12))
-
-
-def run(cfg: DictConfig) -> str | None:
+def run(cfg: DictConfig, runner=None) -> str | None:
     rows = entries(cfg.compare.methods)
     rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
     data = load_prepared(cfg)
@@ -72,23 +64,21 @@ def run(cfg: DictConfig) -> str | None:
         say(
             f"[compare] {entry.name}: learning its mixture" if entry.method else f"[compare] {entry.name}: {entry.file}"
         )
-        mixtures[entry.name] = mixture_of(cfg, data, entry)
+        mixtures[entry.name] = mixture_of(cfg, data, entry, runner)
     out = start(cfg, "compare")
     if out is None:
         return summary_text(read_json(locate(cfg, "leaderboard"), ""))
     heldout = heldout_for(cfg, data)
-    results: dict[str, dict[int, dict]] = {}
-    shared: dict[str, str] = {}
-    for name, mixture in mixtures.items():
-        weights = [float(mixture["weights"][d]) for d in data.domains]
-        online = mixture["provenance"].get("online")
-        # same weights and seed are the same run; an online method's weights change as it trains
-        same = next((n for n in results if not online and same_weights(mixtures[n], weights, data.domains)), None)
-        if same:
-            say(f"[compare] {name} has the same weights as {same}: its models are {same}'s")
-            results[name], shared[name] = results[same], same
-            continue
-        results[name] = train_seeds(cfg, data, name, weights, seeds, heldout, out.tmp, None, online)
+    candidates = [
+        Candidate(
+            name,
+            [float(m["weights"][d]) for d in data.domains],
+            m["provenance"].get("online"),
+            m["provenance"].get("method"),
+        )
+        for name, m in mixtures.items()
+    ]
+    results, shared = train_all(cfg, data, candidates, seeds, heldout, out.tmp)
     if not is_main_process():
         commit(out)
         return None
@@ -102,16 +92,11 @@ def run(cfg: DictConfig) -> str | None:
 def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) -> dict:
     domains = data.domains
     key, indices = target
-    bytes_per_token = heldout.bytes_per_token()
-    sums = {
-        name: np.array([[h["documents"] for h in per_seed[s]["history"]] for s in seeds])
-        for name, per_seed in results.items()
-    }
+    sums = document_sums(results, seeds)
     steps = [h["step"] for h in results["stratified"][seeds[0]]["history"]]
     parameters = build_model(model_config(cfg, data)).num_params()
     one_run = training_flops(parameters, final_tokens(cfg, data))
-    summaries = {name: summarize(per_seed, domains, bytes_per_token) for name, per_seed in results.items()}
-    warnings = repetition_warnings(summaries, cfg.plan.max_epochs)
+    summary, warnings = summaries(cfg, domains, results, heldout, "compare")
     rows = []
     for name, mixture in mixtures.items():
         others = {b: sums[b] for b in BASELINES if b != name}
@@ -127,9 +112,9 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
                 "same_models_as": shared.get(name),
                 "weights": mixture["weights"],
                 "cost": {"flops": flops, "share_of_final_run": flops / one_run},
-                "average": summaries[name]["average"],
-                "worst": summaries[name]["worst"],
-                "epochs": summaries[name]["passes"],
+                "average": summary[name]["average"],
+                "worst": summary[name]["worst"],
+                "epochs": summary[name]["passes"],
                 "vs": comparison["baselines"],
                 "notes": notes_of(mixture["provenance"], results[name]),
             }
@@ -150,7 +135,7 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
         "heldout": heldout.describe(),
         "caveat": verdict.caveat(len(seeds)),
         "rows": rows,
-        "mixtures": summaries,
+        "mixtures": summary,
         "repetition_warnings": warnings,
         "recommendation": recommend(rows, key),
     }

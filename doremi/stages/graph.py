@@ -7,7 +7,6 @@ Torch-free, so that the stages that train nothing (plan, export) start quickly.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
+from doremi.stages import methods
 
 # Settings of every training stage that change what it trains (beside its own section).
 TRAINING = ("trainer.grad_clip", "trainer.accumulate_grad_batches", "trainer.precision")
@@ -105,24 +105,25 @@ class Stage:
     locked: bool = True  # one process at a time per run_dir (doremi.lock)
     light: bool = False  # trains nothing: must not import torch or Lightning
 
-    @property
-    def recipe(self) -> str:
-        return f"doremi.stages.{self.name}"
-
-
-def _methods():
-    """The method registry, looked up by name as the recipes are (it imports recipes itself)."""
-    return importlib.import_module("doremi.stages.methods")
-
 
 def _learn_inputs(cfg: DictConfig) -> tuple[str, ...]:
-    return _methods().resolve(method_of(cfg)).inputs
+    return methods.resolve(method_of(cfg)).inputs
+
+
+def method_settings(method: methods.Method) -> tuple[str, ...]:
+    """The settings that decide a method's mixture: its own and those of the stages it runs (DoReMi: reference, proxy)."""
+    return tuple(dict.fromkeys((*method.settings, *(key for stage in method.needs for key in TABLE[stage].settings))))
 
 
 def _learn_settings(cfg: DictConfig) -> tuple[str, ...]:
-    resolve = _methods().resolve
     feasible = ("plan", "final.max_steps", "final.batch_size") if cfg.learn.get("feasible") else ()
-    return ("method", "learn.feasible", *resolve(method_of(cfg)).settings, *feasible)
+    return ("method", "learn.feasible", *method_settings(methods.resolve(method_of(cfg))), *feasible)
+
+
+def _prepare_settings(cfg: DictConfig) -> tuple[str, ...]:
+    """tokenizer.train_chars decides only a trained (bpe) tokenizer."""
+    bpe = ("tokenizer.train_chars",) if cfg.tokenizer.kind == "bpe" else ()
+    return ("data", "tokenizer.kind", "tokenizer.vocab_size", "tokenizer.path", *bpe, "model.seq_len")
 
 
 def _final_inputs(cfg: DictConfig) -> tuple[str, ...]:
@@ -147,8 +148,8 @@ def _sft_mix_inputs(cfg: DictConfig) -> tuple[str, ...]:
 
 def _compare_settings(cfg: DictConfig) -> tuple[str, ...]:
     """The final stage's settings, and those of every listed method (its learned mixture follows from them)."""
-    methods = [key for e in _methods().entries(cfg.compare.methods) if e.method for key in e.method.settings]
-    return tuple(dict.fromkeys(("compare", "learn", *FINAL_SETTINGS, *methods)))
+    keys = [key for e in methods.entries(cfg.compare.methods) if e.method for key in method_settings(e.method)]
+    return tuple(dict.fromkeys(("compare", "learn", *FINAL_SETTINGS, *keys)))
 
 
 def learned_or_published(cfg: DictConfig) -> Path:
@@ -176,7 +177,7 @@ TABLE: dict[str, Stage] = {
             "prepare",
             "tokenize, pack and split the documents of every domain",
             (),
-            ("data", "tokenizer", "model.seq_len"),
+            _prepare_settings,
             ("prepared", "manifest"),
         ),
         Stage(

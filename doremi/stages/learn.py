@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from doremi.mixture import make_mixture, write_mixture
 from doremi.plan import plan
 from doremi.stages.common import commit, load_prepared, say, start
-from doremi.stages.graph import method_of, stage_dir
+from doremi.stages.graph import locate, method_of, stage_dir
 from doremi.stages.methods import LearnContext, Method, resolve
 from doremi.stages.methods.common import constraints
 
@@ -57,16 +57,36 @@ def feasible(cfg: DictConfig, data, mixture: dict) -> dict:
     return make_mixture(data.domains, weights, baselines, provenance)
 
 
-def run(cfg: DictConfig, publish: bool = True) -> str | None:
+def context(cfg: DictConfig, data, folder: Path, name: str) -> LearnContext:
+    """A method's view of the stages: artifacts by name, the swarm of small runs and its scale check."""
+
+    def swarm(train: bool):
+        from doremi.stages.swarm import ensure
+
+        return ensure(cfg, data, train=train)
+
+    def scale_check(weights, kind, indices, found):
+        from doremi.stages.swarm import scale_check
+
+        return scale_check(cfg, data, weights, kind, indices, found)
+
+    return LearnContext(cfg, data, folder, name, lambda artifact: locate(cfg, artifact), swarm, scale_check)
+
+
+def run(cfg: DictConfig, publish: bool = True, runner=None) -> str | None:
+    """Learn the mixture of `method`; the stages it needs run first (through `runner`, doremi.stages.run)."""
     name = method_of(cfg)
     method = resolve(name)
+    learning = variant_config(cfg, method)
+    for stage in method.needs:
+        runner(learning, stage)
     data = load_prepared(cfg)
     published = {"mixture.json": Path(cfg.mixtures_dir) / f"{cfg.name}.json"} if publish else None
     out = start(cfg, "learn", publish=published)
     if out is None:
         return None
     say(f"[learn] method={name}: {method.doc}")
-    mixture = method.learn(LearnContext(variant_config(cfg, method), data, out.tmp, name))
+    mixture = method.learn(context(learning, data, out.tmp, name))
     if cfg.learn.feasible:
         mixture = feasible(cfg, data, mixture)
         binding = mixture["provenance"]["feasible"]["binding"]

@@ -35,7 +35,7 @@ def build_tokenizer(cfg: DictConfig) -> Tokenizer:
             raise DoremiError("tokenizer.kind=pretrained needs tokenizer.path (a tokenizer.json file or hub name)")
         return load_pretrained(str(cfg.tokenizer.path))
     if kind == "bpe":
-        per_domain = int(cfg.tokenizer.get("train_chars", 2_000_000))
+        per_domain = int(cfg.tokenizer.train_chars)
         taken: dict[str, int] = {}
 
         def sample():

@@ -39,9 +39,13 @@ def method_sections(cfg: DictConfig, mixture: dict, folder: Path) -> list:
     if name not in known():
         return []
     from doremi.stages.learn import variant_config
+    from doremi.stages.methods import ReportContext
 
     method = resolve(name)
-    return method.report(variant_config(cfg, method), mixture, folder) if method.report else []
+    if method.report is None:
+        return []
+    learned_in = variant_config(cfg, method)
+    return method.report(ReportContext(learned_in, mixture, folder, lambda artifact: locate(learned_in, artifact)))
 
 
 def run(cfg: DictConfig) -> str:

@@ -1,12 +1,33 @@
-"""Running one stage's recipe: the module the stage table names, under the stage's lock."""
+"""Running one stage's recipe under the stage's lock. The only module that imports recipes by name: the
+stage table (doremi.stages.graph) names stages, this table names the module of each, and recipes never
+import this module (a recipe that runs other stages, as learn runs a method's stages, is handed
+`run_recipe` as its `runner`), so imports run one way: here -> recipes -> the table -> methods."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from omegaconf import DictConfig
 
 from doremi.stages.graph import TABLE
+
+RECIPES = {
+    "prepare": "doremi.stages.prepare",
+    "reference": "doremi.stages.reference",
+    "proxy": "doremi.stages.proxy",
+    "learn": "doremi.stages.learn",
+    "final": "doremi.stages.final",
+    "compare": "doremi.stages.compare",
+    "swarm": "doremi.stages.swarm",
+    "report": "doremi.stages.report",
+    "sft_mix": "doremi.stages.sft_mix",
+    "sft": "doremi.stages.sft",
+    "eval": "doremi.stages.eval",
+    "export": "doremi.stages.export",
+    "plan": "doremi.stages.plan",
+}
+assert set(RECIPES) == set(TABLE), "every stage of the table has a recipe"
 
 
 def run_recipe(cfg: DictConfig, name: str):
@@ -14,9 +35,10 @@ def run_recipe(cfg: DictConfig, name: str):
     from doremi.lock import stage_lock
     from doremi.runtime import is_main_process, where
 
-    recipe = importlib.import_module(TABLE[name].recipe)
+    recipe = importlib.import_module(RECIPES[name])
     where.update(stage=name, step=None)
+    kwargs = {"runner": run_recipe} if "runner" in inspect.signature(recipe.run).parameters else {}
     if TABLE[name].locked and is_main_process():
         with stage_lock(cfg.run_dir, name):
-            return recipe.run(cfg)
-    return recipe.run(cfg)
+            return recipe.run(cfg, **kwargs)
+    return recipe.run(cfg, **kwargs)

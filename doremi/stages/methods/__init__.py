@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from doremi.errors import DoremiError
-from doremi.stages.methods.base import LearnContext, Method  # noqa: F401  (methods import them from here too)
+from doremi.stages.methods.base import LearnContext, Method, OnlineSetup, ReportContext  # noqa: F401  (methods import them from here too)
 
 
 def _registry() -> dict[str, Method]:

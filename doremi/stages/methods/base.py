@@ -1,4 +1,8 @@
-"""The seam every mixture method plugs into: what `learn` gets, and what a method declares."""
+"""The seam every mixture method plugs into: what `learn` gets, and what a method declares.
+
+A method never imports the stage table or a recipe: whatever it needs from the stages (an artifact
+of this run, the swarm of small runs, the scale check) reaches it through its context, and the
+stages it needs run before it (`needs`)."""
 
 from __future__ import annotations
 
@@ -12,12 +16,39 @@ from omegaconf import DictConfig
 @dataclass
 class LearnContext:
     """What a method's `learn` gets: the run's config (with a variant's overrides), the prepared data,
-    a folder of its own inside the learn stage's output, and the final run's token budget."""
+    a folder of its own inside the learn stage's output, its registry name, and the stages' services."""
 
     cfg: DictConfig
     data: object  # doremi.data.packing.PackedData
     folder: Path
     name: str  # the registry entry, e.g. doremi+burn_in
+    locate: Callable[[str], Path] = None  # artifact name -> its path in this run (doremi.stages.graph.locate)
+    swarm: Callable[[bool], tuple[list, list]] = None  # train missing? -> (finished runs, missing ids)
+    scale_check: Callable[..., dict] = None  # (weights, target kind, indices, swarm runs) -> the swarm's check
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What a method's report section gets: the config, its mixture, the report folder, and `locate`."""
+
+    cfg: DictConfig
+    mixture: dict
+    folder: Path
+    locate: Callable[[str], Path]
+
+
+@dataclass(frozen=True)
+class OnlineSetup:
+    """What an online method's training-time part gets: the run's domains, the settings its `learn` recorded
+    (provenance.online), where its schedule goes, the final run's length, and a probe set drawn from the
+    training split (never the held-out documents the verdicts score)."""
+
+    domains: list[str]
+    settings: dict
+    schedule: Path  # <mixture>/seed-<s>/schedule.jsonl
+    max_steps: int
+    seed: int
+    probe: Callable[[int], object] = None  # sequences per domain -> (domain ids, token rows) of the training split
 
 
 @dataclass(frozen=True)
@@ -27,7 +58,9 @@ class Method:
     learn: Callable[[LearnContext], dict]
     inputs: tuple[str, ...] = ("prepared",)
     writes: tuple[str, ...] = ("learned_mixture",)  # artifacts of doremi.stages.graph it makes
-    settings: tuple[str, ...] = ()
-    report: Callable[[DictConfig, dict, Path], list] | None = None  # (cfg, mixture, report folder) -> sections
+    settings: tuple[str, ...] = ()  # its own settings (the stages it needs add theirs)
+    needs: tuple[str, ...] = ()  # stages run before it learns, e.g. DoReMi: reference, proxy
+    report: Callable[[ReportContext], list] | None = None  # its sections of the report
+    online: Callable[[OnlineSetup], object] | None = None  # the training-time part: a Lightning callback
     overrides: Callable[[DictConfig], dict] | None = None  # a variant's settings
     trains: bool = False  # learning it trains models (its cost is not 0)

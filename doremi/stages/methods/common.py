@@ -17,7 +17,7 @@ def final_tokens(cfg: DictConfig, data) -> int:
 
 def mixture_for(ctx, weights, provenance: dict) -> dict:
     """A doremi-mixture/v1 dict of `weights` (in the data's domain order) learned by `ctx.name`."""
-    from doremi.stages.common import code_version
+    from doremi.runtime import code_version
 
     data = ctx.data
     tokens = [float(t) for t in data.token_counts("train")]

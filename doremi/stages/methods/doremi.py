@@ -1,6 +1,6 @@
 """DoReMi (Xie et al., 2023): a reference model, a proxy trained with Group DRO against it, the
 averaged weights. The default method; `stage=proxy` and its files are unchanged: learning runs the
-reference and proxy stages (reusing them when done) and takes proxy/mixture.json as it is.
+reference and proxy stages first (`needs`, reused when done) and takes proxy/mixture.json as it is.
 
 Variants are rows of stage=compare with DoReMi's remedies for unstable weights: the paper's
 default, `dro.burn_in`, `dro.warm_start`, and the original repository's advice (its issue #5) of a
@@ -9,37 +9,90 @@ reference on natural proportions with η = 0.1.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
-
 from doremi.files import read_json, read_jsonl
-from doremi.stages.graph import TABLE, locate
-from doremi.stages.methods.base import LearnContext, Method
-from doremi.stages.run import run_recipe
+from doremi.stages.methods.base import LearnContext, Method, ReportContext
+
+NEEDS = ("reference", "proxy")
 
 
 def learn(ctx: LearnContext) -> dict:
-    for stage in ("reference", "proxy"):
-        run_recipe(ctx.cfg, stage)
-    mixture = read_json(locate(ctx.cfg, "proxy_mixture"), "rerun stage=proxy with overwrite=true")
+    mixture = read_json(ctx.locate("proxy_mixture"), "rerun stage=proxy with overwrite=true")
     mixture["provenance"]["method"] = ctx.name
     return mixture
 
 
-def report(cfg: DictConfig, mixture: dict, folder) -> list:
+def report(ctx: ReportContext) -> list:
     """The proxy's weights over its steps, the rounds of iterated DoReMi, the trust checks."""
     from doremi.report import plots
-    from doremi.report.document import rounds_section, trajectory_section, trust_section
 
-    proxy = locate(cfg, "proxy_mixture").parent
+    mixture, folder = ctx.mixture, ctx.folder
+    proxy = ctx.locate("proxy_mixture").parent
     trajectory = read_jsonl(trajectory_file(proxy, mixture))
     plots.weights_over_steps(mixture["domains"], trajectory, folder / "weights_over_steps.png")
     out = [trajectory_section(mixture), trust_section(mixture)]
-    rounds_file = locate(cfg, "rounds")
+    rounds_file = ctx.locate("rounds")
     if rounds_file.exists():
         rounds = read_json(rounds_file, "")
         plots.weights_per_round(mixture["domains"], rounds, folder / "rounds.png")
         out.append(rounds_section(rounds))
     return out
+
+
+def rounds_section(rounds: list[dict]) -> tuple[str, list]:
+    domains = list(rounds[0]["weights"])
+    header = ["round", *domains, "L1 change"]
+    rows = [
+        [
+            str(r["round"]),
+            *(f"{r['weights'][d]:.4f}" for d in domains),
+            "" if r["l1_change"] is None else f"{r['l1_change']:.4f}",
+        ]
+        for r in rounds
+    ]
+    text = "Iterated DoReMi: each round's reference trained on the previous round's weights."
+    return ("Rounds", [text, (header, rows), {"src": "rounds.png", "alt": "weights per round"}])
+
+
+def trajectory_section(mixture: dict) -> tuple[str, list]:
+    prov = mixture.get("provenance", {})
+    return (
+        "Weights over proxy steps",
+        [
+            "The proxy's weights alpha_t at every step; the learned mixture is their average (dashed)"
+            + (
+                f", from step {prov['steps'] - prov['averaged_steps'] + 1} on (dro.burn_in)"
+                if prov.get("burn_in")
+                else ""
+            )
+            + ("; the first seed's run is shown" if len(prov.get("seeds", [])) > 1 else "")
+            + ".",
+            {"src": "weights_over_steps.png", "alt": "weights over proxy steps"},
+        ],
+    )
+
+
+def trust_section(mixture: dict) -> tuple[str, list]:
+    """Whether the weights can be trusted: seeds' agreement and the diagnostics' warnings."""
+    prov = mixture.get("provenance", {})
+    found = prov.get("diagnostics", {})
+    parts: list = []
+    seeds = prov.get("seeds", [])
+    if len(seeds) > 1:
+        spread = found.get("seed_spread", {})
+        parts.append(
+            f"The weights are the mean of {len(seeds)} proxy runs (seeds {', '.join(map(str, seeds))}); "
+            f"the runs are up to {found.get('seeds_l1', 0):.3f} apart in L1. Standard deviation per domain: "
+            + ", ".join(f"{d} {v:.4f}" for d, v in spread.items())
+            + " (error bars in the weights plot)."
+        )
+    else:
+        parts.append("One proxy run (proxy.seeds=1): how much the weights move with the seed is not measured.")
+    if "transient_share" in found:
+        shares = ", ".join(f"{x:.0%}" for x in found["transient_share"])
+        parts.append(f"Share of the weights' distance from uniform made by the first 10% of averaged steps: {shares}.")
+    warnings = found.get("warnings", [])
+    parts += [f"**Warning:** {w}." for w in warnings] or ["No diagnostic warned about these weights."]
+    return ("Can these weights be trusted?", parts)
 
 
 def trajectory_file(proxy_dir, mixture: dict):
@@ -51,7 +104,6 @@ def trajectory_file(proxy_dir, mixture: dict):
     return (rounds[-1] if rounds else proxy_dir) / f"seed-{seeds[0]}" / "trajectory.jsonl"
 
 
-SETTINGS = tuple(TABLE["proxy"].settings)
 WRITES = ("learned_mixture", "reference_model", "proxy_mixture", "trajectory")
 
 METHOD = Method(
@@ -59,7 +111,7 @@ METHOD = Method(
     "reference LM + Group DRO proxy, averaged weights (Xie et al., 2023)",
     learn,
     writes=WRITES,
-    settings=SETTINGS,
+    needs=NEEDS,
     report=report,
     trains=True,
 )
@@ -69,7 +121,7 @@ VARIANTS = (
         "doremi+burn_in",
         "DoReMi averaging the weights after the first 20% of proxy steps",
         learn,
-        settings=SETTINGS,
+        needs=NEEDS,
         report=report,
         overrides=lambda cfg: {"dro.burn_in": 0.2},
         trains=True,
@@ -78,7 +130,7 @@ VARIANTS = (
         "doremi+warm_start",
         "DoReMi whose proxy first trains a sixth of its steps on uniform weights",
         learn,
-        settings=SETTINGS,
+        needs=NEEDS,
         report=report,
         overrides=lambda cfg: {"dro.warm_start": max(1, int(cfg.proxy.max_steps) // 6)},
         trains=True,
@@ -87,7 +139,7 @@ VARIANTS = (
         "doremi+natural_ref",
         "DoReMi with a reference on natural proportions and eta = 0.1 (DoReMi repository, issue #5)",
         learn,
-        settings=SETTINGS,
+        needs=NEEDS,
         report=report,
         overrides=lambda cfg: {"reference.mixture": "natural", "dro.eta": 0.1},
         trains=True,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from doremi.runtime import say
-from doremi.stages.graph import locate
 from doremi.stages.methods.base import LearnContext
 from doremi.stages.methods.common import box, target_of
 
@@ -41,12 +40,11 @@ class Swarm:
 def swarm_of(ctx: LearnContext) -> Swarm:
     from doremi.errors import DoremiError
     from doremi.mixture import resolve_mixture
-    from doremi.stages.swarm import ensure
     from doremi.swarm import table, target_values
 
     cfg, data = ctx.cfg, ctx.data
     kind, indices = target_of(cfg, data.domains)
-    found, missing = ensure(cfg, data, train=bool(cfg.swarm.train))
+    found, missing = ctx.swarm(bool(cfg.swarm.train))
     if missing:
         say(f"[{ctx.name}] fitting on {len(found)} of {int(cfg.swarm.runs)} swarm runs: {len(missing)} missing")
     if len(found) < max(4, len(data.domains) + 1):
@@ -65,7 +63,7 @@ def swarm_of(ctx: LearnContext) -> Swarm:
             "missing": len(missing),
             "steps": int(cfg.swarm.steps),
             "parameters": int(found[0]["parameters"]),
-            "folder": str(locate(cfg, "swarm_runs").parent),
+            "folder": str(ctx.locate("swarm_runs").parent),
         },
         "cost": {"flops": flops, "what": f"{len(found)} swarm runs of {int(found[0]['parameters']):,} parameters"},
     }
@@ -76,9 +74,7 @@ def scale_of(ctx: LearnContext, swarm: Swarm, weights) -> dict:
     """With swarm.check_scale=<model preset>: the scale check of doremi.stages.swarm, in the provenance."""
     if not ctx.cfg.swarm.get("check_scale"):
         return {}
-    from doremi.stages.swarm import scale_check
-
-    return {"scale_check": scale_check(ctx.cfg, ctx.data, weights, swarm.kind, swarm.indices, swarm.found)}
+    return {"scale_check": ctx.scale_check(weights, swarm.kind, swarm.indices, swarm.found)}
 
 
 def fit_quality(ctx: LearnContext, swarm: Swarm, predicted: np.ndarray) -> dict:

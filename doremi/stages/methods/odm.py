@@ -12,9 +12,10 @@ no probes), its signal (per-domain training loss) is free in every step, and its
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from doremi.files import read_jsonl
-from doremi.stages.graph import locate
-from doremi.stages.methods.base import LearnContext, Method
+from doremi.stages.methods.base import LearnContext, Method, OnlineSetup, ReportContext
 from doremi.stages.methods.common import mixture_for
 
 
@@ -26,13 +27,29 @@ def learn(ctx: LearnContext) -> dict:
     return mixture_for(ctx, [1.0 / k] * k, {"online": settings, "cost": cost})
 
 
-def report(cfg, mixture: dict, folder) -> list:
+def callback(setup: OnlineSetup):
+    """The training-time part: the bandit as a Lightning callback (doremi.lit.online), or a recorded schedule
+    replayed (online.replay)."""
+    from doremi.lit.online import OnlineMixing, read_schedule
+
+    settings = setup.settings
+    replay = read_schedule(Path(settings["replay"])) if settings.get("replay") else None
+    return OnlineMixing(setup.domains, int(settings["every"]), float(settings["smoothing"]), setup.schedule, replay)
+
+
+def schedule_files(ctx: ReportContext) -> list:
+    """The schedules of the final run's seeds (or of stage=compare's)."""
+    name = ctx.mixture["provenance"]["method"]
+    found = sorted(ctx.locate("final_models").glob(f"{name}/seed-*/schedule.jsonl"))
+    return found or sorted(ctx.locate("leaderboard").parent.glob(f"{name}/seed-*/schedule.jsonl"))
+
+
+def report(ctx: ReportContext) -> list:
     """The schedule of the first seed of the final run (or of stage=compare), plotted."""
     from doremi.report import plots
 
-    name = mixture["provenance"]["method"]
-    found = sorted(locate(cfg, "final_models").glob(f"{name}/seed-*/schedule.jsonl"))
-    found = found or sorted((locate(cfg, "leaderboard").parent).glob(f"{name}/seed-*/schedule.jsonl"))
+    mixture, folder = ctx.mixture, ctx.folder
+    found = schedule_files(ctx)
     if not found:
         return [("Online weights", ["The weights change during the final run; run stage=final to see them."])]
     schedule = read_jsonl(found[0])
@@ -56,4 +73,5 @@ METHOD = Method(
     learn,
     settings=("online",),
     report=report,
+    online=callback,
 )
