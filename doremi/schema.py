@@ -14,113 +14,15 @@ of finished stages are the ones earlier versions computed.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from dataclasses import dataclass
+from typing import Any, List, Optional
 
-from omegaconf import MISSING, DictConfig
+from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
-
-Number = Union[int, float]
-
-
-def s(default: Any = MISSING, doc: str = "", *, choices: tuple[str, ...] | None = None, **bounds: float):
-    """A setting: its default, a one-line doc, its bounds (ge, gt, le, lt) or its choices."""
-    meta = {"doc": doc, "bounds": bounds, "choices": choices}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def section(cls, doc: str = ""):
-    """A nested section with a doc line for --help."""
-    return field(default_factory=cls, metadata={"doc": doc, "section": True})
-
-
-@dataclass
-class Dro:
-    """Group DRO (DESIGN.md): the update's step size and smoothing, its variants, collapse warnings."""
-
-    eta: Number = s(1.0, "step size of the exponentiated-gradient update (paper: 1)", gt=0)
-    smoothing: Number = s(1.0e-3, "c: mix of uniform weights kept in every update (paper: 1e-3)", ge=0, lt=1)
-    init: str = s("uniform", "alpha_0: uniform | natural | a mixture .json file (weights > 0)")
-    normalize: str = s("domain", "lambda per domain: domain (paper: / the domain's tokens) | tokens (original code: / all tokens)", choices=("domain", "tokens"))  # fmt: skip
-    clip: str = s("token", "token (paper: clip each token's excess at 0) | domain (clip the domain's mean)", choices=("token", "domain"))  # fmt: skip
-    sampling: str = s("reweight", "reweight (paper: uniform batches, loss weighted by alpha) | resample (batches drawn with alpha, plain loss)", choices=("reweight", "resample"))  # fmt: skip
-    burn_in: Number = s(0.0, "average alpha_t after this fraction of the DRO steps (paper: 0, every step is averaged)", ge=0, lt=1)  # fmt: skip
-    warm_start: int = s(0, "optimizer steps the proxy trains on alpha_0 before Group DRO starts (paper: 0)", ge=0)
-    collapse_weight: Number = s(0.95, "warn when one weight exceeds this", gt=0, le=1)
-    collapse_entropy: Number = s(0.2, "warn when the weights' entropy stays below this fraction of log(k) ...", ge=0, le=1)  # fmt: skip
-    collapse_steps: int = s(50, "... for this many steps", ge=1)
-
-
-@dataclass
-class Learn:
-    """stage=learn, for every method."""
-
-    target: Any = s("average", "what the target-optimizing methods minimize: average | worst | a list of domains")
-    feasible: bool = s(False, "true: project the learned weights through plan.* (max_epochs at the final run's budget, pin, min/max)")  # fmt: skip
-    temperature: Number = s(3.3, "method=temperature: natural shares to the power 1/temperature (multilingual pretraining: ~3.3)", gt=0)  # fmt: skip
-
-    @staticmethod
-    def validate(cfg: DictConfig) -> None:
-        target = cfg.learn.target
-        if not isinstance(target, str) and not (
-            hasattr(target, "__len__") and len(target) and all(isinstance(d, str) for d in target)
-        ):
-            raise DoremiError(f"learn.target={target}: expected average, worst or a list of domains like [wiki,code]")
-
-
-@dataclass
-class Swarm:
-    """method=regmix | mixing_law: small runs on sampled mixtures (stage=swarm launches them)."""
-
-    runs: int = s(24, "mixtures drawn (RegMix: 512); growing it trains only the new runs", ge=1)
-    steps: int = s(60, "optimizer steps per run", ge=1)
-    batch_size: int = s("${trainer.batch_size}", "sequences per step", ge=1)
-    model: Dict[str, Any] = s({"n_layer": 1, "n_head": 2, "d_model": 64}, "keys of model= changed for the swarm (a smaller model)")  # fmt: skip
-    prior: str = s("natural", "the Dirichlet's centre: natural | uniform | a mixture .json")
-    concentrations: List[float] = s([0.3, 1.0, 3.0, 10.0], "spreads taken in turn (small: near one-hot, large: near the prior)")  # fmt: skip
-    seed: int = s("${seed}", "the draws' seed", ge=0, lt=2**32)
-    threads: int = s(1, "torch threads per run: the same in every launch, so the numbers match", ge=1)
-    train: bool = s(True, "stage=learn trains the runs still missing (false: fit on what is there)")
-    index: Any = s(None, "stage=swarm: the runs to train (null: all), e.g. swarm.index=0,1,2 with -m")
-    folds: int = s(5, "k-fold over runs for the fit's held-out rank correlation and error", ge=2)
-    min_spearman: Number = s(0.5, "warn when the fit ranks held-out runs worse than this", ge=-1, le=1)
-    check_scale: Optional[str] = s(None, "a model preset (e.g. tiny): train the optimum, stratified and check_runs swarm mixtures")  # fmt: skip
-    check_runs: int = s(3, "  again at that size and report the rank correlation between the sizes (RegMix's check)", ge=0)  # fmt: skip
-    check_steps: int = s("${final.max_steps}", "optimizer steps of the scale check's runs", ge=1)
-
-    @staticmethod
-    def validate(cfg: DictConfig) -> None:
-        if any(c <= 0 for c in cfg.swarm.concentrations) or not len(cfg.swarm.concentrations):
-            raise DoremiError(f"swarm.concentrations={list(cfg.swarm.concentrations)}: expected positive numbers")
-
-
-@dataclass
-class Online:
-    """method=odm: weights that adapt inside the final run (doremi.online)."""
-
-    every: int = s(10, "optimizer steps between updates of the weights", ge=1)
-    smoothing: Number = s(0.9, "alpha of the smoothed importance-weighted reward (ODM)", ge=0, lt=1)
-    replay: Optional[str] = s(None, "a schedule.jsonl to follow instead of updating (draws the same batches)")
-
-
-@dataclass
-class Compare:
-    """stage=compare: every method learned and trained at the final settings, same seeds."""
-
-    methods: List[str] = s(["doremi", "stratified", "natural", "unimax", "temperature"], "methods (or mixture .json files); stratified and natural always run")  # fmt: skip
-
-
-@dataclass
-class Warn:
-    """When to say that the learned weights should not be trusted (see README)."""
-
-    reference_gain: Number = s(0.05, "the reference's held-out loss on a domain is within this fraction of its unigram entropy", ge=0, le=1)  # fmt: skip
-    transient_share: Number = s(0.3, "the first 10% of averaged steps make more than this share of the weights' distance from uniform", ge=0, le=1)  # fmt: skip
-    seeds_l1: Number = s(0.1, "proxy.seeds runs whose weights differ by more than this L1 distance", ge=0, le=2)
+from doremi.schema_fields import Number, betas_rule, s, section  # noqa: F401  (sections elsewhere import them from here too)
+from doremi.schema_methods import Compare, Dro, Learn, Online, Swarm, Warn  # noqa: F401  (the methods' sections)
+from doremi.schema_sft import Sft, SftDedup, SftFilters, SftLearn  # noqa: F401  (the SFT sections)
 
 
 @dataclass
@@ -183,14 +85,6 @@ class Optim:
         return {k: (list(v) if k == "betas" else v) for k, v in vars(self).items()}
 
 
-def betas_rule(cfg: DictConfig, key: str) -> None:
-    from omegaconf import OmegaConf
-
-    betas = OmegaConf.select(cfg, key)
-    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        raise DoremiError(f"{key}={list(betas)}: expected two numbers in [0, 1), like {key}=[0.9,0.95]")
-
-
 @dataclass
 class Prepare:
     """Many machines: run prepare.shard=0..n-1 with prepare.num_shards=n, then once without prepare.shard to merge."""
@@ -251,78 +145,6 @@ class Final:
     @staticmethod
     def validate(cfg: DictConfig) -> None:
         seeds_of(cfg, "final.seeds")
-
-
-@dataclass
-class SftFilters:
-    """LIMA's, from its Stack Exchange recipe."""
-
-    min_chars: int = s(1200, "shortest answer kept, in characters", ge=0)
-    max_chars: int = s(4096, "longest answer kept, in characters", ge=0)
-    first_person: bool = s(True, "drop answers written in the first person")
-    other_answers: bool = s(True, "drop answers that refer to other answers")
-    strip_links: bool = s(True, "links -> text, images and bare URLs removed; code blocks and lists kept")
-    min_score: Optional[Number] = s(None, "drop examples scored below this (sft.score_field)")
-
-
-@dataclass
-class SftDedup:
-    near: bool = s(True, "MinHash LSH (datasketch) besides exact normalized-text hashes")
-    threshold: Number = s(0.8, "Jaccard similarity of word 3-grams counted as a near duplicate", gt=0, le=1)
-    num_perm: int = s(128, "MinHash permutations", ge=1)
-
-
-@dataclass
-class SftLearn:
-    """sft.mixture=learned: a reference fine-tuned on uniform quotas, a proxy with Group DRO."""
-
-    base: str = s("reference", "the model both start from: reference (the run's small LM) | final | a model.pt")
-    steps: int = s(200, "optimizer steps of each (dro.* sets eta, smoothing and the variants)", ge=1)
-    batch_size: int = s(16, "chats per step, every source in every batch", ge=1)
-
-
-@dataclass
-class Sft:
-    """stage=sft_mix (a LIMA-style set) and stage=sft (fine-tuning the final model on it)."""
-
-    pools: Any = s(
-        None, "{source: file or glob} (JSONL / Parquet / ...); empty: sft.paths, sft.dataset or the demo pool"
-    )
-    paths: Any = s([], "files whose records name their source in sft.source_field")
-    dataset: Optional[str] = s(None, "a hub dataset whose records name their source (needs internet)")
-    split: str = s("train", "its split")
-    source_field: str = s("source", "field naming the example's source")
-    category_field: Optional[str] = s("category", "optional sub-category (e.g. the Stack Exchange site) for diversity sampling")  # fmt: skip
-    score_field: Optional[str] = s("score", "optional score for sft.filters.min_score")
-    mixture: Optional[str] = s(None, "weights over sources (.json); with domain_to_source, pretraining weights mapped onto sources; learned: Group DRO over the sources (sft.learn)")  # fmt: skip
-    domain_to_source: Any = s(None, "{pretraining domain: source}")
-    counts: Any = s(None, "explicit {source: examples} instead of a mixture")
-    budget: int = s(1000, "training examples (LIMA: 1,000)", ge=1)
-    dev_size: int = s(50, "dev examples (LIMA: 50), split like the quotas", ge=0)
-    temperature: Number = s(2.0, "across sub-categories: 1 follows the pool, larger spreads evenly", gt=0)
-    upsample: bool = s(False, "repeat examples of a source too small for its quota")
-    seed: int = s("${seed}", "the sampling seed", ge=0, lt=2**32)
-    filters: SftFilters = section(SftFilters, "LIMA's filters")
-    dedup: SftDedup = section(SftDedup, "exact and near-duplicate removal")
-    learn: SftLearn = section(SftLearn, "sft.mixture=learned")
-    epochs: int = s(15, "LIMA: 15", ge=1)
-    batch_size: int = s(16, "chats per step", ge=1)
-    lr: Number = s(3.0e-4, "LIMA: 1e-5 for 7B-65B models; small models take larger steps", gt=0)
-    min_lr_ratio: Number = s(0.1, "linear decay to lr x this (LIMA: 1e-5 -> 1e-6), no warmup", ge=0, le=1)
-    betas: List[float] = s([0.9, 0.95], "AdamW's betas")
-    weight_decay: Number = s(0.1, "AdamW's weight decay", ge=0)
-    dropout_top: Number = s(0.2, "residual dropout rising linearly from 0 (bottom layer) to this (LIMA: 0.3, 0.2 for smaller models)", ge=0, lt=1)  # fmt: skip
-    samples: int = s(4, "dev prompts answered in the report", ge=0)
-    max_new_tokens: int = s(120, "longest answer generated for the report", ge=1)
-
-    @staticmethod
-    def validate(cfg: DictConfig) -> None:
-        betas_rule(cfg, "sft.betas")
-        if cfg.sft.filters.min_chars > cfg.sft.filters.max_chars:
-            raise DoremiError(
-                f"sft.filters.min_chars={cfg.sft.filters.min_chars} is above sft.filters.max_chars="
-                f"{cfg.sft.filters.max_chars}: no answer could be kept; lower one or raise the other"
-            )
 
 
 @dataclass

@@ -1,0 +1,98 @@
+"""The mixture methods' settings sections of the schema (doremi.schema): DoReMi's Group DRO and its warnings,
+learn.*, the swarm of the fitted methods, the online methods, compare.*. A new method adds its section here
+and one field in doremi.schema.Config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from omegaconf import DictConfig
+
+from doremi.errors import DoremiError
+from doremi.schema_fields import Number, s
+
+
+@dataclass
+class Dro:
+    """Group DRO (DESIGN.md): the update's step size and smoothing, its variants, collapse warnings."""
+
+    eta: Number = s(1.0, "step size of the exponentiated-gradient update (paper: 1)", gt=0)
+    smoothing: Number = s(1.0e-3, "c: mix of uniform weights kept in every update (paper: 1e-3)", ge=0, lt=1)
+    init: str = s("uniform", "alpha_0: uniform | natural | a mixture .json file (weights > 0)")
+    normalize: str = s("domain", "lambda per domain: domain (paper: / the domain's tokens) | tokens (original code: / all tokens)", choices=("domain", "tokens"))  # fmt: skip
+    clip: str = s("token", "token (paper: clip each token's excess at 0) | domain (clip the domain's mean)", choices=("token", "domain"))  # fmt: skip
+    sampling: str = s("reweight", "reweight (paper: uniform batches, loss weighted by alpha) | resample (batches drawn with alpha, plain loss)", choices=("reweight", "resample"))  # fmt: skip
+    burn_in: Number = s(0.0, "average alpha_t after this fraction of the DRO steps (paper: 0, every step is averaged)", ge=0, lt=1)  # fmt: skip
+    warm_start: int = s(0, "optimizer steps the proxy trains on alpha_0 before Group DRO starts (paper: 0)", ge=0)
+    collapse_weight: Number = s(0.95, "warn when one weight exceeds this", gt=0, le=1)
+    collapse_entropy: Number = s(0.2, "warn when the weights' entropy stays below this fraction of log(k) ...", ge=0, le=1)  # fmt: skip
+    collapse_steps: int = s(50, "... for this many steps", ge=1)
+
+
+@dataclass
+class Learn:
+    """stage=learn, for every method."""
+
+    target: Any = s("average", "what the target-optimizing methods minimize: average | worst | a list of domains")
+    feasible: bool = s(False, "true: project the learned weights through plan.* (max_epochs at the final run's budget, pin, min/max)")  # fmt: skip
+    temperature: Number = s(3.3, "method=temperature: natural shares to the power 1/temperature (multilingual pretraining: ~3.3)", gt=0)  # fmt: skip
+
+    @staticmethod
+    def validate(cfg: DictConfig) -> None:
+        target = cfg.learn.target
+        if not isinstance(target, str) and not (
+            hasattr(target, "__len__") and len(target) and all(isinstance(d, str) for d in target)
+        ):
+            raise DoremiError(f"learn.target={target}: expected average, worst or a list of domains like [wiki,code]")
+
+
+@dataclass
+class Swarm:
+    """method=regmix | mixing_law: small runs on sampled mixtures (stage=swarm launches them)."""
+
+    runs: int = s(24, "mixtures drawn (RegMix: 512); growing it trains only the new runs", ge=1)
+    steps: int = s(60, "optimizer steps per run", ge=1)
+    batch_size: int = s("${trainer.batch_size}", "sequences per step", ge=1)
+    model: Dict[str, Any] = s({"n_layer": 1, "n_head": 2, "d_model": 64}, "keys of model= changed for the swarm (a smaller model)")  # fmt: skip
+    prior: str = s("natural", "the Dirichlet's centre: natural | uniform | a mixture .json")
+    concentrations: List[float] = s([0.3, 1.0, 3.0, 10.0], "spreads taken in turn (small: near one-hot, large: near the prior)")  # fmt: skip
+    seed: int = s("${seed}", "the draws' seed", ge=0, lt=2**32)
+    threads: int = s(1, "torch threads per run: the same in every launch, so the numbers match", ge=1)
+    train: bool = s(True, "stage=learn trains the runs still missing (false: fit on what is there)")
+    index: Any = s(None, "stage=swarm: the runs to train (null: all), e.g. swarm.index=0,1,2 with -m")
+    folds: int = s(5, "k-fold over runs for the fit's held-out rank correlation and error", ge=2)
+    min_spearman: Number = s(0.5, "warn when the fit ranks held-out runs worse than this", ge=-1, le=1)
+    check_scale: Optional[str] = s(None, "a model preset (e.g. tiny): train the optimum, stratified and check_runs swarm mixtures")  # fmt: skip
+    check_runs: int = s(3, "  again at that size and report the rank correlation between the sizes (RegMix's check)", ge=0)  # fmt: skip
+    check_steps: int = s("${final.max_steps}", "optimizer steps of the scale check's runs", ge=1)
+
+    @staticmethod
+    def validate(cfg: DictConfig) -> None:
+        if any(c <= 0 for c in cfg.swarm.concentrations) or not len(cfg.swarm.concentrations):
+            raise DoremiError(f"swarm.concentrations={list(cfg.swarm.concentrations)}: expected positive numbers")
+
+
+@dataclass
+class Online:
+    """method=odm: weights that adapt inside the final run (doremi.online)."""
+
+    every: int = s(10, "optimizer steps between updates of the weights", ge=1)
+    smoothing: Number = s(0.9, "alpha of the smoothed importance-weighted reward (ODM)", ge=0, lt=1)
+    replay: Optional[str] = s(None, "a schedule.jsonl to follow instead of updating (draws the same batches)")
+
+
+@dataclass
+class Compare:
+    """stage=compare: every method learned and trained at the final settings, same seeds."""
+
+    methods: List[str] = s(["doremi", "stratified", "natural", "unimax", "temperature"], "methods (or mixture .json files); stratified and natural always run")  # fmt: skip
+
+
+@dataclass
+class Warn:
+    """When to say that the learned weights should not be trusted (see README)."""
+
+    reference_gain: Number = s(0.05, "the reference's held-out loss on a domain is within this fraction of its unigram entropy", ge=0, le=1)  # fmt: skip
+    transient_share: Number = s(0.3, "the first 10% of averaged steps make more than this share of the weights' distance from uniform", ge=0, le=1)  # fmt: skip
+    seeds_l1: Number = s(0.1, "proxy.seeds runs whose weights differ by more than this L1 distance", ge=0, le=2)

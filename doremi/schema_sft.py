@@ -1,0 +1,84 @@
+"""The SFT settings sections of the schema (doremi.schema): stage=sft_mix's quotas, filters, dedup, learned
+quotas, and stage=sft's fine-tuning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+from omegaconf import DictConfig
+
+from doremi.errors import DoremiError
+from doremi.schema_fields import Number, betas_rule, s, section
+
+
+@dataclass
+class SftFilters:
+    """LIMA's, from its Stack Exchange recipe."""
+
+    min_chars: int = s(1200, "shortest answer kept, in characters", ge=0)
+    max_chars: int = s(4096, "longest answer kept, in characters", ge=0)
+    first_person: bool = s(True, "drop answers written in the first person")
+    other_answers: bool = s(True, "drop answers that refer to other answers")
+    strip_links: bool = s(True, "links -> text, images and bare URLs removed; code blocks and lists kept")
+    min_score: Optional[Number] = s(None, "drop examples scored below this (sft.score_field)")
+
+
+@dataclass
+class SftDedup:
+    near: bool = s(True, "MinHash LSH (datasketch) besides exact normalized-text hashes")
+    threshold: Number = s(0.8, "Jaccard similarity of word 3-grams counted as a near duplicate", gt=0, le=1)
+    num_perm: int = s(128, "MinHash permutations", ge=1)
+
+
+@dataclass
+class SftLearn:
+    """sft.mixture=learned: a reference fine-tuned on uniform quotas, a proxy with Group DRO."""
+
+    base: str = s("reference", "the model both start from: reference (the run's small LM) | final | a model.pt")
+    steps: int = s(200, "optimizer steps of each (dro.* sets eta, smoothing and the variants)", ge=1)
+    batch_size: int = s(16, "chats per step, every source in every batch", ge=1)
+
+
+@dataclass
+class Sft:
+    """stage=sft_mix (a LIMA-style set) and stage=sft (fine-tuning the final model on it)."""
+
+    pools: Any = s(
+        None, "{source: file or glob} (JSONL / Parquet / ...); empty: sft.paths, sft.dataset or the demo pool"
+    )
+    paths: Any = s([], "files whose records name their source in sft.source_field")
+    dataset: Optional[str] = s(None, "a hub dataset whose records name their source (needs internet)")
+    split: str = s("train", "its split")
+    source_field: str = s("source", "field naming the example's source")
+    category_field: Optional[str] = s("category", "optional sub-category (e.g. the Stack Exchange site) for diversity sampling")  # fmt: skip
+    score_field: Optional[str] = s("score", "optional score for sft.filters.min_score")
+    mixture: Optional[str] = s(None, "weights over sources (.json); with domain_to_source, pretraining weights mapped onto sources; learned: Group DRO over the sources (sft.learn)")  # fmt: skip
+    domain_to_source: Any = s(None, "{pretraining domain: source}")
+    counts: Any = s(None, "explicit {source: examples} instead of a mixture")
+    budget: int = s(1000, "training examples (LIMA: 1,000)", ge=1)
+    dev_size: int = s(50, "dev examples (LIMA: 50), split like the quotas", ge=0)
+    temperature: Number = s(2.0, "across sub-categories: 1 follows the pool, larger spreads evenly", gt=0)
+    upsample: bool = s(False, "repeat examples of a source too small for its quota")
+    seed: int = s("${seed}", "the sampling seed", ge=0, lt=2**32)
+    filters: SftFilters = section(SftFilters, "LIMA's filters")
+    dedup: SftDedup = section(SftDedup, "exact and near-duplicate removal")
+    learn: SftLearn = section(SftLearn, "sft.mixture=learned")
+    epochs: int = s(15, "LIMA: 15", ge=1)
+    batch_size: int = s(16, "chats per step", ge=1)
+    lr: Number = s(3.0e-4, "LIMA: 1e-5 for 7B-65B models; small models take larger steps", gt=0)
+    min_lr_ratio: Number = s(0.1, "linear decay to lr x this (LIMA: 1e-5 -> 1e-6), no warmup", ge=0, le=1)
+    betas: List[float] = s([0.9, 0.95], "AdamW's betas")
+    weight_decay: Number = s(0.1, "AdamW's weight decay", ge=0)
+    dropout_top: Number = s(0.2, "residual dropout rising linearly from 0 (bottom layer) to this (LIMA: 0.3, 0.2 for smaller models)", ge=0, lt=1)  # fmt: skip
+    samples: int = s(4, "dev prompts answered in the report", ge=0)
+    max_new_tokens: int = s(120, "longest answer generated for the report", ge=1)
+
+    @staticmethod
+    def validate(cfg: DictConfig) -> None:
+        betas_rule(cfg, "sft.betas")
+        if cfg.sft.filters.min_chars > cfg.sft.filters.max_chars:
+            raise DoremiError(
+                f"sft.filters.min_chars={cfg.sft.filters.min_chars} is above sft.filters.max_chars="
+                f"{cfg.sft.filters.max_chars}: no answer could be kept; lower one or raise the other"
+            )
