@@ -35,6 +35,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from doremi import family as family_stats
+
 BETTER, WORSE, SAME = "better", "worse", "no detectable difference"
 
 
@@ -144,12 +146,18 @@ def compare(
     replicates: int = 2000,
     seed: int = 0,
     target: list[int] | None = None,
+    priors: dict | None = None,
+    family: int = 1,
 ) -> dict:
     """The candidate mixture against every other mixture in `sums` (see the module docstring); with
     `target` (domain indices), a verdict on the mean loss of those domains too.
 
-    Every loss verdict carries its half-width (the smallest difference this run can detect) and about
-    how many seeds would halve it (`seeds_to_halve`, None when held-out documents limit it)."""
+    Every loss verdict carries its half-width (the smallest difference this run can detect), its noise (the
+    paired seed standard deviation, the two standard errors and which dominates) and about how many seeds
+    would halve it (`seeds_to_halve`, None when held-out documents limit it).
+
+    `priors` ({statistic: (d0, s0^2)}, from `fit_priors` over a run's comparisons) moderates each seed
+    variance (doremi.family.moderate); `family` widens every interval for that many comparisons (Sidak)."""
     names = list(sums)
     n_seeds = next(iter(sums.values())).shape[0]
     steps_arr = np.asarray(steps, dtype=np.float64)
@@ -165,30 +173,44 @@ def compare(
     rng = np.random.default_rng(seed)
     doc_draws = [rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64) for n in n_by_domain]
     docs_only = stats(doc_draws, np.tile(np.arange(n_seeds), (replicates, 1)))
-    q = t_quantile(n_seeds - 1)
 
-    errors: dict[tuple, tuple[float, float]] = {}
+    errors: dict[tuple, dict] = {}
 
     def interval(name: str, key: str, column: int | None = None) -> tuple[float, float]:
         pick = (lambda x: x[:, column]) if column is not None else (lambda x: x)
         centre = float(pick(point[name][key])[0])
         seeds = np.array([float(pick(p[name][key])[0]) for p in per_seed])
-        se_seeds = seeds.std(ddof=1) / np.sqrt(n_seeds) if n_seeds > 1 else 0.0
+        variance = float(seeds.var(ddof=1)) if n_seeds > 1 else 0.0
+        used, df = variance, n_seeds - 1
+        fitted = (priors or {}).get(statistic_id(key, column))
+        if fitted is not None and n_seeds > 1:
+            used, df = family_stats.moderate(variance, df, fitted[:2], fitted[2])
+        se_seeds = float(np.sqrt(used / n_seeds))
         se_docs = float(pick(docs_only[name][key]).std(ddof=1))
-        errors[(name, key, column)] = (float(se_seeds), se_docs)
-        half = q * float(np.hypot(se_seeds, se_docs))
+        half = family_stats.quantile(df, 0.95, family) * float(np.hypot(se_seeds, se_docs))
+        errors[(name, key, column)] = {
+            "seed_sd": float(np.sqrt(variance)),
+            "seed_sd_used": float(np.sqrt(used)),
+            "df": df,
+            "se_seeds": se_seeds,
+            "se_documents": se_docs,
+            "dominant": "seeds" if se_seeds >= se_docs else "documents",
+        }
         return centre - half, centre + half
 
     def judged(name: str, key: str, difference: float) -> dict:
         span = interval(name, key)
         half = (span[1] - span[0]) / 2
-        se_seeds, se_docs = errors[(name, key, None)]
+        noise = errors[(name, key, None)]
         return {
             "difference": difference,
             "interval": span,
             "verdict": verdict(span),
             "half_width": half,
-            "seeds_to_halve": seeds_to_halve(half, se_seeds, se_docs, n_seeds) if n_seeds > 1 else None,
+            "noise": noise,
+            "seeds_to_halve": (
+                seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], n_seeds) if n_seeds > 1 else None
+            ),
         }
 
     out = {}
@@ -197,7 +219,12 @@ def compare(
         per_domain = {}
         for i, d in enumerate(domains):
             span = interval(name, "domains", i)
-            per_domain[d] = {"difference": float(p["domains"][0, i]), "interval": span, "verdict": verdict(span)}
+            per_domain[d] = {
+                "difference": float(p["domains"][0, i]),
+                "interval": span,
+                "verdict": verdict(span),
+                "seed_sd": errors[(name, "domains", i)]["seed_sd"],
+            }
         low, high = interval(name, "speedup")
         factor = float(p["speedup"][0])
         out[name] = {
@@ -217,17 +244,42 @@ def compare(
                 **judged(name, "target", float(p["target"][0])),
                 "domains": [domains[i] for i in target],
             }
+    moderated = " (seed variances moderated over the run's comparisons, limma)" if priors else ""
+    adjusted = f", each widened for a family of {family} comparisons (Sidak)" if family > 1 else ""
     return {
         "method": (
-            f"paired differences; loss intervals: Student t ({n_seeds - 1} df) over the standard error from "
-            f"seeds and from a {replicates}-replicate bootstrap over held-out documents (speed-up likewise, a "
+            f"paired differences; loss intervals: Student t over the standard error from seeds{moderated} and "
+            f"from a {replicates}-replicate bootstrap over held-out documents{adjusted} (speed-up likewise, a "
             "seed that never reaches the baseline counting as 0)"
         ),
         "level": 0.95,
+        "family": family,
         "seeds": n_seeds,
         "caveat": caveat(n_seeds),
         "baselines": out,
     }
+
+
+def statistic_id(key: str, column: int | None = None) -> str:
+    return key if column is None else f"{key}:{column}"
+
+
+def fit_priors(comparisons: list[dict], baseline: str, domains: list[str]) -> dict:
+    """{statistic: (d0, s0^2, df cap)}: the moderated-variance prior of every statistic, fitted to the seed
+    variances of many candidates' comparisons against `baseline` (each a `compare` result without priors)."""
+    judged = [c["baselines"][baseline] for c in comparisons if baseline in c["baselines"]]
+    if not judged:
+        return {}
+    n_seeds = comparisons[0]["seeds"]
+    out = {}
+    keys = [k for k in ("average", "worst", "target") if k in judged[0]]
+    for key in keys:
+        variances = np.array([j[key]["noise"]["seed_sd"] ** 2 for j in judged])
+        out[key] = (*family_stats.prior(variances, n_seeds - 1), (n_seeds - 1) * len(judged))
+    for i, d in enumerate(domains):
+        variances = np.array([j["domains"][d]["seed_sd"] ** 2 for j in judged])
+        out[statistic_id("domains", i)] = (*family_stats.prior(variances, n_seeds - 1), (n_seeds - 1) * len(judged))
+    return out
 
 
 def caveat(n_seeds: int) -> str | None:

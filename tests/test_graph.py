@@ -7,6 +7,7 @@ import pytest
 from doremi.errors import DoremiError
 from doremi.stages.graph import ARTIFACTS, TABLE, locate, names, require
 from doremi.stages.methods import known, resolve
+from doremi.stages.run import RECIPES
 
 
 def test_every_stage_and_method_names_known_artifacts(make_cfg):
@@ -14,7 +15,7 @@ def test_every_stage_and_method_names_known_artifacts(make_cfg):
     for stage in TABLE.values():
         assert set(names(stage.inputs, cfg)) <= set(ARTIFACTS), stage.name
         assert set(stage.artifacts) <= set(ARTIFACTS), stage.name
-        assert callable(importlib.import_module(stage.recipe).run), stage.name
+        assert callable(importlib.import_module(RECIPES[stage.name]).run), stage.name
     for name in known():
         method = resolve(name)
         assert set(method.inputs) | set(method.writes) <= set(ARTIFACTS), name

@@ -97,13 +97,10 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
     parameters = build_model(model_config(cfg, data)).num_params()
     one_run = training_flops(parameters, final_tokens(cfg, data))
     summary, warnings = summaries(cfg, domains, results, heldout, "compare")
+    judge = judging(cfg, data, sums, steps, heldout, indices, shared)
     rows = []
     for name, mixture in mixtures.items():
-        others = {b: sums[b] for b in BASELINES if b != name}
-        comparison = verdict.compare(
-            {name: sums[name], **others}, name, heldout.doc_domain, heldout.doc_tokens, steps, domains,
-            seed=int(cfg.seed), target=indices,
-        )  # fmt: skip
+        comparison = {"baselines": {b: judge[name][b] for b in BASELINES if b in judge[name]}}
         flops = float(mixture["provenance"].get("cost", {}).get("flops", 0.0))
         rows.append(
             {
@@ -134,11 +131,61 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
         },  # fmt: skip
         "heldout": heldout.describe(),
         "caveat": verdict.caveat(len(seeds)),
+        "noise": noise_floor(rows, summary, key),
         "rows": rows,
         "mixtures": summary,
         "repetition_warnings": warnings,
         "recommendation": recommend(rows, key),
     }
+
+
+def noise_floor(rows: list[dict], summary: dict, key: str) -> dict:
+    """What limits this run's resolution: each mixture's seed standard deviation of its average loss, and per
+    method against stratified the paired seed standard deviation of the target, the term that dominates its
+    interval (seeds or held-out documents) and the smallest difference it could detect (the half-width)."""
+    pairs = {}
+    for row in rows:
+        judged = row["vs"].get("stratified", {}).get(key)
+        if judged and row.get("same_models_as") != "stratified":
+            noise = judged["noise"]
+            pairs[row["method"]] = {
+                "paired_sd": noise["seed_sd"],
+                "moderated_sd": noise["seed_sd_used"],
+                "df": noise["df"],
+                "dominant": noise["dominant"],
+                "detects": judged["half_width"],
+            }
+    halves = sorted(p["detects"] for p in pairs.values())
+    return {
+        "seed_sd": {name: s["seed_sd"] for name, s in summary.items()},
+        "pairs": pairs,
+        "median_detects": halves[len(halves) // 2] if halves else None,
+    }
+
+
+def judging(cfg, data, sums, steps, heldout, indices, shared) -> dict:
+    """{method: {baseline: its verdicts}}: every method against stratified and natural, with seed variances
+    moderated over all the run's comparisons against that baseline (doremi.family), and the comparisons
+    against stratified (those the recommendation picks from) widened for their family (Sidak)."""
+
+    def one(name, baseline, priors=None, family=1):
+        return verdict.compare(
+            {name: sums[name], baseline: sums[baseline]}, name, heldout.doc_domain, heldout.doc_tokens, steps,
+            data.domains, seed=int(cfg.seed), target=indices, priors=priors, family=family,
+        )  # fmt: skip
+
+    out: dict[str, dict] = {name: {} for name in sums}
+    for baseline in BASELINES:
+        judged = [n for n in sums if n != baseline and shared.get(n) != baseline and shared.get(baseline) != n]
+        first = {n: one(n, baseline) for n in judged}
+        priors = verdict.fit_priors(list(first.values()), baseline, data.domains)
+        family = len(judged) if baseline == "stratified" else 1
+        for n in sums:
+            if n == baseline:
+                continue
+            final = one(n, baseline, priors, family) if n in judged else one(n, baseline)
+            out[n][baseline] = final["baselines"][baseline]
+    return out
 
 
 def notes_of(provenance: dict, per_seed: dict) -> dict:

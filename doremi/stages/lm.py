@@ -14,6 +14,7 @@ from doremi.checkpoints import save_model
 from doremi.data.heldout import HeldOut
 from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
+from doremi.lit.averaging import WeightAverage, score_alternatives
 from doremi.lit.lm import LMModule, maybe_compile
 from doremi.lit.shard import whole
 from doremi.lit.train import fit
@@ -51,13 +52,25 @@ def fit_lm(
     maybe_compile(module.model, run.compile, per_layer=run.strategy == "fsdp")
     val_batches = heldout.batches(max(batch_size, 64)) if heldout is not None and eval_every else None
     dm = MixtureDataModule(data, weights, batch_size, seed, val_batches, micro_batches=run.accumulate_grad_batches)
+    average = weight_average(stage_cfg) if eval_every else None
+    callbacks = [*(callbacks or []), *([average] if average else [])] or None
     trainer = fit(module, dm, run, out_dir, label, steps, callbacks=callbacks, eval_every=eval_every)
     module.passes = dict(zip(data.domains, dm.loader.passes().tolist()))  # repetition per domain
     if eval_every and (not module.eval_history or module.eval_history[-1]["step"] != trainer.global_step):
         trainer.validate(module, datamodule=dm, verbose=False)
+    if average is not None and module.eval_history and "alternatives" not in module.eval_history[-1]:
+        score_alternatives(trainer, module, dm, average)
     if int(module.skipped_steps):
         say(f"[{label}] skipped {int(module.skipped_steps)} step(s) with non-finite loss")
     return module
+
+
+def weight_average(stage_cfg: DictConfig) -> WeightAverage | None:
+    """The scored model's averaging (final.average: ema | lawa | none) of a stage that evaluates."""
+    kind = str(stage_cfg.get("average") or "none")
+    if kind == "none":
+        return None
+    return WeightAverage(kind, stage_cfg.ema_decay, stage_cfg.lawa_every, stage_cfg.lawa_count)
 
 
 def trained(module, cfg: DictConfig, data: PackedData) -> torch.nn.Module:
