@@ -4,8 +4,8 @@ training-time part, and stage=compare trains it without knowing its name."""
 import json
 
 import numpy as np
-import pytorch_lightning as pl
 import pytest
+import pytorch_lightning as pl
 
 from doremi.stages import methods, run_stage
 from doremi.stages.methods import Method
