@@ -87,6 +87,18 @@ class Compare:
     """stage=compare: every method learned and trained at the final settings, same seeds."""
 
     methods: List[str] = s(["doremi", "stratified", "natural", "unimax", "temperature"], "methods (or mixture .json files); stratified and natural always run")  # fmt: skip
+    resolution: Optional[Number] = s(None, "nats/token: a pilot measures the noise, then each method in contention gets the seeds that bring its interval against stratified to this half-width (Stein's two stages; null: final.seeds for all)", gt=0)  # fmt: skip
+    pilot_seeds: int = s(3, "compare.resolution: seeds of the pilot (from `seed`)", ge=2)
+    max_seeds: int = s(16, "compare.resolution: the most seeds a method gets", ge=2)
+    publish: bool = s(True, "publish the recommended mixture as mixtures/<name>.json, where other trainers import it")
+
+    @staticmethod
+    def validate(cfg: DictConfig) -> None:
+        if cfg.compare.resolution is not None and cfg.compare.max_seeds < cfg.compare.pilot_seeds:
+            raise DoremiError(
+                f"compare.max_seeds={cfg.compare.max_seeds} is below compare.pilot_seeds={cfg.compare.pilot_seeds}: "
+                "raise compare.max_seeds"
+            )
 
 
 @dataclass

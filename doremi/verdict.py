@@ -148,6 +148,7 @@ def compare(
     target: list[int] | None = None,
     priors: dict | None = None,
     family: int = 1,
+    fixed: dict | None = None,
 ) -> dict:
     """The candidate mixture against every other mixture in `sums` (see the module docstring); with
     `target` (domain indices), a verdict on the mean loss of those domains too.
@@ -157,7 +158,9 @@ def compare(
     would halve it (`seeds_to_halve`, None when held-out documents limit it).
 
     `priors` ({statistic: (d0, s0^2)}, from `fit_priors` over a run's comparisons) moderates each seed
-    variance (doremi.family.moderate); `family` widens every interval for that many comparisons (Sidak)."""
+    variance (doremi.family.moderate); `family` widens every interval for that many comparisons (Sidak).
+    `fixed` ({statistic: (variance, df)}, from a pilot) replaces the seeds' own variance: Stein's second stage,
+    whose interval keeps its coverage whatever number of seeds the pilot asked for."""
     names = list(sums)
     n_seeds = next(iter(sums.values())).shape[0]
     steps_arr = np.asarray(steps, dtype=np.float64)
@@ -183,7 +186,9 @@ def compare(
         variance = float(seeds.var(ddof=1)) if n_seeds > 1 else 0.0
         used, df = variance, n_seeds - 1
         fitted = (priors or {}).get(statistic_id(key, column))
-        if fitted is not None and n_seeds > 1:
+        if fixed and statistic_id(key, column) in fixed:
+            used, df = fixed[statistic_id(key, column)]
+        elif fitted is not None and n_seeds > 1:
             used, df = family_stats.moderate(variance, df, fitted[:2], fitted[2])
         se_seeds = float(np.sqrt(used / n_seeds))
         se_docs = float(pick(docs_only[name][key]).std(ddof=1))
@@ -224,6 +229,8 @@ def compare(
                 "interval": span,
                 "verdict": verdict(span),
                 "seed_sd": errors[(name, "domains", i)]["seed_sd"],
+                "variance_used": errors[(name, "domains", i)]["seed_sd_used"] ** 2,
+                "df": errors[(name, "domains", i)]["df"],
             }
         low, high = interval(name, "speedup")
         factor = float(p["speedup"][0])
@@ -279,6 +286,19 @@ def fit_priors(comparisons: list[dict], baseline: str, domains: list[str]) -> di
     for i, d in enumerate(domains):
         variances = np.array([j["domains"][d]["seed_sd"] ** 2 for j in judged])
         out[statistic_id("domains", i)] = (*family_stats.prior(variances, n_seeds - 1), (n_seeds - 1) * len(judged))
+    return out
+
+
+def pilot_noise(judged: dict) -> dict:
+    """{statistic: (variance, df)} of one pair's verdicts (a `compare` result's baselines[b]): what Stein's
+    second stage takes from its pilot (`fixed`)."""
+    out = {
+        k: (judged[k]["noise"]["seed_sd_used"] ** 2, judged[k]["noise"]["df"])
+        for k in ("average", "worst", "target")
+        if k in judged
+    }
+    for i, entry in enumerate(judged["domains"].values()):
+        out[statistic_id("domains", i)] = (entry["variance_used"], entry["df"])
     return out
 
 

@@ -46,7 +46,8 @@ def preflight(cfg: DictConfig) -> None:
         from doremi.stages.graph import require
 
         for artifact in declared(stage, cfg)[0]:
-            require(cfg, artifact, stage)
+            if not (TABLE[stage].prepares and artifact == "prepared"):
+                require(cfg, artifact, stage)
     if stage == "all" or not TABLE[stage].light:
         from doremi.settings import lightning_choices
         from doremi.stages.common import quiet_lightning

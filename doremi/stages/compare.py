@@ -25,12 +25,11 @@ from doremi.plan import training_flops
 from doremi.settings import seeds_of
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
-from doremi.stages.graph import locate
+from doremi.stages.graph import locate, stage_dir
+from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, second_stage
 from doremi.stages.methods import Entry, entries, resolve
 from doremi.stages.methods.common import final_tokens, target_of
-from doremi.stages.trials import Candidate, document_sums, summaries, train_all
-
-BASELINES = ("stratified", "natural")
+from doremi.stages.trials import Candidate, summaries, train_all
 
 
 def with_method(cfg: DictConfig, name: str) -> DictConfig:
@@ -54,18 +53,24 @@ def mixture_of(cfg: DictConfig, data, entry: Entry, runner) -> dict:
 
 
 def run(cfg: DictConfig, runner=None) -> str | None:
+    if not (stage_dir(cfg, "prepare") / "done.json").is_file():  # a first comparison is one command
+        runner(cfg, "prepare")
     rows = entries(cfg.compare.methods)
     rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
     data = load_prepared(cfg)
     target = target_of(cfg, data.domains)
-    seeds = seeds_of(cfg, "final.seeds")
+    resolution = cfg.compare.resolution
+    seeds = (
+        [int(cfg.seed) + i for i in range(int(cfg.compare.pilot_seeds))] if resolution else seeds_of(cfg, "final.seeds")
+    )
     mixtures = {}
     for entry in rows:
         say(
             f"[compare] {entry.name}: learning its mixture" if entry.method else f"[compare] {entry.name}: {entry.file}"
         )
         mixtures[entry.name] = mixture_of(cfg, data, entry, runner)
-    out = start(cfg, "compare")
+    publish = {"recommended.json": Path(cfg.mixtures_dir) / f"{cfg.name}.json"} if cfg.compare.publish else None
+    out = start(cfg, "compare", publish=publish)
     if out is None:
         return summary_text(read_json(locate(cfg, "leaderboard"), ""))
     heldout = heldout_for(cfg, data)
@@ -79,25 +84,30 @@ def run(cfg: DictConfig, runner=None) -> str | None:
         for name, m in mixtures.items()
     ]
     results, shared = train_all(cfg, data, candidates, seeds, heldout, out.tmp)
+    trials = Trials(results, shared, {name: seeds for name in results})
+    stein = second_stage(cfg, data, candidates, trials, heldout, target, out.tmp) if resolution else None
     if not is_main_process():
         commit(out)
         return None
-    board = leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target)
+    board = leaderboard(cfg, data, mixtures, trials, heldout, target, stein)
+    if publish:
+        board["published"] = str(publish["recommended.json"])
     write_json_atomic(out.tmp / "leaderboard.json", board)
+    write_json_atomic(out.tmp / "recommended.json", recommended_mixture(data, mixtures, board))
     commit(out)
     say(f"[compare] wrote {out.final / 'leaderboard.json'}")
     return summary_text(board)
 
 
-def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) -> dict:
+def leaderboard(cfg, data, mixtures, trials: Trials, heldout, target, stein: dict | None = None) -> dict:
     domains = data.domains
     key, indices = target
-    sums = document_sums(results, seeds)
-    steps = [h["step"] for h in results["stratified"][seeds[0]]["history"]]
+    results, shared = trials.results, trials.shared
+    steps = [h["step"] for h in next(iter(results["stratified"].values()))["history"]]
     parameters = build_model(model_config(cfg, data)).num_params()
     one_run = training_flops(parameters, final_tokens(cfg, data))
     summary, warnings = summaries(cfg, domains, results, heldout, "compare")
-    judge = judging(cfg, data, sums, steps, heldout, indices, shared)
+    judge = judging(cfg, data, trials, steps, heldout, indices, stein)
     rows = []
     for name, mixture in mixtures.items():
         comparison = {"baselines": {b: judge[name][b] for b in BASELINES if b in judge[name]}}
@@ -107,6 +117,7 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
                 "method": name,
                 "source": mixture["provenance"].get("source"),
                 "same_models_as": shared.get(name),
+                "seeds": trials.seeds[name],
                 "weights": mixture["weights"],
                 "cost": {"flops": flops, "share_of_final_run": flops / one_run},
                 "average": summary[name]["average"],
@@ -121,7 +132,8 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
     rows.sort(key=lambda r: r["rank_key"])
     return {
         "domains": domains,
-        "seeds": seeds,
+        "seeds": trials.seeds["stratified"],
+        "resolution": stein,
         "target": {"kind": key, "domains": [domains[i] for i in indices] if indices else None},
         "budget": {
             "steps": int(cfg.final.max_steps),
@@ -130,7 +142,7 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
             "flops_per_run": one_run,
         },  # fmt: skip
         "heldout": heldout.describe(),
-        "caveat": verdict.caveat(len(seeds)),
+        "caveat": verdict.caveat(min(len(v) for v in trials.seeds.values())),
         "noise": noise_floor(rows, summary, key),
         "rows": rows,
         "mixtures": summary,
@@ -139,53 +151,21 @@ def leaderboard(cfg, data, mixtures, results, shared, seeds, heldout, target) ->
     }
 
 
-def noise_floor(rows: list[dict], summary: dict, key: str) -> dict:
-    """What limits this run's resolution: each mixture's seed standard deviation of its average loss, and per
-    method against stratified the paired seed standard deviation of the target, the term that dominates its
-    interval (seeds or held-out documents) and the smallest difference it could detect (the half-width)."""
-    pairs = {}
-    for row in rows:
-        judged = row["vs"].get("stratified", {}).get(key)
-        if judged and row.get("same_models_as") != "stratified":
-            noise = judged["noise"]
-            pairs[row["method"]] = {
-                "paired_sd": noise["seed_sd"],
-                "moderated_sd": noise["seed_sd_used"],
-                "df": noise["df"],
-                "dominant": noise["dominant"],
-                "detects": judged["half_width"],
-            }
-    halves = sorted(p["detects"] for p in pairs.values())
-    return {
-        "seed_sd": {name: s["seed_sd"] for name, s in summary.items()},
-        "pairs": pairs,
-        "median_detects": halves[len(halves) // 2] if halves else None,
+def recommended_mixture(data, mixtures: dict, board: dict) -> dict:
+    """The recommended method's mixture file (published as mixtures/<name>.json), its provenance saying so."""
+    from doremi.mixture import make_mixture
+
+    name = board["recommendation"]["method"]
+    mixture = mixtures[name]
+    weights = [max(float(mixture["weights"][d]), 1e-9) for d in data.domains]  # the file format keeps every domain > 0
+    weights = [w / sum(weights) for w in weights]
+    baselines = {k: list(v.values()) for k, v in mixture.get("baseline_weights", {}).items()}
+    provenance = {
+        **mixture["provenance"],
+        "recommended_by": "stage=compare",
+        "recommendation": board["recommendation"]["line"],
     }
-
-
-def judging(cfg, data, sums, steps, heldout, indices, shared) -> dict:
-    """{method: {baseline: its verdicts}}: every method against stratified and natural, with seed variances
-    moderated over all the run's comparisons against that baseline (doremi.family), and the comparisons
-    against stratified (those the recommendation picks from) widened for their family (Sidak)."""
-
-    def one(name, baseline, priors=None, family=1):
-        return verdict.compare(
-            {name: sums[name], baseline: sums[baseline]}, name, heldout.doc_domain, heldout.doc_tokens, steps,
-            data.domains, seed=int(cfg.seed), target=indices, priors=priors, family=family,
-        )  # fmt: skip
-
-    out: dict[str, dict] = {name: {} for name in sums}
-    for baseline in BASELINES:
-        judged = [n for n in sums if n != baseline and shared.get(n) != baseline and shared.get(baseline) != n]
-        first = {n: one(n, baseline) for n in judged}
-        priors = verdict.fit_priors(list(first.values()), baseline, data.domains)
-        family = len(judged) if baseline == "stratified" else 1
-        for n in sums:
-            if n == baseline:
-                continue
-            final = one(n, baseline, priors, family) if n in judged else one(n, baseline)
-            out[n][baseline] = final["baselines"][baseline]
-    return out
+    return make_mixture(data.domains, weights, baselines, provenance)
 
 
 def notes_of(provenance: dict, per_seed: dict) -> dict:
@@ -247,7 +227,10 @@ def summary_text(board: dict) -> str:
     if board.get("caveat"):
         lines.append(f"Note: {board['caveat']}.")
     lines += [f"warning: {w}" for w in board.get("repetition_warnings", [])]
+    lines += noise_lines(board)
     lines.append(board["recommendation"]["line"])
+    if board.get("published"):
+        lines.append(f"published: {board['published']} (the recommended mixture, for other trainers to import)")
     return "\n".join(lines)
 
 

@@ -104,6 +104,7 @@ class Stage:
     artifacts: tuple[str, ...]  # artifacts it writes
     locked: bool = True  # one process at a time per run_dir (doremi.lock)
     light: bool = False  # trains nothing: must not import torch or Lightning
+    prepares: bool = False  # prepares the data itself when this run has not (a first stage=compare is one command)
 
 
 def _learn_inputs(cfg: DictConfig) -> tuple[str, ...]:
@@ -220,6 +221,7 @@ TABLE: dict[str, Stage] = {
             ("prepared",),
             _compare_settings,
             ("leaderboard",),
+            prepares=True,
         ),
         Stage(
             "swarm",

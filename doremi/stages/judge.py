@@ -1,0 +1,180 @@
+"""The verdicts of stage=compare: every method against stratified and natural on the seeds both trained, with
+seed variances moderated over the run and the family of comparisons behind the recommendation held together
+(doremi.family); compare.resolution's second stage (Stein); the run's noise floor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from doremi import family as family_stats
+from doremi import verdict
+from doremi.model import build_model
+from doremi.plan import training_flops
+from doremi.stages.common import model_config, say
+from doremi.stages.methods.common import final_tokens
+from doremi.stages.trials import document_sums, train_seeds
+
+BASELINES = ("stratified", "natural")
+
+
+@dataclass
+class Trials:
+    """What the compare trained: {method: {seed: result}}, the methods sharing another's models, each method's seeds."""
+
+    results: dict
+    shared: dict
+    seeds: dict
+
+
+def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | None = None) -> dict:
+    """{method: {baseline: its verdicts}}: every method against stratified and natural on the seeds both trained,
+    with seed variances moderated over all the run's comparisons against that baseline (doremi.family), and the
+    comparisons against stratified (those the recommendation picks from) widened for their family (Sidak).
+    With `stein` (compare.resolution), the comparisons against stratified take their variance from the pilot."""
+    shared = trials.shared
+
+    def one(name, baseline, priors=None, family=1, fixed=None):
+        common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
+        sums = document_sums({n: trials.results[n] for n in (name, baseline)}, common)
+        return verdict.compare(
+            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, data.domains, seed=int(cfg.seed),
+            target=indices, priors=priors, family=family, fixed=fixed,
+        )["baselines"][baseline]  # fmt: skip
+
+    out: dict[str, dict] = {name: {} for name in trials.results}
+    for baseline in BASELINES:
+        judged = [n for n in out if n != baseline and shared.get(n) != baseline and shared.get(baseline) != n]
+        family = len(judged) if baseline == "stratified" else 1
+        pilots = (stein or {}).get("pilot", {}) if baseline == "stratified" else {}
+        first = {n: one(n, baseline) for n in judged if n not in pilots}
+        priors = verdict.fit_priors([{"seeds": len(trials.seeds[n]), "baselines": {baseline: c}} for n, c in first.items()], baseline, data.domains)  # fmt: skip
+        for n in out:
+            if n == baseline:
+                continue
+            if n in pilots:
+                out[n][baseline] = one(n, baseline, family=family, fixed=pilots[n])
+            elif n in judged:
+                out[n][baseline] = one(n, baseline, priors, family)
+            else:
+                out[n][baseline] = one(n, baseline)
+    return out
+
+
+def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder: Path) -> dict:
+    """compare.resolution: Stein's two stages. The pilot's moderated noise gives each method still in contention
+    the seeds that bring its interval against stratified to the resolution (methods whose pilot interval lies
+    above 0 are out and get none); the cost is stated, then the missing seeds are trained."""
+    key, indices = target
+    resolution, pilot_n, most = (
+        float(cfg.compare.resolution),
+        len(next(iter(trials.seeds.values()))),
+        int(cfg.compare.max_seeds),
+    )
+    steps = [h["step"] for h in next(iter(trials.results["stratified"].values()))["history"]]
+    pilot = judging(cfg, data, trials, steps, heldout, indices)
+    contenders = [
+        n for n in pilot if "stratified" in pilot[n] and n != "stratified" and trials.shared.get(n) != "stratified"
+    ]
+    need, out, unreachable = {}, [], []
+    for name in contenders:
+        judged = pilot[name]["stratified"][key]
+        if judged["interval"][0] > 0:
+            need[name] = pilot_n
+            out.append(name)
+            continue
+        noise = judged["noise"]
+        n = family_stats.stein_seeds(
+            noise["seed_sd_used"], noise["df"], resolution, pilot_n, family=max(len(contenders), 1),
+            docs_se=noise["se_documents"], most=most,
+        )  # fmt: skip
+        if n is None:
+            unreachable.append(name)
+        need[name] = n or most
+    need["stratified"] = max(need.values(), default=pilot_n)
+    for name, source in trials.shared.items():  # a method sharing another's models needs them trained
+        need[source] = max(need.get(source, pilot_n), need.get(name, pilot_n))
+    trained = [c for c in candidates if c.name not in trials.shared]
+    extra = sum(max(need.get(c.name, pilot_n) - pilot_n, 0) for c in trained)
+    one_run = training_flops(build_model(model_config(cfg, data)).num_params(), final_tokens(cfg, data))
+    say(
+        f"[compare] compare.resolution={resolution}: the pilot of {pilot_n} seeds asks for "
+        + ", ".join(f"{n} {need.get(n, pilot_n)}" for n in [c.name for c in trained])
+        + f" seeds: {extra} more final runs, {extra * one_run:.3g} FLOPs"
+        + (f"; out after the pilot (worse than stratified): {', '.join(out)}" if out else "")
+        + (f"; not reachable within compare.max_seeds={most}: {', '.join(unreachable)}" if unreachable else "")
+    )
+    first = int(cfg.seed)
+    for candidate in trained:
+        n = need.get(candidate.name, pilot_n)
+        if n > pilot_n:
+            seeds = list(range(first, first + n))
+            trials.results[candidate.name] = train_seeds(cfg, data, candidate, seeds, heldout, folder)
+            trials.seeds[candidate.name] = seeds
+    for name, source in trials.shared.items():
+        trials.results[name], trials.seeds[name] = trials.results[source], trials.seeds[source]
+    return {
+        "resolution": resolution,
+        "pilot_seeds": pilot_n,
+        "seeds": {n: len(s) for n, s in trials.seeds.items()},
+        "out_after_pilot": out,
+        "unreachable": unreachable,
+        "extra_runs": extra,
+        "extra_flops": extra * one_run,
+        "pilot": {n: verdict.pilot_noise(pilot[n]["stratified"]) for n in contenders},
+    }
+
+
+def noise_floor(rows: list[dict], summary: dict, key: str) -> dict:
+    """What limits this run's resolution: each mixture's seed standard deviation of its average loss, and per
+    method against stratified the paired seed standard deviation of the target, the term that dominates its
+    interval (seeds or held-out documents) and the smallest difference it could detect (the half-width)."""
+    pairs = {}
+    for row in rows:
+        judged = row["vs"].get("stratified", {}).get(key)
+        if judged and row.get("same_models_as") != "stratified":
+            noise = judged["noise"]
+            pairs[row["method"]] = {
+                "paired_sd": noise["seed_sd"],
+                "moderated_sd": noise["seed_sd_used"],
+                "df": noise["df"],
+                "dominant": noise["dominant"],
+                "detects": judged["half_width"],
+            }
+    halves = sorted(p["detects"] for p in pairs.values())
+    return {
+        "seed_sd": {name: s["seed_sd"] for name, s in summary.items()},
+        "pairs": pairs,
+        "median_detects": halves[len(halves) // 2] if halves else None,
+    }
+
+
+def noise_lines(board: dict) -> list[str]:
+    """The run's noise floor in words: what a verdict here can and cannot see, and what limits it."""
+    noise, out = board.get("noise"), []
+    if not noise or not noise["pairs"]:
+        return out
+    pairs = noise["pairs"]
+    by_seeds = sum(p["dominant"] == "seeds" for p in pairs.values())
+    sd = noise["seed_sd"].get("stratified", 0.0)
+    out.append(
+        f"Noise: stratified's average loss varies by {sd:.4f} nats/token between seeds; paired against it, methods "
+        f"vary by {min(p['paired_sd'] for p in pairs.values()):.4f} to {max(p['paired_sd'] for p in pairs.values()):.4f}; "
+        f"seeds dominate {by_seeds} of {len(pairs)} intervals (else held-out documents); the median interval "
+        f"detects ±{noise['median_detects']:.4f} with {len(pairs)} comparisons held together (Sidak)."
+    )
+    stein = board.get("resolution")
+    if stein:
+        reached = [n for n, p in pairs.items() if p["detects"] <= stein["resolution"] + 1e-12]
+        out.append(
+            f"compare.resolution={stein['resolution']}: pilot of {stein['pilot_seeds']} seeds, then "
+            + ", ".join(f"{n} {k}" for n, k in stein["seeds"].items())
+            + f" seeds ({stein['extra_runs']} more final runs, {stein['extra_flops']:.3g} FLOPs); reached by "
+            + f"{len(reached)} of {len(pairs)} comparisons"
+            + (
+                f"; not reachable within compare.max_seeds: {', '.join(stein['unreachable'])}"
+                if stein["unreachable"]
+                else ""
+            )
+        )
+    return out
