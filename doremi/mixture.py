@@ -102,14 +102,15 @@ def load_mixture(path: str | Path, domains: Sequence[str] | None = None, normali
 def resolve_mixture(
     spec: str, domains: Sequence[str], train_tokens: Sequence[int], key: str, normalize: bool = False
 ) -> list[float]:
-    """Weights in `domains` order for `uniform`, `natural` (token shares) or a mixture file."""
-    if spec == "uniform":
+    """Weights in `domains` order for `stratified` (every domain alike; `uniform` is its old name), `natural`
+    (token shares) or a mixture file."""
+    if spec in ("stratified", "uniform"):
         return [1.0 / len(domains)] * len(domains)
     if spec == "natural":
         total = float(sum(train_tokens))
         return [t / total for t in train_tokens]
     if not Path(spec).suffix == ".json" and not Path(spec).exists():
-        raise DoremiError(f"{key}={spec}: expected uniform, natural or a mixture .json file")
+        raise DoremiError(f"{key}={spec}: expected stratified (or uniform), natural or a mixture .json file")
     weights = load_mixture(spec, domains, normalize)
     return [weights[d] for d in domains]
 

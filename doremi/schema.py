@@ -96,7 +96,7 @@ class Prepare:
 
 @dataclass
 class Reference:
-    mixture: str = s("uniform", "uniform | natural | a mixture .json (a weight 0 leaves a domain out)")
+    mixture: str = s("uniform", "uniform (= stratified) | natural | a mixture .json (a weight 0 leaves a domain out)")
     max_steps: int = s("${trainer.max_steps}", "optimizer steps", ge=1)
     batch_size: int = s("${trainer.batch_size}", "sequences per step", ge=1)
 
@@ -135,7 +135,9 @@ def seeds_of(cfg: DictConfig, key: str) -> list[int]:
 @dataclass
 class Final:
     mixture: Optional[str] = s(None, "the mixture under test: null = the learned one | any mixture .json")
-    baselines: List[str] = s(["uniform", "natural"], "mixtures trained beside it, same budget and seeds")
+    baselines: List[str] = s(
+        ["stratified", "natural"], "mixtures trained beside it, same budget and seeds (uniform: stratified's old name)"
+    )
     seeds: Any = s(3, "seeds per mixture (the same for every mixture): a count from `seed`, or a list [0,1,2]")
     max_steps: int = s("${trainer.max_steps}", "optimizer steps per trained mixture", ge=1)
     batch_size: int = s("${trainer.batch_size}", "sequences per step", ge=1)

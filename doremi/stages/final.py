@@ -51,6 +51,7 @@ def mixtures_to_train(cfg: DictConfig, data, candidate: Candidate) -> list[Candi
     out = {candidate.name: candidate}
     for spec in list(cfg.final.baselines) + [str(cfg.reference.mixture)]:
         name = str(spec).rsplit("/", 1)[-1].removesuffix(".json")
+        name = "stratified" if name == "uniform" else name  # one name for the uniform baseline
         if name not in out:
             out[name] = Candidate(name, resolve_mixture(str(spec), data.domains, tokens, "final.baselines"))
     return list(out.values())

@@ -42,7 +42,7 @@ def test_eval_stage_scores_every_final_model_on_a_local_task(tmp_path):
         run_stage(cfg.copy() if stage == "all" else _with(cfg, stage))
     downstream = json.loads((tmp_path / "run" / "final" / "downstream.json").read_text())
     assert downstream["tasks"] == ["doremi_local_choice"]
-    assert set(downstream["seeds"]) == {"doremi", "uniform", "natural"}
+    assert set(downstream["seeds"]) == {"doremi", "stratified", "natural"}
     for mixture, per_seed in downstream["seeds"].items():
         assert set(per_seed) == {"0", "1"}
         accs = [per_seed[s]["doremi_local_choice"]["acc"] for s in per_seed]

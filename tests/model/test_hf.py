@@ -164,7 +164,7 @@ def test_pipeline_with_a_pretrained_start_saves_every_model_as_hf(tmp_path):
         assert torch.equal(a, b)  # init_from starts from the checkpoint's weights
     run_stage(cfg)
     run = tmp_path / "run"
-    for where in ("reference/hf", "proxy/hf", "final/doremi/seed-0/hf", "final/uniform/seed-0/hf"):
+    for where in ("reference/hf", "proxy/hf", "final/doremi/seed-0/hf", "final/stratified/seed-0/hf"):
         loaded = AutoModelForCausalLM.from_pretrained(run / where)
         assert loaded.config.model_type == "qwen2", where
     trained = AutoModelForCausalLM.from_pretrained(run / "reference" / "hf")

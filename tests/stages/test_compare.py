@@ -71,7 +71,7 @@ def test_final_plan_export_and_report_read_another_methods_mixture(tmp_path, mak
     run_stage(make_cfg(*base, "stage=final"))
     evaluation = json.loads((tmp_path / "run" / "final" / "eval.json").read_text())
     assert evaluation["candidate"] == "temperature"
-    assert set(evaluation["comparison"]["baselines"]) == {"uniform", "natural"}
+    assert set(evaluation["comparison"]["baselines"]) == {"stratified", "natural"}
     run_stage(make_cfg(*base, "stage=plan", "plan.token_budget=100000", f"plan.out={tmp_path / 'plan.json'}"))
     planned = json.loads((tmp_path / "plan.json").read_text())
     assert planned["provenance"]["learned"] == learned["weights"]

@@ -65,12 +65,12 @@ def test_whole_pipeline_writes_every_artifact(tmp_path, make_cfg):
     assert load_mixture(tmp_path / "mixtures" / "tiny.json") == mixture["weights"]
 
     evaluation = json.loads((run / "final" / "eval.json").read_text())
-    assert set(evaluation["mixtures"]) == {"doremi", "uniform", "natural"}
+    assert set(evaluation["mixtures"]) == {"doremi", "stratified", "natural"}
     for result in evaluation["mixtures"].values():
         assert set(result["losses"]) == {"numbers", "prose"}
         assert result["worst"]["loss"] == max(result["losses"].values())
         assert [h["step"] for h in result["history"]] == [10, 20]
-    assert set(evaluation["doremi_steps_to_baseline"]) == {"uniform", "natural"}
+    assert set(evaluation["doremi_steps_to_baseline"]) == {"stratified", "natural"}
     # passes = sequences drawn / chunks: 20 steps x 8 sequences (Lightning may fetch one batch ahead)
     chunks = {d: manifest["splits"]["train"][d]["chunks"] for d in manifest["domains"]}
     for result in evaluation["mixtures"].values():

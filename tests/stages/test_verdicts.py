@@ -36,7 +36,7 @@ def test_a_mixture_equal_to_the_baseline_has_no_detectable_difference(tmp_path, 
     )
     evaluation = json.loads((tmp_path / "run" / "final" / "eval.json").read_text())
     assert evaluation["candidate"] == "same" and evaluation["seeds"] == [0, 1]
-    c = evaluation["comparison"]["baselines"]["uniform"]
+    c = evaluation["comparison"]["baselines"]["stratified"]
     assert c["average"]["difference"] == 0 and c["average"]["interval"][0] <= 0 <= c["average"]["interval"][1]
     assert c["average"]["verdict"] == "no detectable difference"
     assert c["domains_better"] == c["domains_worse"] == 0
@@ -63,11 +63,11 @@ def test_a_mixture_that_leaves_a_domain_out_is_worse_on_it(tmp_path, make_cfg):
         )
     )
     evaluation = json.loads((tmp_path / "run" / "final" / "eval.json").read_text())
-    c = evaluation["comparison"]["baselines"]["uniform"]
+    c = evaluation["comparison"]["baselines"]["stratified"]
     assert c["domains"]["numbers"]["verdict"] == "worse" and c["domains"]["numbers"]["interval"][0] > 0
     assert c["worst"]["verdict"] == "worse"
     report = (tmp_path / "reports" / "demo" / "report.md").read_text()
-    assert "vs uniform" in report and "differences.png" in report
+    assert "vs stratified" in report and "differences.png" in report
     assert (tmp_path / "reports" / "demo" / "differences.png").stat().st_size > 0
 
 
