@@ -63,10 +63,34 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def _bounded_int(digits: str) -> int | float:
+    """A JSON integer; one of more than 300 digits (beyond any weight, count or step) reads as infinity, which every
+    reader of a number refuses with its own line, instead of Python's limit on integer conversion raising."""
+    return float("inf") if len(digits.lstrip("-")) > 300 else int(digits)
+
+
+def file_record(path: Path) -> str:
+    """What a stage's done.json records of a file it wrote, checked cheaply when a later stage reads it: the
+    SHA-256 of its content up to 64 MiB, its size beyond (a model checkpoint)."""
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    size = path.stat().st_size
+    if size > 64 << 20:
+        return f"{size} bytes"
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
+
+
 def parse_json(text: str, where: str) -> Any:
     """JSON text, or one error naming `where` (a file, a file and line) and what is wrong."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as err:
         raise DoremiError(f"{where} is not valid JSON (line {err.lineno}): {err.msg}") from None
     except RecursionError:
@@ -100,6 +124,11 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """Build a directory under a temporary name; move it into place only if the body succeeds."""
     final = Path(final)
     tmp = final.with_name(final.name + ".partial")
+    for folder in (tmp, final):
+        if folder.is_symlink():
+            raise DoremiError(
+                f"{folder} is a symbolic link: the tool never writes through a link; remove it (or choose another name=)"
+            )
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)

@@ -123,19 +123,37 @@ def candidates(prior: np.ndarray, lo: np.ndarray, hi: np.ndarray, count: int, se
     return draws[inside]
 
 
-def best_of_samples(predict, prior, lo, hi, seed: int, count: int = 50_000, top: int = 100) -> np.ndarray:
-    """RegMix's search: the mean of the `top` sampled mixtures with the lowest predicted target."""
+def kl_from(weights: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """KL(w || prior) in nats, row by row (0 log 0 = 0)."""
+    w = np.atleast_2d(weights)
+    safe = np.where(w > 0, w, 1.0)
+    return np.sum(np.where(w > 0, w * np.log(safe / np.maximum(prior, 1e-300)), 0.0), axis=1)
+
+
+def regularized(predict, prior: np.ndarray, kl_reg: float):
+    """The search's objective: the predicted target plus kl_reg x KL(w || prior), which keeps a fit's optimum
+    near the prior where the fit knows little (Olmix's exact proposer: kl_reg 0.1 in its DCLM configuration)."""
+    if kl_reg <= 0:
+        return predict
+    return lambda w: predict(w) + kl_reg * kl_from(w, prior)
+
+
+def best_of_samples(predict, prior, lo, hi, seed: int, count: int = 50_000, top: int = 100, kl_reg: float = 0.0) -> np.ndarray:  # fmt: skip
+    """RegMix's search: the mean of the `top` sampled mixtures with the lowest predicted target (plus kl_reg x
+    their KL from the prior)."""
     pool = candidates(prior, lo, hi, count, seed)
     if len(pool) == 0:
         return np.clip(prior, lo, hi)
-    predicted = predict(pool)
+    predicted = regularized(predict, prior, kl_reg)(pool)
     best = pool[np.argsort(predicted)[: min(top, len(pool))]].mean(axis=0)
     return best / best.sum()
 
 
-def minimize_law(predict, prior, lo, hi, seed: int, starts: int = 8) -> np.ndarray:
-    """The fitted law's minimum over {lo <= w <= hi, sum w = 1}, best of several SLSQP starts."""
+def minimize_law(predict, prior, lo, hi, seed: int, starts: int = 8, kl_reg: float = 0.0) -> np.ndarray:
+    """The fitted law's minimum (plus kl_reg x KL from the prior) over {lo <= w <= hi, sum w = 1}, best of several
+    SLSQP starts."""
     optimize = need("scipy.optimize")
+    predict = regularized(predict, prior, kl_reg)
     rng = np.random.default_rng(seed)
     k = len(prior)
     points = [np.clip(prior, lo, hi)] + [np.clip(rng.dirichlet(np.ones(k)), lo, hi) for _ in range(starts - 1)]

@@ -62,6 +62,19 @@ def bounds(
     return lo, hi, why
 
 
+def pinned_weights(pin) -> dict[str, float]:
+    """plan.pin ({domain: weight}) checked: every weight a number in [0, 1], one line naming plan.pin otherwise."""
+    from omegaconf import DictConfig, OmegaConf
+
+    value = OmegaConf.to_container(pin) if isinstance(pin, DictConfig) else (pin or {})
+    out = {}
+    for domain, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= float(weight) <= 1:
+            raise DoremiError(f"plan.pin: the weight of {domain!r} is {weight!r}; pin a weight between 0 and 1")
+        out[str(domain)] = float(weight)
+    return out
+
+
 def plan(
     learned: dict[str, float],
     available: dict[str, float],

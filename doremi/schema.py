@@ -283,6 +283,7 @@ class Config:
     run_dir: str = s("runs/${name}", "ties the stages of one experiment together; each writes ${run_dir}/<stage>/")
     seed: int = s(0, "model init and sampling; the same for every trained mixture", ge=0, lt=2**32)
     overwrite: bool = s(False, "redo a finished stage whose settings changed (else: error naming the change)")
+    replace_published: bool = s(False, "publish over mixtures/<name>.json although another run_dir published it (else: error naming that run)")  # fmt: skip
     resume: Optional[str] = s(None, "auto: continue an interrupted stage from its newest checkpoint | a .ckpt path")
     mixtures_dir: str = s("mixtures", "where learned mixtures are copied as <name>.json")
     reports_dir: str = s("reports", "where reports are written as <name>/")

@@ -62,7 +62,8 @@ class Swarm:
     train: bool = s(True, "stage=learn trains the runs still missing (false: fit on what is there)")
     index: Any = s(None, "stage=swarm: the runs to train (null: all), e.g. swarm.index=0,1,2 with -m")
     folds: int = s(5, "k-fold over runs for the fit's held-out rank correlation and error", ge=2)
-    min_spearman: Number = s(0.5, "warn when the fit ranks held-out runs worse than this", ge=-1, le=1)
+    min_spearman: Number = s(0.5, "warn when the fit ranks held-out runs worse than this; such a fit is never the recommendation", ge=-1, le=1)  # fmt: skip
+    kl_reg: Number = s(0.1, "the search minimizes the predicted target + kl_reg x KL(mixture || prior): the optimum stays near the prior where the fit knows little (Olmix's DCLM value: 0.1; 0: none)", ge=0)  # fmt: skip
     check_scale: Optional[str] = s(None, "a model preset (e.g. tiny): train the optimum, stratified and check_runs swarm mixtures")  # fmt: skip
     check_runs: int = s(3, "  again at that size and report the rank correlation between the sizes (RegMix's check)", ge=0)  # fmt: skip
     check_steps: int = s("${final.max_steps}", "optimizer steps of the scale check's runs", ge=1)

@@ -171,7 +171,13 @@ def _text_of(record: dict, text_field: str, where: str) -> str:
 
 def _domain_of(record: dict, domain_field: str, where: str) -> str:
     domain = field_of(record, domain_field)
-    if domain is None or isinstance(domain, (dict, list)):
+    if isinstance(domain, (dict, list)):
+        raise DoremiError(
+            f"{where}: record's field {domain_field!r} holds a JSON {'object' if isinstance(domain, dict) else 'list'}, "
+            "not a domain name; point data.domain_field at the field holding the name (dotted paths such as "
+            f"{domain_field}.name allowed)"
+        )
+    if domain is None:
         raise DoremiError(
             f"{where}: record has no field {domain_field!r}; set data.domain_field "
             "(dotted paths such as meta.pile_set_name allowed) or give data.domains={name: file}"

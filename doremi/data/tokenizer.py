@@ -134,8 +134,9 @@ def train_bpe(texts: Iterable[str], vocab_size: int) -> HFTokenizer:
     return HFTokenizer(tok, "bpe")
 
 
-def load_pretrained(path_or_name: str) -> HFTokenizer:
-    """A `tokenizer.json` file, or a tokenizer name on the Hugging Face hub (needs internet)."""
+def load_pretrained(path_or_name: str, key: str = "tokenizer.path") -> HFTokenizer:
+    """A `tokenizer.json` file, or a tokenizer name on the Hugging Face hub (needs internet); an error names `key`,
+    the setting that gave it."""
     from tokenizers import Tokenizer as RustTokenizer
 
     try:
@@ -146,8 +147,7 @@ def load_pretrained(path_or_name: str) -> HFTokenizer:
     except Exception as err:  # tokenizers raises plain Exceptions with long messages
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DoremiError(
-            f"tokenizer.path={path_or_name}: could not load a tokenizer ({first}); "
-            "give a tokenizer.json file or a hub name"
+            f"{key}={path_or_name}: could not load a tokenizer ({first}); give a tokenizer.json file or a hub name"
         ) from None
     return HFTokenizer(tok, "pretrained")
 

@@ -227,3 +227,30 @@ def checked(path: Path) -> str:
     if not isinstance(state, dict) or "state_dict" not in state:
         raise DoremiError(f"{path} is not a training checkpoint of this tool; delete it, or rerun without resume=")
     return str(path)
+
+
+def belongs(path: str, module) -> None:
+    """A checkpoint resumed by `module` must have been written by this stage with these settings: the same
+    hyperparameters (domains, model shape, optimizer, steps) and the same parameter shapes; else one line naming
+    the first difference (a checkpoint planted from another run would otherwise fail deep inside Lightning)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    import json
+
+    plain = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731  (tuples and lists alike)
+    theirs, ours = dict(state.get("hyper_parameters") or {}), dict(module.hparams)
+    for key in sorted(set(theirs) | set(ours)):
+        if plain(theirs.get(key)) != plain(ours.get(key)):
+            raise DoremiError(
+                f"{path} was written by another run or other settings ({key}: {theirs.get(key)!r} there, "
+                f"{ours.get(key)!r} here); delete it, or rerun without resume="
+            )
+    mine = module.state_dict()
+    for name, tensor in state["state_dict"].items():
+        if name not in mine or tuple(mine[name].shape) != tuple(getattr(tensor, "shape", ())):
+            raise DoremiError(
+                f"{path} holds {name} of another shape or model than this stage's; delete it, or rerun without resume="
+            )

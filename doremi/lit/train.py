@@ -16,7 +16,7 @@ import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from doremi.errors import DoremiError, first_line
-from doremi.lit.callbacks import Checkpoints, Progress, resume_checkpoint
+from doremi.lit.callbacks import Checkpoints, Progress, belongs, resume_checkpoint
 from doremi.lit.shard import lightning_strategy
 from doremi.settings import TrainerSettings
 
@@ -141,6 +141,8 @@ def fit(
     """Train `module` for `max_steps` on `datamodule` (which has `batch_size` and `seq_len`), resuming from
     a checkpoint when `resume=` asks; with `eval_every`, validate on its held-out batches that often."""
     ckpt = resume_checkpoint(run.resume, out_dir / "checkpoints", label)
+    if ckpt is not None:
+        belongs(ckpt, module)
     batch_size = int(datamodule.batch_size)
     tokens = batch_size * int(datamodule.seq_len)
     trainer = make_trainer(run, out_dir, label, max_steps, batch_size, tokens, callbacks, eval_every, ckpt is not None)

@@ -43,10 +43,11 @@ def preflight(cfg: DictConfig) -> None:
             entries(cfg.compare.methods)
     if stage != "all" and not TABLE[stage].light:  # a missing or unfinished input stage, named before anything is made
         from doremi.stages.common import declared
-        from doremi.stages.graph import require
+        from doremi.stages.graph import ARTIFACTS, names, require
 
+        first = names(TABLE[stage].runs_first, cfg)
         for artifact in declared(stage, cfg)[0]:
-            if not (TABLE[stage].prepares and artifact == "prepared"):
+            if ARTIFACTS[artifact].stage not in first:
                 require(cfg, artifact, stage)
     if stage == "all" or not TABLE[stage].light:
         from doremi.settings import lightning_choices

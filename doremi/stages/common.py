@@ -206,9 +206,10 @@ def swap_in(new: Path, final: Path) -> None:
 
 
 def not_another_runs(cfg: DictConfig, dest: Path) -> None:
-    """Publishing over a mixture that another run learned is refused unless overwrite=true: two runs with
-    the same name and mixtures_dir would otherwise replace each other's mixtures/<name>.json without a word."""
-    if cfg.overwrite or not dest.is_file():
+    """Publishing over a mixture that another run learned is refused unless replace_published=true (overwrite=true
+    redoes one's own stage, nothing more): two runs with the same name and mixtures_dir would otherwise replace
+    each other's mixtures/<name>.json without a word."""
+    if cfg.get("replace_published") or not dest.is_file():
         return
     try:
         other = json.loads(dest.read_text())["provenance"]["config"]["run_dir"]
@@ -217,7 +218,7 @@ def not_another_runs(cfg: DictConfig, dest: Path) -> None:
     if Path(str(other)).resolve() != Path(str(cfg.run_dir)).resolve():
         raise DoremiError(
             f"{dest} holds the mixture learned by run_dir={other}, not this run ({cfg.run_dir}); choose another "
-            "name= (or mixtures_dir=), or pass overwrite=true to replace it"
+            "name= (or mixtures_dir=), or pass replace_published=true to replace it"
         )
 
 
@@ -254,7 +255,12 @@ def commit(out: StageOutput) -> Path:
             shutil.rmtree(directory)
         (out.tmp / "settings.json").unlink(missing_ok=True)
         copy_published(out.tmp, out.publish, out.stage)  # published before the stage counts as done
-        write_json_atomic(out.tmp / "done.json", {"settings": out.settings, "fingerprint": fingerprint(out.settings)})
+        from doremi.stages.graph import recorded_outputs
+
+        record = {"settings": out.settings, "fingerprint": fingerprint(out.settings)}
+        if out.stage in TABLE:
+            record["outputs"] = recorded_outputs(out.stage, out.tmp)
+        write_json_atomic(out.tmp / "done.json", record)
         swap_in(out.tmp, out.final)
     barrier()
     return out.final

@@ -187,8 +187,20 @@ def notes_of(provenance: dict, per_seed: dict) -> dict:
 
 
 def recommend(rows: list[dict], key: str) -> dict:
-    """The cheapest method better than stratified on the target (ties: the larger gain), else stratified."""
-    winners = [r for r in rows if "stratified" in r["vs"] and r["vs"]["stratified"][key]["verdict"] == verdict.BETTER]
+    """The cheapest method better than stratified on the target (ties: the larger gain), else stratified. The
+    verdicts against stratified hold together for the whole family of methods (doremi.stages.judge); a fitted
+    method whose fit ranks held-out swarm runs below swarm.min_spearman is never recommended (its row says why)."""
+    for row in rows:
+        fit = row.get("notes", {}).get("fit", {})
+        if fit.get("warning"):
+            row["not_recommended"] = f"its fit is not trusted: {fit['warning']}"
+    winners = [
+        r
+        for r in rows
+        if "stratified" in r["vs"]
+        and r["vs"]["stratified"][key]["verdict"] == verdict.BETTER
+        and not r.get("not_recommended")
+    ]
     label = {"average": "average loss", "worst": "worst-domain loss", "target": "target domains' loss"}[key]
     if winners:
         best = min(winners, key=lambda r: (r["cost"]["flops"], r["vs"]["stratified"][key]["difference"]))

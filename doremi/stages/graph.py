@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
+from doremi.files import file_record
 from doremi.stages import methods
 
 # Settings of every training stage that change what it trains (beside its own section).
@@ -78,18 +79,68 @@ def locate(cfg: DictConfig, name: str) -> Path:
     return folder / ARTIFACTS[name].path if ARTIFACTS[name].path else folder
 
 
-def require(cfg: DictConfig, name: str, reader: str) -> Path:
-    """The path of artifact `name`, whose producing stage must have finished; else one line naming both."""
+def require(cfg: DictConfig, name: str, reader: str, _checked: set | None = None) -> Path:
+    """The path of artifact `name`, whose producing stage must have finished; else one line naming both.
+
+    What the producer recorded in its done.json is checked too: the content of the files it wrote (an edited,
+    truncated or foreign file is named with the stage to rerun) and, all the way up, that every stage it was
+    made from is still finished with the output it was made from (a deleted or redone input makes it stale)."""
     folder = producer(cfg, name)
     path = locate(cfg, name)
+    stage = "proxy" if name == "learned_mixture" and folder == stage_dir(cfg, "proxy") else ARTIFACTS[name].stage
+    how = f"stage=learn method={method_of(cfg)}" if stage == "learn" else f"stage={stage}"
     if not (folder / "done.json").is_file() or not path.exists():
-        stage = ARTIFACTS[name].stage
-        how = f"stage=learn method={method_of(cfg)}" if stage == "learn" else f"stage={stage}"
         raise DoremiError(
             f"stage={reader} reads {path} ({ARTIFACTS[name].doc}), but {folder} is not finished: "
             f"run {how} first (same run_dir=)"
         )
+    checked = set() if _checked is None else _checked
+    if folder in checked:
+        return path
+    checked.add(folder)
+    done = read_done(folder, f"rerun {how} with overwrite=true")
+    for relative, recorded in (done.get("outputs") or {}).items():
+        if file_record(folder / relative) != recorded:
+            raise DoremiError(
+                f"{folder / relative} is not the file {how} wrote (its content changed since: edited, truncated or "
+                f"replaced); stage={reader} will not read it: rerun {how} with overwrite=true"
+            )
+    settings = done.get("settings") or {}
+    for artifact in names(TABLE[stage].inputs, cfg) if stage in TABLE else ():
+        recorded = settings.get(f"{ARTIFACTS[artifact].stage} output")
+        if recorded is None:
+            continue  # made before inputs were recorded
+        upstream = producer(cfg, artifact)
+        current = read_done(upstream, "").get("fingerprint") if (upstream / "done.json").is_file() else None
+        if current != recorded:
+            why = "is no longer finished (its done.json is missing)" if current is None else "was redone since"
+            raise DoremiError(
+                f"{folder} was made from {upstream}, which {why}: what {how} made is stale; rerun "
+                f"{how} with overwrite=true (after stage={ARTIFACTS[artifact].stage})"
+            )
+        require(cfg, artifact, reader, checked)
     return path
+
+
+def read_done(folder: Path, way_out: str) -> dict:
+    """A stage's done.json (its settings, fingerprint and outputs), or one line naming it."""
+    from doremi.files import parse_json
+
+    done = folder / "done.json"
+    value = parse_json(done.read_text(errors="replace"), str(done))
+    if not isinstance(value, dict):
+        raise DoremiError(f"{done} is not a stage's record; {way_out}")
+    return value
+
+
+def recorded_outputs(stage: str, folder: Path) -> dict:
+    """{file: its record} of the artifacts `stage` wrote into `folder` (for its done.json)."""
+    out = {}
+    for artifact in TABLE[stage].artifacts:
+        relative = ARTIFACTS[artifact].path or ("manifest.json" if artifact == "prepared" else "")
+        if relative and (folder / relative).is_file():
+            out[relative] = file_record(folder / relative)
+    return out
 
 
 Names = tuple[str, ...] | Callable[[DictConfig], tuple[str, ...]]
@@ -104,11 +155,15 @@ class Stage:
     artifacts: tuple[str, ...]  # artifacts it writes
     locked: bool = True  # one process at a time per run_dir (doremi.lock)
     light: bool = False  # trains nothing: must not import torch or Lightning
-    prepares: bool = False  # prepares the data itself when this run has not (a first stage=compare is one command)
+    runs_first: Names = ()  # stages its recipe runs itself when they are not finished (not refused before it starts)
 
 
 def _learn_inputs(cfg: DictConfig) -> tuple[str, ...]:
-    return methods.resolve(method_of(cfg)).inputs
+    """What the method reads, and the artifacts of the stages it runs first (so that its mixture goes stale
+    with them)."""
+    method = methods.resolve(method_of(cfg))
+    made = tuple(next(a for a in TABLE[stage].artifacts if ARTIFACTS[a].path) for stage in method.needs)
+    return tuple(dict.fromkeys((*method.inputs, *made)))
 
 
 def method_settings(method: methods.Method) -> tuple[str, ...]:
@@ -207,7 +262,14 @@ TABLE: dict[str, Stage] = {
             ),
             ("proxy_mixture", "trajectory", "rounds"),
         ),
-        Stage("learn", "learn the mixture with `method`", _learn_inputs, _learn_settings, ("learned_mixture",)),
+        Stage(
+            "learn",
+            "learn the mixture with `method`",
+            _learn_inputs,
+            _learn_settings,
+            ("learned_mixture",),
+            runs_first=lambda cfg: methods.resolve(method_of(cfg)).needs,
+        ),
         Stage(
             "final",
             "train final models on the learned mixture and the baselines; verdicts",
@@ -221,7 +283,7 @@ TABLE: dict[str, Stage] = {
             ("prepared",),
             _compare_settings,
             ("leaderboard",),
-            prepares=True,
+            runs_first=("prepare",),  # a first stage=compare is one command
         ),
         Stage(
             "swarm",

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from doremi import units
 from doremi.data.tokenizer import load_pretrained, load_saved
 from doremi.errors import DoremiError
 from doremi.files import read_json
 from doremi.mixture import load_mixture, make_mixture, read_mixture, write_mixture
-from doremi.plan import plan, training_flops
+from doremi.plan import pinned_weights, plan, training_flops
 from doremi.runtime import say
 from doremi.settings import number
 from doremi.stages.graph import learned_or_published
@@ -46,7 +46,7 @@ def tokenizer_conversion(cfg: DictConfig, weights: dict[str, float], target_spec
     measured on the same sample of each domain's training text with both tokenizers."""
     data = load_prepared(cfg)
     source = load_saved(data.dir, data.tokenizer["kind"])
-    target = load_pretrained(target_spec)
+    target = load_pretrained(target_spec, "plan.tokenizer")
     bpt_from, bpt_to = {}, {}
     for d in weights:
         texts, tokens = units.sample_texts(data.chunks("train", d), source)
@@ -83,7 +83,7 @@ def run(cfg: DictConfig) -> None:
         learned = conversion.pop("weights")
     available = available_tokens(cfg, list(learned))
     max_epochs = None if p.max_epochs is None else number(cfg, "plan.max_epochs", 0, float("inf"), low_open=True)
-    pinned = {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()}
+    pinned = pinned_weights(p.pin)
     low, high = number(cfg, "plan.min_weight", 0, 1, high_open=False), number(cfg, "plan.max_weight", 0, 1, True, False)
     result = plan(learned, available, budget, max_epochs, pinned, low, high)
     provenance = {

@@ -62,6 +62,12 @@ def _check_domains(cfg: DictConfig, splits: dict, seq_len: int) -> list[str]:
     domains = sorted(set(splits["train"]) | set(splits["val"]))
     expected = sorted(cfg.data.domains) if cfg.data.get("domains") else domains
     if not domains:
+        mapping = dict(cfg.data.get("domain_map") or {})
+        if mapping and all(v is None for v in mapping.values()):
+            raise DoremiError(
+                f"data.domain_map drops every domain of the data (each is mapped to null: {', '.join(map(str, mapping))}); "
+                "keep at least one"
+            )
         raise DoremiError(f"no documents found in {sources.describe(cfg.data)}")
     for name in expected:
         train = splits["train"].get(name, {"documents": 0, "tokens": 0, "chunks": 0})

@@ -18,10 +18,14 @@ from doremi.stages.methods import known, resolve
 
 
 def finished(cfg: DictConfig, artifact: str) -> dict | None:
-    """An artifact of a finished stage, or None."""
+    """An artifact of a finished stage (checked against what its stage recorded), or None."""
+    from doremi.stages.graph import require
+
     path = locate(cfg, artifact)
     done = (producer(cfg, artifact) / "done.json").is_file()
-    return read_json(path, "") if done and path.is_file() else None
+    if not (done and path.is_file()):
+        return None
+    return read_json(require(cfg, artifact, "report"), "")
 
 
 def learned(cfg: DictConfig, board: dict | None) -> tuple[DictConfig, dict]:

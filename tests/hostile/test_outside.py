@@ -141,7 +141,11 @@ def test_publishing_over_another_runs_mixture_is_refused(tmp_path, make_cfg, fil
     run_stage(make_cfg(*other, "stage=prepare"))
     with pytest.raises(DoremiError, match=r"demo.json holds the mixture learned by run_dir=.*/run, not this run"):
         run_stage(make_cfg(*other, "stage=learn"))
-    run_stage(make_cfg(*other, "stage=learn", "overwrite=true"))
+    with pytest.raises(
+        DoremiError, match=r"not this run .*replace_published=true"
+    ):  # overwrite redoes one's own stage only
+        run_stage(make_cfg(*other, "stage=learn", "overwrite=true"))
+    run_stage(make_cfg(*other, "stage=learn", "replace_published=true"))
     published = json.loads((tmp_path / "mixtures" / "demo.json").read_text())
     assert published["provenance"]["config"]["run_dir"] == str(tmp_path / "other")
 

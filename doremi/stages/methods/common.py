@@ -60,12 +60,14 @@ def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | Non
 def constraints(cfg: DictConfig, data) -> dict:
     """The plan's constraints at the final run's budget, as doremi.plan.plan and doremi.plan.bounds take them:
     available tokens per domain, budget, max_epochs, pinned, min_weight, max_weight."""
+    from doremi.plan import pinned_weights
+
     p = cfg.plan
     return {
         "available": dict(zip(data.domains, map(float, data.token_counts("train")))),
         "budget": float(final_tokens(cfg, data)),
         "max_epochs": None if p.max_epochs is None else float(p.max_epochs),
-        "pinned": {str(d): float(w) for d, w in (OmegaConf.to_container(p.pin) if p.pin else {}).items()},
+        "pinned": pinned_weights(p.pin),
         "min_weight": float(p.min_weight),
         "max_weight": float(p.max_weight),
     }

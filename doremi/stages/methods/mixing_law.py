@@ -18,9 +18,10 @@ def learn(ctx: LearnContext) -> dict:
     # fitted on every domain's loss (y is the (runs, domains) table), judged on the target it predicts
     predicted = fits.cross_validated(make, swarm.weights, swarm.losses, int(ctx.cfg.swarm.folds), seed)
     law = make().fit(swarm.weights, swarm.losses)
-    weights = fits.minimize_law(law.predict, swarm.prior, swarm.lo, swarm.hi, seed)
+    weights = fits.minimize_law(law.predict, swarm.prior, swarm.lo, swarm.hi, seed, kl_reg=float(ctx.cfg.swarm.kl_reg))
     fit = fit_quality(ctx, swarm, predicted)
     extra = scale_of(ctx, swarm, weights)
+    fit["kl_from_prior"] = float(fits.kl_from(weights, swarm.prior)[0])
     fit["predicted_target_of_mixture"] = float(law.predict(weights[None, :])[0])
     return mixture_for(ctx, weights, {**swarm.provenance, **extra, "fit": fit, "law": law.described(ctx.data.domains)})
 

@@ -17,9 +17,12 @@ def learn(ctx: LearnContext) -> dict:
         lambda: fits.regression(seed, runs), swarm.weights, swarm.target, int(ctx.cfg.swarm.folds), seed
     )
     model = fits.regression(seed, runs).fit(swarm.weights, swarm.target)
-    weights = fits.best_of_samples(model.predict, swarm.prior, swarm.lo, swarm.hi, seed)
+    weights = fits.best_of_samples(
+        model.predict, swarm.prior, swarm.lo, swarm.hi, seed, kl_reg=float(ctx.cfg.swarm.kl_reg)
+    )
     fit = fit_quality(ctx, swarm, predicted)
     extra = scale_of(ctx, swarm, weights)
+    fit["kl_from_prior"] = float(fits.kl_from(weights, swarm.prior)[0])
     fit["predicted_target_of_mixture"] = float(model.predict(weights[None, :])[0])
     return mixture_for(ctx, weights, {**swarm.provenance, **extra, "fit": fit, "model": "lightgbm"})
 
