@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
 from doremi.schema_fields import Number, betas_rule, s, section  # noqa: F401  (sections elsewhere import them from here too)
-from doremi.schema_methods import Compare, Dro, Learn, Online, Swarm, Warn  # noqa: F401  (the methods' sections)
+from doremi.schema_methods import Aioli, Compare, Dro, Learn, Online, Swarm, Warn  # noqa: F401  (the methods' sections)
 from doremi.schema_sft import Sft, SftDedup, SftFilters, SftLearn  # noqa: F401  (the SFT sections)
 
 
@@ -291,6 +291,7 @@ class Config:
     learn: Learn = section(Learn, "stage=learn, for every method")
     swarm: Swarm = section(Swarm, "regmix and mixing_law's small runs")
     online: Online = section(Online, "method=odm")
+    aioli: Aioli = section(Aioli, "method=aioli")
     compare: Compare = section(Compare, "stage=compare")
     warn: Warn = section(Warn, "when the learned weights should not be trusted")
     rounds: int = s(1, "iterated DoReMi: round r+1 trains a new reference on round r's weights", ge=1)

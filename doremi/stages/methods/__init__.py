@@ -19,9 +19,10 @@ from doremi.stages.methods.base import LearnContext, Method, OnlineSetup, Report
 
 
 def _registry() -> dict[str, Method]:
-    from doremi.stages.methods import doremi, heuristics, mixing_law, odm, regmix
+    from doremi.stages.methods import aioli, doremi, heuristics, mixing_law, odm, regmix
 
-    methods = [doremi.METHOD, *heuristics.METHODS, regmix.METHOD, mixing_law.METHOD, odm.METHOD, *doremi.VARIANTS]
+    methods = [doremi.METHOD, *heuristics.METHODS, regmix.METHOD, mixing_law.METHOD, odm.METHOD, aioli.METHOD]
+    methods += doremi.VARIANTS
     return {m.name: m for m in methods}
 
 
