@@ -30,10 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_variants import build_system_corpus, config  # noqa: E402
 
+from doremi.family import stein_seeds  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import quiet_lightning  # noqa: E402
 
-METHODS = "doremi,doremi+burn_in,doremi+natural_ref,stratified,natural,temperature,unimax"
+METHODS = "doremi,stratified,natural,temperature,unimax,regmix,mixing_law,odm,aioli"
 PACKAGE_KINDS = {
     "python": "*.py",
     "headers": "*.h",
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--out", type=Path, default=None, help="also write the leaderboards as JSON here")
+    parser.add_argument("--resolution", type=float, default=0.02, help="the seeds Stein's rule would ask for it")
     args = parser.parse_args()
     quiet_lightning()
     extra = [f"trainer.max_steps={args.steps}", f"final.seeds={args.seeds}", f"compare.methods=[{args.methods}]"]
@@ -149,6 +151,36 @@ def main() -> None:
                 print(
                     f"- {board['corpus']} {row['method']}: {notes['online_share_of_training_time']:.2%} of training time in its updates"
                 )
+    print()
+    for board in boards:
+        noise, pairs = board["noise"], board["noise"]["pairs"]
+        family = len(pairs)
+        need = {
+            n: stein_seeds(
+                p["moderated_sd"],
+                p["df"],
+                args.resolution,
+                len(board["seeds"]),
+                family=family,
+                docs_se=p["se_documents"],
+                most=10_000,
+            )  # fmt: skip
+            for n, p in pairs.items()
+        }
+        finite = [v for v in need.values() if v is not None]
+        extra = (
+            sum(max(v - len(board["seeds"]), 0) for v in finite)
+            + max(finite, default=len(board["seeds"]))
+            - len(board["seeds"])
+        )
+        print(
+            f"- {board['corpus']} noise: stratified's seed sd {noise['seed_sd']['stratified']:.4f}; paired sd vs "
+            f"stratified {min(p['paired_sd'] for p in pairs.values()):.4f}-{max(p['paired_sd'] for p in pairs.values()):.4f}; "
+            f"median half-width ±{noise['median_detects']:.4f} ({len(board['seeds'])} seeds, {family} comparisons held "
+            f"together); compare.resolution={args.resolution} would ask for "
+            + ", ".join(f"{n} {v if v is not None else 'more held-out documents'}" for n, v in need.items())
+            + f" seeds: about {extra} more final runs, {extra * board['budget']['flops_per_run']:.3g} FLOPs"
+        )
     if args.out:
         args.out.write_text(json.dumps(boards, indent=1))
 

@@ -139,6 +139,7 @@ def noise_floor(rows: list[dict], summary: dict, key: str) -> dict:
                 "moderated_sd": noise["seed_sd_used"],
                 "df": noise["df"],
                 "dominant": noise["dominant"],
+                "se_documents": noise["se_documents"],
                 "detects": judged["half_width"],
             }
     halves = sorted(p["detects"] for p in pairs.values())
