@@ -55,6 +55,16 @@ def quality(y: np.ndarray, predicted: np.ndarray) -> dict:
     return {"spearman": float(rho), "mae": float(np.mean(np.abs(y - predicted))), "runs": int(len(y))}
 
 
+def decision_agreement(small: np.ndarray, large: np.ndarray) -> float:
+    """The share of pairs ranked the same way at both sizes (DataDecide's decision accuracy, Magnusson et al.,
+    2025): for every pair i < j, whether sign(small_i - small_j) equals sign(large_i - large_j)."""
+    pairs = [(i, j) for i in range(len(small)) for j in range(i + 1, len(small))]
+    if not pairs:
+        return float("nan")
+    same = [np.sign(small[i] - small[j]) == np.sign(large[i] - large[j]) for i, j in pairs]
+    return float(np.mean(same))
+
+
 def cross_validated(make: Callable[[], object], X: np.ndarray, y: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Each run's prediction by a model fitted without it (k-fold over runs)."""
     model_selection = need("sklearn.model_selection")

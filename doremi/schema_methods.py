@@ -108,6 +108,11 @@ class Compare:
     pilot_seeds: int = s(3, "compare.resolution: seeds of the pilot (from `seed`)", ge=2)
     max_seeds: int = s(16, "compare.resolution: the most seeds a method gets", ge=2)
     publish: bool = s(True, "publish the recommended mixture as mixtures/<name>.json, where other trainers import it")
+    check_scale: Optional[str] = s(None, "a model preset (e.g. small): retrain stratified, natural and the check_top best methods at that size with the same seeds and report whether the decisions hold (DataDecide's decision agreement, rank correlation)")  # fmt: skip
+    check_top: int = s(2, "compare.check_scale: the best methods retrained beside stratified and natural", ge=0)
+    check_seeds: int = s(
+        3, "compare.check_scale: seeds per mixture at the larger size (the compare's first ones)", ge=1
+    )
 
     @staticmethod
     def validate(cfg: DictConfig) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig, open_dict
 
 from doremi import verdict
@@ -29,7 +30,7 @@ from doremi.stages.graph import locate, stage_dir
 from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, second_stage
 from doremi.stages.methods import Entry, entries, resolve
 from doremi.stages.methods.common import final_tokens, target_of
-from doremi.stages.trials import Candidate, summaries, train_all
+from doremi.stages.trials import Candidate, summaries, train_all, train_seeds
 
 
 def with_method(cfg: DictConfig, name: str) -> DictConfig:
@@ -90,6 +91,8 @@ def run(cfg: DictConfig, runner=None) -> str | None:
         commit(out)
         return None
     board = leaderboard(cfg, data, mixtures, trials, heldout, target, stein)
+    if cfg.compare.check_scale:
+        board["scale_check"] = scale_check(cfg, data, board, candidates, trials, heldout, out.tmp / "scale")
     if publish:
         board["published"] = str(publish["recommended.json"])
     write_json_atomic(out.tmp / "leaderboard.json", board)
@@ -149,6 +152,61 @@ def leaderboard(cfg, data, mixtures, trials: Trials, heldout, target, stein: dic
         "repetition_warnings": warnings,
         "recommendation": recommend(rows, key),
     }
+
+
+def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, folder: Path) -> dict:
+    """Does the small-scale decision hold at a larger size? Stratified, natural and the compare.check_top best
+    methods retrained with the model preset compare.check_scale and the compare's first compare.check_seeds seeds;
+    the share of pairs decided the same way at both sizes (DataDecide's decision accuracy), the rank correlation,
+    and a warning when the recommendation is not the best at the larger size (shared with the swarm's check)."""
+    from doremi.fits import decision_agreement, quality
+    from doremi.stages.swarm import larger_model
+    from doremi.swarm import target_values
+
+    larger = larger_model(str(cfg.compare.check_scale), "compare.check_scale")
+    kind, indices = target_of(cfg, data.domains)
+    ranked = [r["method"] for r in board["rows"] if r["method"] not in BASELINES and not r.get("same_models_as")]
+    chosen = ["stratified", "natural", *ranked[: int(cfg.compare.check_top)]]
+    seeds = trials.seeds["stratified"][: int(cfg.compare.check_seeds)]
+    derived = cfg.copy()
+    with open_dict(derived):
+        for key, value in larger.items():
+            derived.model[key] = value
+    by_name = {c.name: c for c in candidates}
+
+    def target(per_seed: dict) -> float:
+        losses = np.array([[per_seed[s]["history"][-1]["losses"][d] for d in data.domains] for s in seeds])
+        return float(target_values(losses, kind, indices).mean())
+
+    small, large = {}, {}
+    for name in chosen:
+        say(f"[compare] scale check ({cfg.compare.check_scale}): {name}")
+        small[name] = target(trials.results[name])
+        large[name] = target(train_seeds(derived, data, by_name[name], seeds, heldout, folder))
+    s_arr, l_arr = np.array([small[n] for n in chosen]), np.array([large[n] for n in chosen])
+    recommended = board["recommendation"]["method"]
+    out = {
+        "preset": str(cfg.compare.check_scale),
+        "seeds": seeds,
+        "methods": chosen,
+        "small": small,
+        "large": large,
+        "decision_agreement": decision_agreement(s_arr, l_arr),
+        "spearman": quality(l_arr, s_arr)["spearman"],
+        "recommended": recommended,
+        "best_large": chosen[int(l_arr.argmin())],
+    }
+    say(
+        f"[compare] scale check ({out['preset']}): {out['decision_agreement']:.0%} of pairs decided alike, rank "
+        f"correlation {out['spearman']:.3f}; best at the larger size: {out['best_large']}"
+    )
+    if recommended in large and out["best_large"] != recommended:
+        out["warning"] = (
+            f"at {out['preset']} the best of {', '.join(chosen)} is {out['best_large']}, not the recommended "
+            f"{recommended}: the decision may not hold at scale"
+        )
+        say(f"[compare] warning: {out['warning']}")
+    return out
 
 
 def recommended_mixture(data, mixtures: dict, board: dict) -> dict:

@@ -164,6 +164,13 @@ def noise_lines(board: dict) -> list[str]:
         f"seeds dominate {by_seeds} of {len(pairs)} intervals (else held-out documents); the median interval "
         f"detects ±{noise['median_detects']:.4f} with {len(pairs)} comparisons held together (Sidak)."
     )
+    check = board.get("scale_check")
+    if check:
+        out.append(
+            f"Scale check ({check['preset']}, seeds {check['seeds']}): {check['decision_agreement']:.0%} of the pairs of "
+            f"{', '.join(check['methods'])} decided alike, rank correlation {check['spearman']:.3f}; best at the larger "
+            f"size: {check['best_large']}" + (f"; warning: {check['warning']}" if check.get("warning") else "")
+        )
     stein = board.get("resolution")
     if stein:
         reached = [n for n, p in pairs.items() if p["detects"] <= stein["resolution"] + 1e-12]

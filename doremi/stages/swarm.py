@@ -55,6 +55,16 @@ def swarm_config(cfg: DictConfig, model: dict | None = None) -> DictConfig:
     return derived
 
 
+def larger_model(name: str, key: str) -> dict:
+    """The model keys of preset `name` (conf/model/<name>.yaml) a scale check trains with (its seq_len stays the
+    data's); one line naming `key` when there is no such preset."""
+    preset = MODEL_PRESETS / f"{name}.yaml"
+    if not preset.is_file():
+        choices = ", ".join(sorted(p.stem for p in MODEL_PRESETS.glob("*.yaml")))
+        raise DoremiError(f"{key}={name}: not a model preset; choose one of {choices}")
+    return {k: v for k, v in preset_model(preset).items() if k != "seq_len" and v is not None}
+
+
 def preset_model(preset: Path) -> dict:
     """A model preset's settings: the schema's defaults with the preset's changes (conf/model/<name>.yaml)."""
     from doremi.schema import Model
@@ -104,14 +114,10 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
     """Does the small scale transfer? The predicted mixture, stratified and the first swarm.check_runs swarm
     mixtures trained again with the model preset swarm.check_scale (for swarm.check_steps); Spearman's rank
     correlation between the two sizes' target losses, as RegMix reports it, and whether the best one changes."""
-    from doremi.fits import quality
+    from doremi.fits import decision_agreement, quality
     from doremi.swarm import target_values
 
-    preset = MODEL_PRESETS / f"{cfg.swarm.check_scale}.yaml"
-    if not preset.is_file():
-        choices = ", ".join(sorted(p.stem for p in MODEL_PRESETS.glob("*.yaml")))
-        raise DoremiError(f"swarm.check_scale={cfg.swarm.check_scale}: not a model preset; choose one of {choices}")
-    larger = {k: v for k, v in preset_model(preset).items() if k != "seq_len" and v is not None}
+    larger = larger_model(str(cfg.swarm.check_scale), "swarm.check_scale")
     k = len(data.domains)
     chosen = {"predicted": list(predicted), "stratified": [1.0 / k] * k}
     chosen.update(
@@ -138,6 +144,7 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
         "preset": str(cfg.swarm.check_scale),
         "steps": int(cfg.swarm.check_steps),
         "spearman": agreement["spearman"],
+        "decision_agreement": decision_agreement(small, large),
         "small": sizes["small"],
         "large": sizes["large"],
         "best_small": names[int(small.argmin())],

@@ -97,3 +97,38 @@ def test_feasible_caps_a_domain_at_max_epochs(tmp_path, make_cfg):
     assert feasible["binding"] == {"small": "max_epochs"}
     assert feasible["epochs"]["small"] == pytest.approx(1.0)
     assert mixture["weights"]["small"] < 0.5
+
+
+@pytest.mark.slow
+def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_publishes(tmp_path, make_cfg):
+    files = corpus(tmp_path)
+    cfg = make_cfg(
+        domains_override(files), "stage=compare", "compare.methods=[stratified,temperature]",
+        "compare.resolution=0.0005", "compare.pilot_seeds=2", "compare.max_seeds=3",
+        "compare.check_scale=tiny", "compare.check_top=1", "compare.check_seeds=1",
+    )  # fmt: skip
+    run_stage(cfg)  # a fresh run_dir: prepare runs first
+    assert (tmp_path / "run" / "prepare" / "done.json").exists()
+    board = json.loads((tmp_path / "run" / "compare" / "leaderboard.json").read_text())
+    stein = board["resolution"]
+    # the pilot's 2 seeds cannot reach 0.0005 nats: each method still in contention gets more, up to the cap
+    assert stein["pilot_seeds"] == 2 and set(stein["seeds"].values()) <= {2, 3} and stein["seeds"]["stratified"] == 3
+    trained = {p.parent.name: len(list(p.parent.glob("seed-*"))) for p in (tmp_path / "run/compare").glob("*/seed-0")}
+    assert trained["stratified"] == 3 and stein["extra_runs"] == sum(n - 2 for n in trained.values() if n > 2)
+    for row in board["rows"]:
+        if row["method"] != "stratified":
+            assert len(row["seeds"]) == stein["seeds"][row["method"]]
+            noise = row["vs"]["stratified"]["average"]["noise"]
+            assert noise["df"] >= 1 and noise["dominant"] in ("seeds", "documents")
+    assert board["noise"]["median_detects"] > 0 and "stratified" in board["noise"]["seed_sd"]
+    check = board["scale_check"]
+    assert check["methods"][:2] == ["stratified", "natural"] and len(check["methods"]) == 3
+    assert 0 <= check["decision_agreement"] <= 1 and set(check["large"]) == set(check["methods"])
+    assert (tmp_path / "run/compare/scale/stratified/seed-0/result.json").exists()
+    # the recommended mixture is published where other trainers import it
+    published = json.loads((tmp_path / "mixtures" / "demo.json").read_text())
+    recommended = board["recommendation"]["method"]
+    expected = next(r["weights"] for r in board["rows"] if r["method"] == recommended)
+    assert (
+        published["weights"] == pytest.approx(expected) and published["provenance"]["recommended_by"] == "stage=compare"
+    )
