@@ -137,7 +137,7 @@ def test_two_processes_on_one_stage_one_stops_naming_the_holder(tmp_path, make_c
 
 def test_a_changed_input_stage_marks_the_stage_stale(tmp_path, make_cfg, proxied):
     run_stage(make_cfg(*proxied, "stage=prepare", "overwrite=true", "data.val_fraction=0.2"))
-    with pytest.raises(DoremiError, match="prepare output"):
+    with pytest.raises(DoremiError, match="prepare, which was redone since: what stage=reference made is stale"):
         run_stage(make_cfg(*proxied, "stage=proxy"))
 
 
