@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_variants import build_system_corpus, config  # noqa: E402
 
@@ -82,9 +84,33 @@ def bench_corpus(name: str, data: list[str], root: Path, extra: list[str]) -> di
     run_stage(config(base, [*data, *extra, "stage=compare"]))
     board = json.loads((base / "compare" / "leaderboard.json").read_text())
     board["corpus"], board["train_tokens"] = name, tokens
+    board["reducers"] = reducers(base, board)
     board["seconds"] = time.perf_counter() - started
     print(f"[bench] {name}: {board['seconds']:.0f} s; {board['recommendation']['line']}", flush=True)
     return board
+
+
+def reducers(base: Path, board: dict) -> dict:
+    """What each scored model does to the noise, from the same trials: the paired seed sd of every trained method
+    against stratified (average loss at the last evaluation) with the raw weights, their EMA and their LAWA."""
+    folder = base / "compare"
+    out = {}
+    for scored in ("raw", "ema", "lawa"):
+        sds = []
+        for row in board["rows"]:
+            if row["method"] == "stratified" or row.get("same_models_as"):
+                continue
+            diffs = []
+            for s in row["seeds"]:
+                last = [
+                    json.loads((folder / m / f"seed-{s}" / "result.json").read_text())["history"][-1]
+                    for m in (row["method"], "stratified")
+                ]
+                picked = [x if scored == "ema" else x["alternatives"][scored] for x in last]
+                diffs.append(np.mean(list(picked[0]["losses"].values())) - np.mean(list(picked[1]["losses"].values())))
+            sds.append(float(np.std(diffs, ddof=1)))
+        out[scored] = {"median_paired_sd": float(np.median(sds)), "paired_sds": sds}
+    return out
 
 
 def cell(judged: dict | None) -> str:
@@ -181,6 +207,11 @@ def main() -> None:
             + ", ".join(f"{n} {v if v is not None else 'more held-out documents'}" for n, v in need.items())
             + f" seeds: about {extra} more final runs, {extra * board['budget']['flops_per_run']:.3g} FLOPs"
         )
+    print("\n| corpus | scored model | median paired sd vs stratified (average loss, last evaluation) |")
+    print("|---|---|---|")
+    for board in boards:
+        for scored, found in board["reducers"].items():
+            print(f"| {board['corpus']} | {scored} | {found['median_paired_sd']:.4f} |")
     if args.out:
         args.out.write_text(json.dumps(boards, indent=1))
 
