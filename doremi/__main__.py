@@ -18,7 +18,8 @@ from doremi.errors import DoremiError
 def _separate_multirun_jobs(cfg: DictConfig) -> None:
     """In a multirun, jobs get their own run_dir and name unless the sweep sets them."""
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN or cfg.get("stage") == "swarm":  # swarm runs share their run_dir
+    shared = cfg.get("stage") == "swarm" or (cfg.get("stage") == "compare" and cfg.compare.get("trial") is not None)
+    if hydra_cfg.mode != RunMode.MULTIRUN or shared:  # swarm runs and compare trials share their run_dir
         return
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in hydra_cfg.overrides.task}
     with open_dict(cfg):

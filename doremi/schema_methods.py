@@ -107,6 +107,7 @@ class Compare:
     resolution: Optional[Number] = s(None, "nats/token: a pilot measures the noise, then each method in contention gets the seeds that bring its interval against stratified to this half-width (Stein's two stages; null: final.seeds for all)", gt=0)  # fmt: skip
     pilot_seeds: int = s(3, "compare.resolution: seeds of the pilot (from `seed`)", ge=2)
     max_seeds: int = s(16, "compare.resolution: the most seeds a method gets", ge=2)
+    trial: Optional[int] = s(None, "train only this trial (a mixture x seed; with -m and Hydra's launchers: 'compare.trial=range(0,N)'), into <run_dir>/trials/; -1 learns every method and lists the trials", ge=-1)  # fmt: skip
     publish: bool = s(True, "publish the recommended mixture as mixtures/<name>.json, where other trainers import it")
     check_scale: Optional[str] = s(None, "a model preset (e.g. small): retrain stratified, natural and the check_top best methods at that size with the same seeds and report whether the decisions hold (DataDecide's decision agreement, rank correlation)")  # fmt: skip
     check_top: int = s(2, "compare.check_scale: the best methods retrained beside stratified and natural", ge=0)

@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import DictConfig, open_dict
 
 from doremi import verdict
+from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture
 from doremi.model import build_model
@@ -26,11 +27,20 @@ from doremi.plan import training_flops
 from doremi.settings import seeds_of
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
-from doremi.stages.graph import locate, stage_dir
+from doremi.stages.graph import locate, producer, stage_dir
 from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, second_stage
 from doremi.stages.methods import Entry, entries, resolve
 from doremi.stages.methods.common import final_tokens, target_of
-from doremi.stages.trials import Candidate, summaries, train_all, train_seeds
+from doremi.stages.trials import (
+    Candidate,
+    summaries,
+    train_all,
+    train_one,
+    train_seeds,
+    trial_id,
+    trial_list,
+    trials_dir,
+)
 
 
 def with_method(cfg: DictConfig, name: str) -> DictConfig:
@@ -41,7 +51,8 @@ def with_method(cfg: DictConfig, name: str) -> DictConfig:
 
 
 def mixture_of(cfg: DictConfig, data, entry: Entry, runner) -> dict:
-    """The entry's mixture: learned (stage=learn, reused when done) or a mixture file."""
+    """The entry's mixture: learned (stage=learn, reused when done) or a mixture file. A trial job (compare.trial)
+    learns nothing: parallel jobs would learn the same methods at once."""
     if entry.file:
         weights = resolve_mixture(entry.file, data.domains, data.token_counts("train"), "compare.methods")
         return {
@@ -49,12 +60,20 @@ def mixture_of(cfg: DictConfig, data, entry: Entry, runner) -> dict:
             "provenance": {"method": "file", "source": entry.file, "cost": {"flops": 0.0, "what": "given"}},
         }
     sub = with_method(cfg, entry.name)
-    learn.run(sub, publish=False, runner=runner)
+    if cfg.compare.get("trial") is None or cfg.compare.trial < 0:
+        learn.run(sub, publish=False, runner=runner)
+    elif not (producer(sub, "learned_mixture") / "done.json").is_file():
+        raise DoremiError(
+            f"compare.trial={cfg.compare.trial}: {entry.name}'s mixture is not learned yet; run "
+            "`stage=compare compare.trial=-1` once first (it learns every method and lists the trials)"
+        )
     return read_json(locate(sub, "learned_mixture"), "")
 
 
 def run(cfg: DictConfig, runner=None) -> str | None:
     if not (stage_dir(cfg, "prepare") / "done.json").is_file():  # a first comparison is one command
+        if cfg.compare.get("trial") is not None and cfg.compare.trial >= 0:
+            raise DoremiError(f"compare.trial={cfg.compare.trial}: run `stage=compare compare.trial=-1` once first")
         runner(cfg, "prepare")
     rows = entries(cfg.compare.methods)
     rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
@@ -70,11 +89,6 @@ def run(cfg: DictConfig, runner=None) -> str | None:
             f"[compare] {entry.name}: learning its mixture" if entry.method else f"[compare] {entry.name}: {entry.file}"
         )
         mixtures[entry.name] = mixture_of(cfg, data, entry, runner)
-    publish = {"recommended.json": Path(cfg.mixtures_dir) / f"{cfg.name}.json"} if cfg.compare.publish else None
-    out = start(cfg, "compare", publish=publish)
-    if out is None:
-        return summary_text(read_json(locate(cfg, "leaderboard"), ""))
-    heldout = heldout_for(cfg, data)
     candidates = [
         Candidate(
             name,
@@ -84,7 +98,14 @@ def run(cfg: DictConfig, runner=None) -> str | None:
         )
         for name, m in mixtures.items()
     ]
-    results, shared = train_all(cfg, data, candidates, seeds, heldout, out.tmp)
+    if cfg.compare.get("trial") is not None:
+        return one_trial(cfg, data, candidates, seeds, int(cfg.compare.trial))
+    publish = {"recommended.json": Path(cfg.mixtures_dir) / f"{cfg.name}.json"} if cfg.compare.publish else None
+    out = start(cfg, "compare", publish=publish)
+    if out is None:
+        return summary_text(read_json(locate(cfg, "leaderboard"), ""))
+    heldout = heldout_for(cfg, data)
+    results, shared = train_all(cfg, data, candidates, seeds, heldout, out.tmp, shared_trials=True)
     trials = Trials(results, shared, {name: seeds for name in results})
     stein = second_stage(cfg, data, candidates, trials, heldout, target, out.tmp) if resolution else None
     if not is_main_process():
@@ -152,6 +173,28 @@ def leaderboard(cfg, data, mixtures, trials: Trials, heldout, target, stein: dic
         "repetition_warnings": warnings,
         "recommendation": recommend(rows, key),
     }
+
+
+def one_trial(cfg: DictConfig, data, candidates: list[Candidate], seeds: list[int], index: int) -> str:
+    """compare.trial=i: train the i-th trial (a mixture x seed) into <run_dir>/trials/<id>/, reused when done; -1 lists
+    them. Jobs of Hydra's launchers run these side by side; a later stage=compare judges them, training any missing."""
+    listed = trial_list(candidates, seeds)
+    if index < 0:
+        lines = [f"[compare] trial {i}: {c.name}, seed {s}" for i, (c, s) in enumerate(listed)]
+        command = (
+            f"python -m doremi -m stage=compare 'compare.trial=range(0,{len(listed)})' hydra/launcher=joblib "
+            "hydra.launcher.n_jobs=2   # then: python -m doremi stage=compare"
+        )
+        return "\n".join([*lines, f"{len(listed)} trials; train them with", command])
+    if index >= len(listed):
+        raise DoremiError(f"compare.trial={index}: this compare has {len(listed)} trials (0 to {len(listed) - 1})")
+    candidate, seed = listed[index]
+    where = trials_dir(cfg) / trial_id(cfg, data, candidate, seed)
+    if (where / "result.json").is_file():
+        return f"[compare] trial {index} ({candidate.name}, seed {seed}) is done: {where}"
+    say(f"[compare] trial {index}: {candidate.name}, seed {seed} -> {where}")
+    train_one(cfg, data, candidate, seed, heldout_for(cfg, data), where, None)
+    return f"[compare] trial {index} done: {where}"
 
 
 def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, folder: Path) -> dict:

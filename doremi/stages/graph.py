@@ -153,7 +153,7 @@ class Stage:
     inputs: Names  # artifacts it reads (or a function of the config giving them)
     settings: Names  # keys whose values decide its output
     artifacts: tuple[str, ...]  # artifacts it writes
-    locked: bool = True  # one process at a time per run_dir (doremi.lock)
+    locked: bool | Callable[[DictConfig], bool] = True  # one process at a time per run_dir (doremi.lock)
     light: bool = False  # trains nothing: must not import torch or Lightning
     runs_first: Names = ()  # stages its recipe runs itself when they are not finished (not refused before it starts)
 
@@ -284,6 +284,7 @@ TABLE: dict[str, Stage] = {
             _compare_settings,
             ("leaderboard",),
             runs_first=("prepare",),  # a first stage=compare is one command
+            locked=lambda cfg: cfg.compare.get("trial") is None,  # trial jobs run side by side
         ),
         Stage(
             "swarm",

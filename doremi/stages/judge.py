@@ -109,7 +109,9 @@ def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder:
         n = need.get(candidate.name, pilot_n)
         if n > pilot_n:
             seeds = list(range(first, first + n))
-            trials.results[candidate.name] = train_seeds(cfg, data, candidate, seeds, heldout, folder)
+            trials.results[candidate.name] = train_seeds(
+                cfg, data, candidate, seeds, heldout, folder, shared_trials=True
+            )
             trials.seeds[candidate.name] = seeds
     for name, source in trials.shared.items():
         trials.results[name], trials.seeds[name] = trials.results[source], trials.seeds[source]

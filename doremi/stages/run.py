@@ -38,7 +38,8 @@ def run_recipe(cfg: DictConfig, name: str):
     recipe = importlib.import_module(RECIPES[name])
     where.update(stage=name, step=None)
     kwargs = {"runner": run_recipe} if "runner" in inspect.signature(recipe.run).parameters else {}
-    if TABLE[name].locked and is_main_process():
+    locked = TABLE[name].locked(cfg) if callable(TABLE[name].locked) else TABLE[name].locked
+    if locked and is_main_process():
         with stage_lock(cfg.run_dir, name):
             return recipe.run(cfg, **kwargs)
     return recipe.run(cfg, **kwargs)

@@ -100,18 +100,52 @@ def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_
     return result
 
 
-def train_seeds(cfg, data, candidate: Candidate, seeds, heldout, folder: Path, save_to=None) -> dict[int, dict]:
+def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
+    """The fingerprint of one trial: the final stage's settings, the prepared data, the mixture (weights and
+    online settings) and the seed. The same trial has the same id in every run of a run_dir, whoever trains it."""
+    import hashlib
+    import json
+
+    from doremi.stages.common import _flat, _select
+    from doremi.stages.graph import FINAL_SETTINGS
+
+    settings: dict = {}
+    for key in FINAL_SETTINGS:
+        settings.update(_flat(key, _select(cfg, key)))
+    online = {k: v for k, v in (candidate.online or {}).items() if k != "replay"}
+    spec = {"settings": settings, "data": data.manifest.get("data_hash"), "weights": [round(w, 12) for w in candidate.weights],
+            "online": online or None, "replay": (candidate.online or {}).get("replay"), "seed": int(seed)}  # fmt: skip
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return f"{candidate.name}-seed-{seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def trials_dir(cfg: DictConfig) -> Path:
+    """<run_dir>/trials/: one folder per trial, outside any stage's output, so that Hydra's launchers can train
+    trials in parallel jobs and stage=compare reuses whatever is finished."""
+    return Path(cfg.run_dir) / "trials"
+
+
+def train_seeds(cfg, data, candidate: Candidate, seeds, heldout, folder: Path, save_to=None, shared_trials=False):
     """Every seed of one mixture under folder/<name>/seed-<s>/, reusing seeds trained before (an interruption,
-    resume=auto); `save_to`: where the first seed's model.pt goes."""
+    resume=auto); `save_to`: where the first seed's model.pt goes. With `shared_trials`, each seed trains in
+    <run_dir>/trials/<trial id>/ (reused when finished there) and its result and schedule are copied in."""
     stage = folder.name.removesuffix(".partial")
     out = {}
     for seed in seeds:
         where = folder / candidate.name / f"seed-{seed}"
-        if (where / "result.json").exists():
-            out[seed] = read_json(where / "result.json", "")
-            continue
-        say(f"[{stage}] training on the {candidate.name} mixture, seed {seed}")
-        out[seed] = train_one(cfg, data, candidate, seed, heldout, where, save_to if seed == seeds[0] else None)
+        trained_in = trials_dir(cfg) / trial_id(cfg, data, candidate, seed) if shared_trials else where
+        if (trained_in / "result.json").exists():
+            out[seed] = read_json(trained_in / "result.json", "")
+        else:
+            say(f"[{stage}] training on the {candidate.name} mixture, seed {seed}")
+            out[seed] = train_one(
+                cfg, data, candidate, seed, heldout, trained_in, save_to if seed == seeds[0] else None
+            )
+        if shared_trials and is_main_process():
+            for name in ("result.json", "schedule.jsonl"):
+                if (trained_in / name).is_file():
+                    where.mkdir(parents=True, exist_ok=True)
+                    (where / name).write_bytes((trained_in / name).read_bytes())
     return out
 
 
@@ -122,7 +156,19 @@ def same_weights(a: Candidate, b: Candidate) -> bool:
     return bool(np.allclose(a.weights, b.weights, rtol=0, atol=1e-12))
 
 
-def train_all(cfg, data, candidates: list[Candidate], seeds, heldout, folder: Path, save_first: Path | None = None):
+def trial_list(candidates: list[Candidate], seeds: list[int]) -> list[tuple[Candidate, int]]:
+    """The trials of `candidates` x `seeds` in a fixed order (compare.trial=i trains the i-th), equal weights once."""
+    out, kept = [], []
+    for candidate in candidates:
+        if any(same_weights(c, candidate) for c in kept):
+            continue
+        kept.append(candidate)
+        out += [(candidate, seed) for seed in seeds]
+    return out
+
+
+def train_all(cfg, data, candidates: list[Candidate], seeds, heldout, folder: Path, save_first: Path | None = None,
+              shared_trials: bool = False):  # fmt: skip
     """Every candidate x seed; (results {name: {seed: result}}, shared {name: the name whose trials it reuses}).
     The first candidate's first seed is saved as `save_first` (model.pt)."""
     results: dict[str, dict[int, dict]] = {}
@@ -136,7 +182,7 @@ def train_all(cfg, data, candidates: list[Candidate], seeds, heldout, folder: Pa
             results[candidate.name], shared[candidate.name] = results[same], same
             continue
         results[candidate.name] = train_seeds(
-            cfg, data, candidate, seeds, heldout, folder, save_first if i == 0 else None
+            cfg, data, candidate, seeds, heldout, folder, save_first if i == 0 else None, shared_trials
         )
         trained_as[candidate.name] = candidate
     return results, shared

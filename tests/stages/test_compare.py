@@ -132,3 +132,42 @@ def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_pu
     assert (
         published["weights"] == pytest.approx(expected) and published["provenance"]["recommended_by"] == "stage=compare"
     )
+
+
+@pytest.mark.slow
+def test_trials_launched_with_joblib_give_the_sequential_leaderboard(tmp_path, make_cfg, capsys):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import torch
+
+    from tests.conftest import TINY
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as every launched job runs: the same numbers
+    try:
+        files = corpus(tmp_path)
+        small = [domains_override(files), "compare.methods=[stratified,temperature]", "final.seeds=2"]
+        run_stage(make_cfg(*small, "stage=compare"))  # sequential, in this process
+        launched = tmp_path / "launched"
+        launched.mkdir()
+        shutil.copytree(tmp_path / "run" / "prepare", launched / "prepare")
+        other = [*small, f"run_dir={launched}", f"mixtures_dir={launched}-m"]
+        run_stage(make_cfg(*other, "stage=compare", "compare.trial=-1"))  # learns, lists the trials
+        assert "6 trials; train them with" in capsys.readouterr().out
+        command = [sys.executable, "-m", "doremi", "-m", *TINY, *other, "stage=compare", "compare.trial=0,1,2,3,4,5",
+                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert len(list((launched / "trials").glob("*/result.json"))) == 6  # 3 mixtures x 2 seeds
+        run_stage(make_cfg(*other, "stage=compare"))  # judges, training nothing more
+    finally:
+        torch.set_num_threads(before)
+    assert len(list((launched / "trials").glob("*/result.json"))) == 6
+    boards = [json.loads((run / "compare" / "leaderboard.json").read_text()) for run in (tmp_path / "run", launched)]
+    assert [r["method"] for r in boards[0]["rows"]] == [r["method"] for r in boards[1]["rows"]]
+    for a, b in zip(boards[0]["rows"], boards[1]["rows"]):
+        assert a["average"] == b["average"] and a["vs"] == b["vs"]
