@@ -11,27 +11,26 @@ matrix) and the schedule are in the checkpoint; the sampler's schedule is restor
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 
 from doremi import aioli
+from doremi.lit.online import ScheduledMixing
 
 
-class AioliMixing(pl.Callback):
+class AioliMixing(ScheduledMixing):
     def __init__(self, domains, settings: dict, schedule_file: Path, seed: int, probe, replay: list | None = None):
-        self.domains, self.k = list(domains), len(domains)
+        super().__init__(domains, schedule_file, replay)
+        self.k = len(self.domains)
         self.update_steps = int(settings["update_steps"])
         self.lp_rounds, self.lp_steps = int(settings["lp_rounds"]), int(settings["lp_steps"])
         self.eta, self.factor = float(settings["eta"]), float(settings["one_hot_factor"])
         self.ema = None if settings.get("ema") is None else float(settings["ema"])
-        self.seed, self.file, self.replay = int(seed), Path(schedule_file), replay
+        self.seed = int(seed)
         self.probe_ids, self.probe_rows = (np.asarray(x) for x in probe) if replay is None else (None, None)
-        self.schedule: list[dict] = []
         self.weights = np.full(self.k, 1.0 / self.k)
         self.phase, self.round, self.next_round = "mix", 0, 0
         self.order: list[int] = []
@@ -39,22 +38,13 @@ class AioliMixing(pl.Callback):
         self.previous = np.zeros(self.k)
         self.graph = np.zeros((self.k, self.k))
         self.smoothed: np.ndarray | None = None
-        self.seconds, self.probe_evaluations = 0.0, 0
-
-    def sampler(self, trainer):
-        return trainer.datamodule.loader.dataset.sampler
+        self.probe_evaluations = 0
 
     # -- the run ----------------------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
-        sampler = self.sampler(trainer)
-        if self.replay is not None:
-            for entry in self.replay:
-                sampler.set_weights(int(entry["step"]), [entry["weights"][d] for d in self.domains])
-            self.schedule = list(self.replay)
-        elif not self.schedule:
-            self.weights = np.asarray(sampler.weights, dtype=np.float64)
-            self.schedule = [{"step": 0, "weights": dict(zip(self.domains, self.weights.tolist()))}]
-        self.write(trainer)
+        if self.replay is None and not self.schedule:  # a fresh run starts from the sampler's weights
+            self.weights = np.asarray(self.sampler(trainer).weights, dtype=np.float64)
+        self.start_schedule(trainer)
         if self.replay is None:  # at step 0, or resumed from a checkpoint taken before this step's change
             self.tick(trainer, pl_module, trainer.global_step)
 
@@ -150,13 +140,6 @@ class AioliMixing(pl.Callback):
         model.train(was_training)
         self.probe_evaluations += 1
         return sums / np.maximum(np.bincount(self.probe_ids, minlength=self.k), 1)
-
-    def write(self, trainer) -> None:
-        if trainer.is_global_zero:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.file.with_name(self.file.name + ".tmp")
-            tmp.write_text("".join(json.dumps(entry) + "\n" for entry in self.schedule))
-            tmp.replace(self.file)
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:

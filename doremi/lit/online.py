@@ -22,23 +22,20 @@ from doremi import online
 from doremi.lit.lm import reduce_sum
 
 
-class OnlineMixing(pl.Callback):
-    def __init__(
-        self, domains: list[str], every: int, smoothing: float, schedule_file: Path, replay: list | None = None
-    ):
-        self.domains, self.every, self.smoothing = list(domains), int(every), float(smoothing)
-        self.file = Path(schedule_file)
-        self.replay = replay
-        k = len(self.domains)
-        self.rewards = np.zeros(k)
-        self.window_sums, self.window_rows = np.zeros(k), np.zeros(k)
+class ScheduledMixing(pl.Callback):
+    """What every online method's callback shares: the sampler it steers, the schedule it keeps and writes
+    (schedule.jsonl: step, weights), and a recorded schedule it follows instead (`replay`)."""
+
+    def __init__(self, domains: list[str], schedule_file: Path, replay: list | None = None):
+        self.domains, self.file, self.replay = list(domains), Path(schedule_file), replay
         self.schedule: list[dict] = []
-        self.seconds = 0.0
+        self.seconds = 0.0  # time inside the method's updates
 
     def sampler(self, trainer):
         return trainer.datamodule.loader.dataset.sampler
 
-    def on_train_start(self, trainer, pl_module) -> None:
+    def start_schedule(self, trainer) -> None:
+        """At the start of training: the replayed schedule set in the sampler, or the first entry (unless resumed)."""
         sampler = self.sampler(trainer)
         if self.replay is not None:
             for entry in self.replay:
@@ -47,6 +44,27 @@ class OnlineMixing(pl.Callback):
         elif not self.schedule:
             self.schedule = [{"step": 0, "weights": dict(zip(self.domains, sampler.weights.tolist()))}]
         self.write(trainer)
+
+    def write(self, trainer) -> None:
+        if trainer.is_global_zero:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_name(self.file.name + ".tmp")
+            tmp.write_text("".join(json.dumps(entry) + "\n" for entry in self.schedule))
+            tmp.replace(self.file)
+
+
+class OnlineMixing(ScheduledMixing):
+    def __init__(
+        self, domains: list[str], every: int, smoothing: float, schedule_file: Path, replay: list | None = None
+    ):
+        super().__init__(domains, schedule_file, replay)
+        self.every, self.smoothing = int(every), float(smoothing)
+        k = len(self.domains)
+        self.rewards = np.zeros(k)
+        self.window_sums, self.window_rows = np.zeros(k), np.zeros(k)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start_schedule(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.replay is not None or pl_module.domain_losses is None:
@@ -76,13 +94,6 @@ class OnlineMixing(pl.Callback):
         self.schedule.append({"step": start, "weights": dict(zip(self.domains, weights.tolist()))})
         self.window_sums[:], self.window_rows[:] = 0, 0
         self.write(trainer)
-
-    def write(self, trainer) -> None:
-        if trainer.is_global_zero:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.file.with_name(self.file.name + ".tmp")
-            tmp.write_text("".join(json.dumps(entry) + "\n" for entry in self.schedule))
-            tmp.replace(self.file)
 
     def state_dict(self) -> dict:
         return {
