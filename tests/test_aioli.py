@@ -1,5 +1,5 @@
-"""Aioli: its math against planted answers, and in the final run: related domains gain weight, the schedule
-replays and a killed run resumes bit for bit."""
+"""Aioli: its math against planted answers, and in the final run: related domains gain weight and a killed run
+resumes bit for bit (replay is the shared online callback's, tested with ODM in tests/test_online.py)."""
 
 import json
 
@@ -34,7 +34,7 @@ def schedule_of(seed_dir):
 
 
 @pytest.mark.slow
-def test_aioli_moves_weight_to_related_domains_replays_and_resumes_exactly(tmp_path, make_cfg, monkeypatch):
+def test_aioli_moves_weight_to_related_domains_and_resumes_exactly(tmp_path, make_cfg, monkeypatch):
     files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=150, seed=3)
     files.update(synthetic_domains(tmp_path / "src2", {"prose2": "words"}, n_docs=150, seed=9))
     base = [domains_override(files), "method=aioli", "aioli.update_steps=20", "trainer.max_steps=80",
@@ -74,10 +74,3 @@ def test_aioli_moves_weight_to_related_domains_replays_and_resumes_exactly(tmp_p
     resumed = killed / "final" / "aioli" / "seed-0"
     assert (resumed / "schedule.jsonl").read_text() == (seed_dir / "schedule.jsonl").read_text()
     assert json.loads((resumed / "result.json").read_text())["history"] == history
-
-    # replayed from its schedule: the same batches, so the same losses
-    replayed = tmp_path / "replayed"
-    again = [*base, f"run_dir={replayed}", f"mixtures_dir={replayed}-m", f"online.replay={seed_dir / 'schedule.jsonl'}"]
-    for stage in ("prepare", "learn", "final"):
-        run_stage(make_cfg(*again, f"stage={stage}"))
-    assert json.loads((replayed / "final" / "aioli" / "seed-0" / "result.json").read_text())["history"] == history
