@@ -131,7 +131,9 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, default=0.02, help="the seeds Stein's rule would ask for it")
     args = parser.parse_args()
     quiet_lightning()
-    extra = [f"trainer.max_steps={args.steps}", f"final.seeds={args.seeds}", f"compare.methods=[{args.methods}]"]
+    # scored with EMA so that the raw weights and LAWA are scored too, from the same runs (the reducers' table)
+    extra = [f"trainer.max_steps={args.steps}", f"final.seeds={args.seeds}", f"compare.methods=[{args.methods}]",
+             "final.average=ema"]  # fmt: skip
     boards = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
