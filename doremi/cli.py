@@ -14,9 +14,14 @@ from doremi.errors import DoremiError
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GROUPS = ("data", "tokenizer", "model")
 
-# Settings whose values are maps of the user's own names (data.domains={wiki: ...}): any key goes below them.
-OPEN_MAPS = ("data.domains", "data.domain_map", "model.hf_config", "export.paths", "plan.pin", "sft.pools",
-             "sft.domain_to_source", "sft.counts", "data.dataset_config", "swarm.model")  # fmt: skip
+
+def open_maps() -> tuple[str, ...]:
+    """Settings whose values are maps of the user's own names (data.domains={wiki: ...}): any key goes below
+    them. Marked in the schema (`open_map`)."""
+    from doremi.settings import field_table
+
+    return tuple(key for key, (_, f, _) in field_table().items() if f.metadata.get("open_map"))
+
 
 # Old names kept working: old key -> the schema's key.
 RENAMED = {"prepare.from": "prepare.reuse"}
@@ -145,7 +150,7 @@ def unknown_keys(cfg: DictConfig, overrides: list[str]) -> None:
     keys = [k for k in keys if k not in GROUPS and "/" not in k]
     known = list(flat_keys(OmegaConf.to_container(cfg)))
     for key in keys:
-        if key in known or any(key == m or key.startswith(m + ".") for m in OPEN_MAPS):
+        if key in known or any(key == m or key.startswith(m + ".") for m in open_maps()):
             continue
         if OmegaConf.select(cfg, key, default="__missing__") != "__missing__":
             continue

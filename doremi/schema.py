@@ -175,7 +175,7 @@ class Plan:
     token_budget: Optional[Number] = s(None, "tokens the real run trains on (required)", ge=1)
     available: Optional[str] = s(None, "tokens available per domain: a .json {domain: tokens}; null = this run's prepared train split")  # fmt: skip
     max_epochs: Optional[Number] = s(4, "at most this many passes over any domain (Muennighoff et al. 2023); null = no limit", gt=0)  # fmt: skip
-    pin: Any = s(None, "{domain: weight} held fixed")
+    pin: Any = s(None, "{domain: weight} held fixed", open_map=True)
     min_weight: Number = s(0.0, "every weight at least this", ge=0, le=1)
     max_weight: Number = s(1.0, "every weight at most this", gt=0, le=1)
     tokenizer: Optional[str] = s(None, "the real run's tokenizer (tokenizer.json or hub name): weights converted to its token shares")  # fmt: skip
@@ -192,7 +192,9 @@ class Plan:
 class Export:
     """stage=export mixture=<file> format=<name> out=<path>."""
 
-    paths: Any = s(None, "{domain: the consumer's path, prefix or dataset name}; default: the domain name")
+    paths: Any = s(
+        None, "{domain: the consumer's path, prefix or dataset name}; default: the domain name", open_map=True
+    )
     manifest: Optional[str] = s(None, "prepare/manifest.json for document shares (default: ${run_dir}/prepare/manifest.json)")  # fmt: skip
     token_budget: Optional[int] = s(None, "planned training tokens, for OLMo-core repetition ratios", ge=1)
     examples_budget: int = s(1000, "total examples for formats that take exact counts (Axolotl)", ge=1)
@@ -204,16 +206,18 @@ class Data:
     """Where documents come from. With none of domains / paths / dataset set, the embedded demo corpus
     (Python's standard library) is used."""
 
-    domains: Any = s(None, "{domain name: file, glob or list}: one source per domain")
+    domains: Any = s(None, "{domain name: file, glob or list}: one source per domain", open_map=True)
     paths: Any = s(None, "[files or globs] whose records name their domain in domain_field")
     dataset: Optional[str] = s(None, "a Hugging Face hub dataset name (needs internet), e.g. a Pile copy")
-    dataset_config: Any = s(None, "its config name")
+    dataset_config: Any = s(None, "its config name", open_map=True)
     split: str = s("train", "its split")
     text_field: str = s("text", "field holding the document text (dotted paths allowed)")
     domain_field: str = s("domain", "field holding the domain name (dotted, e.g. meta.pile_set_name)")
     val_fraction: Number = s(0.1, "share of documents held out, chosen by a hash of their text", gt=0, lt=1)
     demo_max_chars: int = s(400000, "characters per domain of the demo corpus", ge=1)
-    domain_map: Any = s(None, "{source domain: domain} renames or merges domains; a source mapped to null is dropped")
+    domain_map: Any = s(
+        None, "{source domain: domain} renames or merges domains; a source mapped to null is dropped", open_map=True
+    )
     max_documents: Optional[int] = s(None, "cap per domain: keep this many documents (those with the smallest text hashes)", ge=1)  # fmt: skip
     max_tokens: Optional[int] = s(None, "cap per domain: keep documents (smallest hashes first) up to this many tokens", ge=1)  # fmt: skip
     invalid_utf8: str = s("error", "error (names file and byte offset) | replace (with U+FFFD, counted)", choices=("error", "replace"))  # fmt: skip
@@ -253,7 +257,7 @@ class Model:
     n_head: Optional[int] = s(4, "its attention heads", ge=1)
     d_model: Optional[int] = s(128, "its width", ge=1)
     dropout: Optional[Number] = s(0.0, "its dropout", ge=0, lt=1)
-    hf_config: Any = s(None, "model=hf: a dict with a model_type, a config.json, or a hub name")
+    hf_config: Any = s(None, "model=hf: a dict with a model_type, a config.json, or a hub name", open_map=True)
     init_from: Optional[str] = s(None, "model=hf: start from a pretrained checkpoint (a local folder or a hub name)")
     attn_implementation: Optional[str] = s(None, "model=hf: sdpa | flash_attention_2 (where installed) | eager")
 

@@ -13,9 +13,11 @@ from doremi.errors import DoremiError
 Number = Union[int, float]
 
 
-def s(default: Any = MISSING, doc: str = "", *, choices: tuple[str, ...] | None = None, **bounds: float):
-    """A setting: its default, a one-line doc, its bounds (ge, gt, le, lt) or its choices."""
-    meta = {"doc": doc, "bounds": bounds, "choices": choices}
+def s(default: Any = MISSING, doc: str = "", *, choices: tuple[str, ...] | None = None, open_map: bool = False,
+      **bounds: float):  # fmt: skip
+    """A setting: its default, a one-line doc, its bounds (ge, gt, le, lt) or its choices; `open_map`: a map of the
+    user's own names (data.domains={wiki: ...}), below which any key goes."""
+    meta = {"doc": doc, "bounds": bounds, "choices": choices, "open_map": open_map}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)

@@ -54,7 +54,7 @@ class Swarm:
     runs: int = s(24, "mixtures drawn (RegMix: 512); growing it trains only the new runs", ge=1)
     steps: int = s(60, "optimizer steps per run", ge=1)
     batch_size: int = s("${trainer.batch_size}", "sequences per step", ge=1)
-    model: Dict[str, Any] = s({"n_layer": 1, "n_head": 2, "d_model": 64}, "keys of model= changed for the swarm (a smaller model)")  # fmt: skip
+    model: Dict[str, Any] = s({"n_layer": 1, "n_head": 2, "d_model": 64}, "keys of model= changed for the swarm (a smaller model)", open_map=True)  # fmt: skip
     prior: str = s("natural", "the Dirichlet's centre: natural | uniform | a mixture .json")
     concentrations: List[float] = s([0.3, 1.0, 3.0, 10.0], "spreads taken in turn (small: near one-hot, large: near the prior)")  # fmt: skip
     seed: int = s("${seed}", "the draws' seed", ge=0, lt=2**32)

@@ -45,7 +45,9 @@ class Sft:
     """stage=sft_mix (a LIMA-style set) and stage=sft (fine-tuning the final model on it)."""
 
     pools: Any = s(
-        None, "{source: file or glob} (JSONL / Parquet / ...); empty: sft.paths, sft.dataset or the demo pool"
+        None,
+        "{source: file or glob} (JSONL / Parquet / ...); empty: sft.paths, sft.dataset or the demo pool",
+        open_map=True,
     )
     paths: Any = s([], "files whose records name their source in sft.source_field")
     dataset: Optional[str] = s(None, "a hub dataset whose records name their source (needs internet)")
@@ -54,8 +56,8 @@ class Sft:
     category_field: Optional[str] = s("category", "optional sub-category (e.g. the Stack Exchange site) for diversity sampling")  # fmt: skip
     score_field: Optional[str] = s("score", "optional score for sft.filters.min_score")
     mixture: Optional[str] = s(None, "weights over sources (.json); with domain_to_source, pretraining weights mapped onto sources; learned: Group DRO over the sources (sft.learn)")  # fmt: skip
-    domain_to_source: Any = s(None, "{pretraining domain: source}")
-    counts: Any = s(None, "explicit {source: examples} instead of a mixture")
+    domain_to_source: Any = s(None, "{pretraining domain: source}", open_map=True)
+    counts: Any = s(None, "explicit {source: examples} instead of a mixture", open_map=True)
     budget: int = s(1000, "training examples (LIMA: 1,000)", ge=1)
     dev_size: int = s(50, "dev examples (LIMA: 50), split like the quotas", ge=0)
     temperature: Number = s(2.0, "across sub-categories: 1 follows the pool, larger spreads evenly", gt=0)
