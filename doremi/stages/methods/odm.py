@@ -54,12 +54,18 @@ def report(ctx: ReportContext) -> list:
         return [("Online weights", ["The weights change during the final run; run stage=final to see them."])]
     schedule = read_jsonl(found[0])
     plots.weights_over_steps(mixture["domains"], schedule, folder / "schedule.png", steps_of="final run")
+    online = mixture["provenance"]["online"]
+    by = (
+        "Aioli's LearnParams sweeps (the entries marked `probe` are their segments)"
+        if online.get("method") == "aioli"
+        else "the bandit"
+    )
     return [
         (
             "Online weights",
             [
                 f"The sampler's weights during the final run ({found[0].parent.name}), updated every "
-                f"{mixture['provenance']['online']['every']} steps by the bandit; {len(schedule)} entries in "
+                f"{online['every']} steps by {by}; {len(schedule)} entries in "
                 f"{found[0].name}; dashed: the running average over updates.",
                 {"src": "schedule.png", "alt": "online weights over the final run's steps"},
             ],
