@@ -119,6 +119,17 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return [parse_json(line, f"{path}:{i}") for i, line in enumerate(lines, start=1) if line.strip()]
 
 
+def read_record(path: str | Path, field: str | None, way_out: str) -> dict:
+    """A stage's own record (done.json, settings.json): a JSON object (its `field`, itself an object), else one
+    error naming the file."""
+    record = read_json(path, way_out)
+    if not isinstance(record, dict) or (field is not None and not isinstance(record.get(field), dict)):
+        raise DoremiError(
+            f"{path} is not a stage record (a JSON object{f' with {field!r}' if field else ''}); {way_out}"
+        )
+    return record[field] if field else record
+
+
 @contextmanager
 def staged_dir(final: Path) -> Iterator[Path]:
     """Build a directory under a temporary name; move it into place only if the body succeeds."""

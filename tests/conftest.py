@@ -85,3 +85,22 @@ def prepared(tmp_path, make_cfg):
     cfg = make_cfg(domains_override(files), "stage=prepare")
     run_stage(cfg)
     return cfg, PackedData(tmp_path / "run" / "prepare")
+
+
+def crash_then_resume(monkeypatch, make_cfg, overrides: list[str], step: int) -> None:
+    """stage=final killed right after the checkpoint callback's work at `step`, then rerun with resume=auto."""
+    from doremi.lit.callbacks import Checkpoints
+    from doremi.stages import run_stage
+
+    save = Checkpoints.on_train_batch_end
+
+    def crash(self, trainer, *args):
+        save(self, trainer, *args)
+        if trainer.global_step == step:
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(Checkpoints, "on_train_batch_end", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_stage(make_cfg(*overrides, "stage=final"))
+    monkeypatch.setattr(Checkpoints, "on_train_batch_end", save)
+    run_stage(make_cfg(*overrides, "stage=final", "resume=auto"))

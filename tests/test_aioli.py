@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from doremi import aioli
-from doremi.lit.callbacks import Checkpoints
 from doremi.stages import run_stage
-from tests.conftest import domains_override, synthetic_domains
+from tests.conftest import crash_then_resume, domains_override, synthetic_domains
 
 
 def test_unmix_recovers_the_per_domain_effects_behind_smoothed_one_hot_batches():
@@ -56,21 +55,10 @@ def test_aioli_moves_weight_to_related_domains_and_resumes_exactly(tmp_path, mak
 
     # killed after the step-30 checkpoint (inside a LearnParams sweep), resumed: the same schedule and losses
     killed = tmp_path / "killed"
-    save = Checkpoints.on_train_batch_end
-
-    def crash_at_step_33(self, trainer, *args):
-        save(self, trainer, *args)
-        if trainer.global_step == 33:
-            raise RuntimeError("simulated crash")
-
     other = [*base, f"run_dir={killed}", f"mixtures_dir={killed}-mixtures"]
     run_stage(make_cfg(*other, "stage=prepare"))
     run_stage(make_cfg(*other, "stage=learn"))
-    monkeypatch.setattr(Checkpoints, "on_train_batch_end", crash_at_step_33)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        run_stage(make_cfg(*other, "stage=final"))
-    monkeypatch.setattr(Checkpoints, "on_train_batch_end", save)
-    run_stage(make_cfg(*other, "stage=final", "resume=auto"))
+    crash_then_resume(monkeypatch, make_cfg, other, step=33)
     resumed = killed / "final" / "aioli" / "seed-0"
     assert (resumed / "schedule.jsonl").read_text() == (seed_dir / "schedule.jsonl").read_text()
     assert json.loads((resumed / "result.json").read_text())["history"] == history

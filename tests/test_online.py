@@ -8,9 +8,8 @@ import pytest
 
 from doremi import online
 from doremi.data.sampler import MixtureSampler
-from doremi.lit.callbacks import Checkpoints
 from doremi.stages import run_stage
-from tests.conftest import domains_override, synthetic_domains, write_jsonl
+from tests.conftest import crash_then_resume, domains_override, synthetic_domains, write_jsonl
 
 
 def test_the_bandit_leans_toward_the_highest_loss_domain():
@@ -62,21 +61,10 @@ def test_odm_in_the_final_run_schedule_replay_and_exact_resume(tmp_path, make_cf
 
     # killed after the step-10 checkpoint, resumed: the same schedule and losses, bit for bit
     killed = tmp_path / "killed"
-    save = Checkpoints.on_train_batch_end
-
-    def crash_at_step_13(self, trainer, *args):
-        save(self, trainer, *args)
-        if trainer.global_step == 13:
-            raise RuntimeError("simulated crash")
-
     other = [*base, f"run_dir={killed}", f"mixtures_dir={killed}-mixtures", "final.baselines=[]"]
     run_stage(make_cfg(*other, "stage=prepare"))
     run_stage(make_cfg(*other, "stage=learn"))
-    monkeypatch.setattr(Checkpoints, "on_train_batch_end", crash_at_step_13)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        run_stage(make_cfg(*other, "stage=final"))
-    monkeypatch.setattr(Checkpoints, "on_train_batch_end", save)
-    run_stage(make_cfg(*other, "stage=final", "resume=auto"))
+    crash_then_resume(monkeypatch, make_cfg, other, step=13)
     resumed = killed / "final" / "odm" / "seed-0"
     assert (resumed / "schedule.jsonl").read_text() == (seed_dir / "schedule.jsonl").read_text()
     assert json.loads((resumed / "result.json").read_text())["history"] == history

@@ -18,7 +18,8 @@ from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import no_links, read_json, write_atomic, write_json_atomic
+from doremi.files import no_links, write_atomic, write_json_atomic
+from doremi.files import read_record as bookkeeping
 from doremi.runtime import barrier, code_version, is_main_process, say  # noqa: F401  (stages import them from here)
 from doremi.schema import UNSET_BEFORE
 from doremi.settings import number  # noqa: F401  (stages import it from here)
@@ -180,16 +181,6 @@ def start(
     tmp.mkdir(parents=True)
     write_json_atomic(tmp / "settings.json", settings)
     return StageOutput(stage, final, tmp, settings, publish)
-
-
-def bookkeeping(path: Path, field: str | None, way_out: str) -> dict:
-    """A stage's own record (done.json, settings.json): a JSON object, else one error naming the file."""
-    record = read_json(path, way_out)
-    if not isinstance(record, dict) or (field is not None and not isinstance(record.get(field), dict)):
-        raise DoremiError(
-            f"{path} is not a stage record (a JSON object{f' with {field!r}' if field else ''}); {way_out}"
-        )
-    return record[field] if field else record
 
 
 def swap_in(new: Path, final: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from doremi.errors import DoremiError
-from doremi.files import file_record
+from doremi.files import file_record, read_record
 from doremi.stages import methods
 
 # Settings of every training stage that change what it trains (beside its own section).
@@ -98,7 +98,7 @@ def require(cfg: DictConfig, name: str, reader: str, _checked: set | None = None
     if folder in checked:
         return path
     checked.add(folder)
-    done = read_done(folder, f"rerun {how} with overwrite=true")
+    done = read_record(folder / "done.json", None, f"rerun {how} with overwrite=true")
     for relative, recorded in (done.get("outputs") or {}).items():
         if file_record(folder / relative) != recorded:
             raise DoremiError(
@@ -111,7 +111,12 @@ def require(cfg: DictConfig, name: str, reader: str, _checked: set | None = None
         if recorded is None:
             continue  # made before inputs were recorded
         upstream = producer(cfg, artifact)
-        current = read_done(upstream, "").get("fingerprint") if (upstream / "done.json").is_file() else None
+        done_file = upstream / "done.json"
+        current = (
+            read_record(done_file, None, f"rerun stage={ARTIFACTS[artifact].stage}").get("fingerprint")
+            if done_file.is_file()
+            else None
+        )
         if current != recorded:
             why = "is no longer finished (its done.json is missing)" if current is None else "was redone since"
             raise DoremiError(
@@ -120,17 +125,6 @@ def require(cfg: DictConfig, name: str, reader: str, _checked: set | None = None
             )
         require(cfg, artifact, reader, checked)
     return path
-
-
-def read_done(folder: Path, way_out: str) -> dict:
-    """A stage's done.json (its settings, fingerprint and outputs), or one line naming it."""
-    from doremi.files import parse_json
-
-    done = folder / "done.json"
-    value = parse_json(done.read_text(errors="replace"), str(done))
-    if not isinstance(value, dict):
-        raise DoremiError(f"{done} is not a stage's record; {way_out}")
-    return value
 
 
 def recorded_outputs(stage: str, folder: Path) -> dict:

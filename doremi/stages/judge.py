@@ -34,11 +34,11 @@ def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | No
     With `stein` (compare.resolution), the comparisons against stratified take their variance from the pilot."""
     shared = trials.shared
 
-    def one(name, baseline, priors=None, family=1, fixed=None):
+    def one(name, baseline, priors=None, family=1, fixed=None, replicates=2000):
         common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
         sums = document_sums({n: trials.results[n] for n in (name, baseline)}, common)
         return verdict.compare(
-            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, data.domains, seed=int(cfg.seed),
+            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, data.domains, replicates, int(cfg.seed),
             target=indices, priors=priors, family=family, fixed=fixed,
         )["baselines"][baseline]  # fmt: skip
 
@@ -47,7 +47,8 @@ def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | No
         judged = [n for n in out if n != baseline and shared.get(n) != baseline and shared.get(baseline) != n]
         family = len(judged) if baseline == "stratified" else 1
         pilots = (stein or {}).get("pilot", {}) if baseline == "stratified" else {}
-        first = {n: one(n, baseline) for n in judged if n not in pilots}
+        # the prior needs only each pair's seed variance, which the documents' bootstrap does not change
+        first = {n: one(n, baseline, replicates=2) for n in judged if n not in pilots}
         priors = verdict.fit_priors([{"seeds": len(trials.seeds[n]), "baselines": {baseline: c}} for n, c in first.items()], baseline, data.domains)  # fmt: skip
         for n in out:
             if n == baseline:

@@ -36,10 +36,15 @@ def run_recipe(cfg: DictConfig, name: str):
     from doremi.runtime import is_main_process, where
 
     recipe = importlib.import_module(RECIPES[name])
+    outer = {k: where.get(k) for k in ("stage", "step")}  # a recipe run by another (learn's proxy, compare's prepare)
     where.update(stage=name, step=None)
     kwargs = {"runner": run_recipe} if "runner" in inspect.signature(recipe.run).parameters else {}
     locked = TABLE[name].locked(cfg) if callable(TABLE[name].locked) else TABLE[name].locked
-    if locked and is_main_process():
-        with stage_lock(cfg.run_dir, name):
-            return recipe.run(cfg, **kwargs)
-    return recipe.run(cfg, **kwargs)
+    try:
+        if locked and is_main_process():
+            with stage_lock(cfg.run_dir, name):
+                return recipe.run(cfg, **kwargs)
+        return recipe.run(cfg, **kwargs)
+    finally:
+        if outer.get("stage"):
+            where.update(outer)

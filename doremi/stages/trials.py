@@ -112,9 +112,8 @@ def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
     settings: dict = {}
     for key in FINAL_SETTINGS:
         settings.update(_flat(key, _select(cfg, key)))
-    online = {k: v for k, v in (candidate.online or {}).items() if k != "replay"}
     spec = {"settings": settings, "data": data.manifest.get("data_hash"), "weights": [round(w, 12) for w in candidate.weights],
-            "online": online or None, "replay": (candidate.online or {}).get("replay"), "seed": int(seed)}  # fmt: skip
+            "online": candidate.online, "seed": int(seed)}  # fmt: skip
     text = json.dumps(spec, sort_keys=True, default=str)
     return f"{candidate.name}-seed-{seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
@@ -156,35 +155,41 @@ def same_weights(a: Candidate, b: Candidate) -> bool:
     return bool(np.allclose(a.weights, b.weights, rtol=0, atol=1e-12))
 
 
+def distinct(candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, str]]:
+    """(the candidates that train, {name: the earlier name with the same weights, whose trials it shares})."""
+    kept: list[Candidate] = []
+    shared: dict[str, str] = {}
+    for candidate in candidates:
+        same = next((c.name for c in kept if same_weights(c, candidate)), None)
+        if same:
+            shared[candidate.name] = same
+        else:
+            kept.append(candidate)
+    return kept, shared
+
+
 def trial_list(candidates: list[Candidate], seeds: list[int]) -> list[tuple[Candidate, int]]:
     """The trials of `candidates` x `seeds` in a fixed order (compare.trial=i trains the i-th), equal weights once."""
-    out, kept = [], []
-    for candidate in candidates:
-        if any(same_weights(c, candidate) for c in kept):
-            continue
-        kept.append(candidate)
-        out += [(candidate, seed) for seed in seeds]
-    return out
+    return [(candidate, seed) for candidate in distinct(candidates)[0] for seed in seeds]
 
 
 def train_all(cfg, data, candidates: list[Candidate], seeds, heldout, folder: Path, save_first: Path | None = None,
               shared_trials: bool = False):  # fmt: skip
     """Every candidate x seed; (results {name: {seed: result}}, shared {name: the name whose trials it reuses}).
     The first candidate's first seed is saved as `save_first` (model.pt)."""
-    results: dict[str, dict[int, dict]] = {}
-    shared: dict[str, str] = {}
-    trained_as: dict[str, Candidate] = {}
+    _, shared = distinct(candidates)
     stage = folder.name.removesuffix(".partial")
-    for i, candidate in enumerate(candidates):
-        same = next((n for n, c in trained_as.items() if same_weights(c, candidate)), None)
+    results: dict[str, dict[int, dict]] = {}
+    for candidate in candidates:
+        same = shared.get(candidate.name)
         if same:
             say(f"[{stage}] {candidate.name} has the same weights as {same}: its models are {same}'s")
-            results[candidate.name], shared[candidate.name] = results[same], same
+            results[candidate.name] = results[same]
             continue
+        first = candidate is candidates[0]
         results[candidate.name] = train_seeds(
-            cfg, data, candidate, seeds, heldout, folder, save_first if i == 0 else None, shared_trials
+            cfg, data, candidate, seeds, heldout, folder, save_first if first else None, shared_trials
         )
-        trained_as[candidate.name] = candidate
     return results, shared
 
 
