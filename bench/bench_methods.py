@@ -75,7 +75,7 @@ def build_packages_corpus(out: Path, cap: int = 3_000_000) -> dict[str, str]:
     return files
 
 
-def bench_corpus(name: str, data: list[str], root: Path, extra: list[str]) -> dict:
+def bench_corpus(name: str, data: list[str], root: Path, extra: list[str], resolve: list[str]) -> dict:
     started = time.perf_counter()
     base = root / name
     run_stage(config(base, [*data, *extra, "stage=prepare"]))
@@ -87,6 +87,12 @@ def bench_corpus(name: str, data: list[str], root: Path, extra: list[str]) -> di
     board["reducers"] = reducers(base, board)
     board["seconds"] = time.perf_counter() - started
     print(f"[bench] {name}: {board['seconds']:.0f} s; {board['recommendation']['line']}", flush=True)
+    if resolve:  # the same compare asked for a resolution: the pilot is the run above (its trials are reused)
+        (base / "compare").rename(base / "compare-pilot")  # the learned mixtures stay, and are reused
+        run_stage(config(base, [*data, *extra, *resolve, "stage=compare", "replace_published=true"]))
+        board["resolved"] = json.loads((base / "compare" / "leaderboard.json").read_text())
+        board["resolved"]["seconds"] = time.perf_counter() - started - board["seconds"]
+        print(f"[bench] {name} at the resolution: {board['resolved']['recommendation']['line']}", flush=True)
     return board
 
 
@@ -129,22 +135,29 @@ def main() -> None:
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--out", type=Path, default=None, help="also write the leaderboards as JSON here")
     parser.add_argument("--resolution", type=float, default=0.02, help="the seeds Stein's rule would ask for it")
+    parser.add_argument("--resolve", action="store_true", help="then run the compare at --resolution (Stein's rule)")
+    parser.add_argument("--max-seeds", type=int, default=16, help="compare.max_seeds of the --resolve run")
     args = parser.parse_args()
     quiet_lightning()
     # scored with EMA so that the raw weights and LAWA are scored too, from the same runs (the reducers' table)
     extra = [f"trainer.max_steps={args.steps}", f"final.seeds={args.seeds}", f"compare.methods=[{args.methods}]",
              "final.average=ema"]  # fmt: skip
+    resolve = (
+        [f"compare.resolution={args.resolution}", f"compare.pilot_seeds={args.seeds}", f"compare.max_seeds={args.max_seeds}"]
+        if args.resolve
+        else []
+    )  # fmt: skip
     boards = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if args.corpus in ("demo", "all"):
-            boards.append(bench_corpus("demo", [], root, extra))
+            boards.append(bench_corpus("demo", [], root, extra, resolve))
         for name, build in (("system", build_system_corpus), ("packages", build_packages_corpus)):
             if args.corpus in (name, "all"):
                 (root / "src" / name).mkdir(parents=True, exist_ok=True)
                 files = build(root / "src" / name)
                 domains = "data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"
-                boards.append(bench_corpus(name, [domains], root, extra))
+                boards.append(bench_corpus(name, [domains], root, extra, resolve))
     print(f"\n{args.seeds} seeds, {args.steps} steps per stage; average / worst-domain held-out loss difference")
     print("(nats/token), method minus baseline, 95% intervals; win = below 0, loss = above 0, tie = covers 0\n")
     print(
@@ -209,6 +222,28 @@ def main() -> None:
             + ", ".join(f"{n} {v if v is not None else 'more held-out documents'}" for n, v in need.items())
             + f" seeds: about {extra} more final runs, {extra * board['budget']['flops_per_run']:.3g} FLOPs"
         )
+    resolved = [b for b in boards if "resolved" in b]
+    if resolved:
+        print(f"\nAt compare.resolution={args.resolution} (pilot: the {args.seeds} seeds above; compare.max_seeds={args.max_seeds})\n")
+        print("| corpus | method | seeds | average vs stratified | average vs natural | worst vs stratified |")
+        print("|---|---|---|---|---|---|")
+        for board in resolved:
+            seeds = board["resolved"]["resolution"]["seeds"]
+            for row in board["resolved"]["rows"]:
+                vs = row["vs"]
+                print(
+                    f"| {board['corpus']} | {row['method']} | {seeds.get(row['method'], len(row['seeds']))} | "
+                    f"{cell(vs.get('stratified', {}).get('average'))} | {cell(vs.get('natural', {}).get('average'))} | "
+                    f"{cell(vs.get('stratified', {}).get('worst'))} |"
+                )
+        for board in resolved:
+            found = board["resolved"]
+            stein = found["resolution"]
+            print(
+                f"- {board['corpus']}: {stein['extra_runs']} more final runs ({stein['extra_flops']:.3g} FLOPs, "
+                f"{found['seconds']:.0f} s); median half-width ±{found['noise']['median_detects']:.4f}; "
+                f"unreachable: {', '.join(stein['unreachable']) or 'none'}; {found['recommendation']['line']}"
+            )
     print("\n| corpus | scored model | median paired sd vs stratified (average loss, last evaluation) |")
     print("|---|---|---|")
     for board in boards:

@@ -71,7 +71,7 @@ class Optim:
     lr: Number = s(3.0e-3, "peak learning rate", gt=0)
     betas: List[float] = s([0.9, 0.95], "AdamW's betas: two numbers in [0, 1)")
     weight_decay: Number = s(0.1, "AdamW's decoupled weight decay", ge=0)
-    warmup_steps: int = s(20, "linear warmup steps", ge=0)
+    warmup_steps: int = s(100, "linear warmup steps to the peak rate (at most a third of a stage's steps)", ge=0)
     min_lr_ratio: Number = s(0.1, "the cosine ends at lr x this", ge=0, le=1)
     fused: Any = s("auto", "fused AdamW kernel: auto (on GPU) | true | false")
 

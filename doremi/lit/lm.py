@@ -183,7 +183,8 @@ def clip_norm(optimizer: torch.optim.Optimizer, value: float | None) -> None:
 
 
 def make_optimizer(params, optim: dict, max_steps: int, loss_scaled: bool = False):
-    """AdamW with linear warmup, then cosine decay to `min_lr_ratio` of the peak rate."""
+    """AdamW with linear warmup (optim.warmup_steps, at most a third of `max_steps`), then cosine decay to
+    `min_lr_ratio` of the peak rate."""
     params = list(params)
     fused = optim.get("fused", "auto")
     if fused == "auto":  # PyTorch's fused AdamW kernel where the parameters are on a GPU, unless the loss is scaled
@@ -191,7 +192,7 @@ def make_optimizer(params, optim: dict, max_steps: int, loss_scaled: bool = Fals
     optimizer = torch.optim.AdamW(
         params, lr=optim["lr"], betas=tuple(optim["betas"]), weight_decay=optim["weight_decay"], fused=bool(fused)
     )
-    warmup = max(int(optim["warmup_steps"]), 0)
+    warmup = min(max(int(optim["warmup_steps"]), 0), max_steps // 3)
     floor = float(optim["min_lr_ratio"])
 
     def factor(step: int) -> float:
