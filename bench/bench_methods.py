@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, default=0.02, help="the seeds Stein's rule would ask for it")
     parser.add_argument("--resolve", action="store_true", help="then run the compare at --resolution (Stein's rule)")
     parser.add_argument("--max-seeds", type=int, default=16, help="compare.max_seeds of the --resolve run")
+    parser.add_argument("--root", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
     quiet_lightning()
     # scored with EMA so that the raw weights and LAWA are scored too, from the same runs (the reducers' table)
@@ -149,7 +150,7 @@ def main() -> None:
     )  # fmt: skip
     boards = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = args.root or Path(tmp)
         if args.corpus in ("demo", "all"):
             boards.append(bench_corpus("demo", [], root, extra, resolve))
         for name, build in (("system", build_system_corpus), ("packages", build_packages_corpus)):

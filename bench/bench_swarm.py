@@ -1,14 +1,14 @@
 """How big must a swarm be before its fits rank mixtures? Held-out Spearman of regmix and mixing_law by size.
 
 For each corpus (demo, system, packages; see bench_methods.py): prepare, then grow one swarm (`stage=swarm`,
-the same draws: a larger swarm adds runs to a smaller one) to each of `--runs` at each of `--steps` optimizer
-steps per run, and learn `regmix` and `mixing_law` from it (`stage=learn swarm.train=false`). Printed per
+the same draws: a larger swarm adds runs to a smaller one) to each size of `--grid` at its optimizer steps
+per run, and learn `regmix` and `mixing_law` from it (`stage=learn swarm.train=false`). Printed per
 corpus, steps and runs: each fit's k-fold held-out Spearman (swarm.folds) against swarm.min_spearman, and
 the swarm's cost. The runs are spread over `--jobs` processes of one torch thread each (swarm.index shares),
 as Hydra's launchers spread them.
 
-    python bench/bench_swarm.py                                    # every corpus, 24/48/96 runs x 60/150 steps
-    python bench/bench_swarm.py --corpus demo --runs 24,48 --steps 60
+    python bench/bench_swarm.py                          # every corpus, 24/48/96 runs of 60 steps, 24/48 of 150
+    python bench/bench_swarm.py --corpus demo --grid "60:24,48"
 """
 
 from __future__ import annotations
@@ -61,8 +61,7 @@ def measure(base: Path, data: list[str], steps: int, runs: int, jobs: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", choices=["demo", "system", "packages", "all"], default="all")
-    parser.add_argument("--runs", default="24,48,96")
-    parser.add_argument("--steps", default="60,150")
+    parser.add_argument("--grid", default="60:24,48,96;150:24,48", help="steps:runs,runs;steps:runs,...")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -80,8 +79,9 @@ def main() -> None:
                 files = build(root / "src" / name)
                 data = ["data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"]
             run_stage(config(root / name, [*data, "stage=prepare"]))
-            for steps in (int(x) for x in args.steps.split(",")):
-                for runs in (int(x) for x in args.runs.split(",")):
+            for part in args.grid.split(";"):
+                steps, sizes = int(part.split(":")[0]), [int(x) for x in part.split(":")[1].split(",")]
+                for runs in sizes:
                     row = {"corpus": name, **measure(root / name, data, steps, runs, args.jobs)}
                     rows.append(row)
                     print(f"[bench] {name} {steps} steps x {runs} runs: " + ", ".join(

@@ -157,9 +157,15 @@ def leaderboard(board: dict, path: Path) -> Path:
                 at.append(j + (i - 0.5) * 0.3)
         ax.errorbar(centre, at, xerr=[low, high], fmt="o", capsize=3, label=f"vs {baseline}")
     ax.axvline(0, color="black", linewidth=0.8)
+    asked = (board.get("resolution") or {}).get("resolution")
+    width = asked or (board.get("noise") or {}).get("median_detects")
+    if width:  # what this comparison can see: differences inside the band are not resolved
+        what = "compare.resolution" if asked else "median half-width vs stratified"
+        ax.axvspan(-width, width, color="grey", alpha=0.15, label=f"±{width:.3f} ({what})")
     ax.set_yticks(y, [r["method"] for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel("average held-out loss minus the baseline's (nats/token); left of 0 = better")
-    ax.set_title(f"Which mixture? {len(board['seeds'])} seed(s), 95% intervals")
+    resolves = f"; resolves ±{width:.3f} nats/token" if width else ""
+    ax.set_title(f"Which mixture? {len(board['seeds'])} seed(s), 95% intervals{resolves}")
     ax.legend(fontsize=8)
     return _save(fig, path)
