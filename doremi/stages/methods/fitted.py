@@ -90,7 +90,9 @@ def fit_quality(ctx: LearnContext, swarm: Swarm, predicted: np.ndarray) -> dict:
     if not found["spearman"] >= threshold:
         found["warning"] = (
             f"the fit ranks held-out swarm runs with Spearman {found['spearman']:.3f} < swarm.min_spearman={threshold}: "
-            "its optimum is a guess; add runs (swarm.runs) or steps (swarm.steps)"
+            "its optimum is a guess. More runs (swarm.runs; Olmix grows them with the number of domains) or steps "
+            "(swarm.steps) reached 0.5 on two of the three bench corpora (96 runs x 60 steps; 48 x 60) and at no size "
+            "up to 96 runs on the third: measure yours with bench/bench_swarm.py before trusting a fitted mixture"
         )
         say(f"[{ctx.name}] warning: {found['warning']}")
     found["predicted"] = predicted.tolist()
