@@ -225,7 +225,9 @@ def main() -> None:
         )
     resolved = [b for b in boards if "resolved" in b]
     if resolved:
-        print(f"\nAt compare.resolution={args.resolution} (pilot: the {args.seeds} seeds above; compare.max_seeds={args.max_seeds})\n")
+        print(
+            f"\nAt compare.resolution={args.resolution} (pilot: the {args.seeds} seeds above; compare.max_seeds={args.max_seeds})\n"
+        )
         print("| corpus | method | seeds | average vs stratified | average vs natural | worst vs stratified |")
         print("|---|---|---|---|---|---|")
         for board in resolved:

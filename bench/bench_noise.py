@@ -139,11 +139,15 @@ def main() -> None:
             run_stage(config(root / name, [*data, *extra, "stage=prepare"]))
             for variant in args.variants.split(","):
                 where = root / name / variant
-                for row in measure(root / name / "prepare", where, data, [*extra, *VARIANTS[variant]], args.seeds, args.jobs):
+                for row in measure(
+                    root / name / "prepare", where, data, [*extra, *VARIANTS[variant]], args.seeds, args.jobs
+                ):
                     rows.append({"corpus": name, "variant": variant, **row})
                 print(f"[bench] {name} {variant}: {time.perf_counter() - started:.0f} s", flush=True)
     print(f"\n{args.seeds} seeds, {args.steps} steps; natural - stratified, nats/token, at the last evaluation\n")
-    print("| corpus | variant | scored | loss | seed sd | paired sd | corr | se docs | ±3 seeds | ±all seeds | difference |")
+    print(
+        "| corpus | variant | scored | loss | seed sd | paired sd | corr | se docs | ±3 seeds | ±all seeds | difference |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(

@@ -18,7 +18,9 @@ def board(resolution=None):
     return out
 
 
-@pytest.mark.parametrize("resolution, band, label", [(None, 0.026, "median half-width"), (0.02, 0.02, "compare.resolution")])
+@pytest.mark.parametrize(
+    "resolution, band, label", [(None, 0.026, "median half-width"), (0.02, 0.02, "compare.resolution")]
+)
 def test_the_plot_shows_the_resolution(tmp_path, monkeypatch, resolution, band, label):
     seen = {}
 
