@@ -75,6 +75,19 @@ def build_packages_corpus(out: Path, cap: int = 3_000_000) -> dict[str, str]:
     return files
 
 
+def bench_corpora(root: Path, which: str):
+    """(name, data overrides) of each bench corpus asked for (`which`: a name or "all"), built under root/src."""
+    for name, build in (("demo", None), ("system", build_system_corpus), ("packages", build_packages_corpus)):
+        if which not in (name, "all"):
+            continue
+        if build is None:  # the embedded corpus: no overrides
+            yield name, []
+            continue
+        (root / "src" / name).mkdir(parents=True, exist_ok=True)
+        files = build(root / "src" / name)
+        yield name, ["data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"]
+
+
 def bench_corpus(name: str, data: list[str], root: Path, extra: list[str], resolve: list[str]) -> dict:
     started = time.perf_counter()
     base = root / name
@@ -151,14 +164,8 @@ def main() -> None:
     boards = []
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or Path(tmp)
-        if args.corpus in ("demo", "all"):
-            boards.append(bench_corpus("demo", [], root, extra, resolve))
-        for name, build in (("system", build_system_corpus), ("packages", build_packages_corpus)):
-            if args.corpus in (name, "all"):
-                (root / "src" / name).mkdir(parents=True, exist_ok=True)
-                files = build(root / "src" / name)
-                domains = "data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"
-                boards.append(bench_corpus(name, [domains], root, extra, resolve))
+        for name, data in bench_corpora(root, args.corpus):
+            boards.append(bench_corpus(name, data, root, extra, resolve))
     print(f"\n{args.seeds} seeds, {args.steps} steps per stage; average / worst-domain held-out loss difference")
     print("(nats/token), method minus baseline, 95% intervals; win = below 0, loss = above 0, tie = covers 0\n")
     print(

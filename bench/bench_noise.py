@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_methods import build_packages_corpus  # noqa: E402
-from bench_variants import build_system_corpus, config  # noqa: E402
+from bench_methods import bench_corpora  # noqa: E402
+from bench_variants import config  # noqa: E402
 
 from doremi import verdict  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
@@ -126,16 +126,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        corpora = [("demo", None), ("system", build_system_corpus), ("packages", build_packages_corpus)]
-        for name, build in corpora:
-            if args.corpus not in (name, "all"):
-                continue
+        for name, data in bench_corpora(root, args.corpus):
             started = time.perf_counter()
-            data = []
-            if build:
-                (root / "src" / name).mkdir(parents=True, exist_ok=True)
-                files = build(root / "src" / name)
-                data = ["data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"]
             run_stage(config(root / name, [*data, *extra, "stage=prepare"]))
             for variant in args.variants.split(","):
                 where = root / name / variant

@@ -23,8 +23,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_methods import build_packages_corpus  # noqa: E402
-from bench_variants import build_system_corpus, config  # noqa: E402
+from bench_methods import bench_corpora  # noqa: E402
+from bench_variants import config  # noqa: E402
 
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import quiet_lightning  # noqa: E402
@@ -69,15 +69,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        corpora = [("demo", None), ("system", build_system_corpus), ("packages", build_packages_corpus)]
-        for name, build in corpora:
-            if args.corpus not in (name, "all"):
-                continue
-            data = []
-            if build:
-                (root / "src" / name).mkdir(parents=True, exist_ok=True)
-                files = build(root / "src" / name)
-                data = ["data.domains={" + ",".join(f"{k}:'{v}'" for k, v in files.items()) + "}"]
+        for name, data in bench_corpora(root, args.corpus):
             run_stage(config(root / name, [*data, "stage=prepare"]))
             for part in args.grid.split(";"):
                 steps, sizes = int(part.split(":")[0]), [int(x) for x in part.split(":")[1].split(",")]
