@@ -171,3 +171,22 @@ def test_trials_launched_with_joblib_give_the_sequential_leaderboard(tmp_path, m
     assert [r["method"] for r in boards[0]["rows"]] == [r["method"] for r in boards[1]["rows"]]
     for a, b in zip(boards[0]["rows"], boards[1]["rows"]):
         assert a["average"] == b["average"] and a["vs"] == b["vs"]
+
+
+@pytest.mark.slow
+def test_a_mixture_that_leaves_a_domain_out_is_called_worse_on_it_at_the_resolution(tmp_path, make_cfg):
+    files = corpus(tmp_path)
+    without = tmp_path / "no_numbers.json"
+    without.write_text(json.dumps({"weights": {"prose": 0.5, "numbers": 0.0, "more": 0.5}}))
+    cfg = make_cfg(
+        domains_override(files), "stage=compare", f"compare.methods=[stratified,{without}]", "trainer.max_steps=30",
+        "compare.resolution=0.1", "compare.pilot_seeds=3", "compare.max_seeds=5",
+    )  # fmt: skip
+    run_stage(cfg)
+    board = json.loads((tmp_path / "run" / "compare" / "leaderboard.json").read_text())
+    assert board["resolution"]["resolution"] == 0.1
+    row = next(r for r in board["rows"] if r["method"] == "no_numbers")
+    judged = row["vs"]["stratified"]["domains"]["numbers"]
+    assert judged["verdict"] == "worse" and judged["interval"][0] > 0
+    assert row["vs"]["stratified"]["worst"]["verdict"] == "worse"
+    assert board["recommendation"]["method"] != "no_numbers"
