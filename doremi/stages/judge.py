@@ -34,12 +34,12 @@ def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | No
     With `stein` (compare.resolution), the comparisons against stratified take their variance from the pilot."""
     shared = trials.shared
 
-    def one(name, baseline, priors=None, family=1, fixed=None, replicates=2000):
+    def one(name, baseline, priors=None, family=1, fixed=None, **bootstrap):
         common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
         sums = document_sums({n: trials.results[n] for n in (name, baseline)}, common)
         return verdict.compare(
-            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, data.domains, replicates, int(cfg.seed),
-            target=indices, priors=priors, family=family, fixed=fixed,
+            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, data.domains, seed=int(cfg.seed),
+            target=indices, priors=priors, family=family, fixed=fixed, **bootstrap,
         )["baselines"][baseline]  # fmt: skip
 
     out: dict[str, dict] = {name: {} for name in trials.results}
