@@ -40,11 +40,10 @@ def run_recipe(cfg: DictConfig, name: str):
     where.update(stage=name, step=None)
     kwargs = {"runner": run_recipe} if "runner" in inspect.signature(recipe.run).parameters else {}
     locked = TABLE[name].locked(cfg) if callable(TABLE[name].locked) else TABLE[name].locked
-    try:
-        if locked and is_main_process():
-            with stage_lock(cfg.run_dir, name):
-                return recipe.run(cfg, **kwargs)
-        return recipe.run(cfg, **kwargs)
-    finally:
-        if outer.get("stage"):
-            where.update(outer)
+    if locked and is_main_process():
+        with stage_lock(cfg.run_dir, name):
+            result = recipe.run(cfg, **kwargs)
+    else:
+        result = recipe.run(cfg, **kwargs)
+    where.update(outer)  # only once it is done: a stage stopped by a signal or an error stays named in `where`
+    return result

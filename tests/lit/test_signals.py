@@ -43,3 +43,18 @@ def test_a_sigterm_after_the_steps_check_still_ends_with_a_checkpoint_and_stoppe
         runtime.where.update(training=False, signal=None)
     assert stop.value.signum == signal.SIGTERM
     assert sorted(p.name for p in tmp_path.glob("step-*.ckpt")) == ["step-00000004.ckpt"]
+
+
+def test_a_stage_stopped_inside_another_is_the_one_the_line_names(make_cfg, monkeypatch):
+    """stage=all runs learn, which runs reference and proxy: a signal during proxy names proxy, not an outer stage."""
+    from doremi.__main__ import stopped_line
+    from doremi.stages import proxy, run_stage
+
+    def stopped(cfg, **kwargs):
+        raise runtime.Stopped(signal.SIGTERM)
+
+    monkeypatch.setattr(proxy, "run", stopped)
+    monkeypatch.setitem(runtime.where, "stage", None)
+    with pytest.raises(runtime.Stopped):
+        run_stage(make_cfg("stage=all"))
+    assert stopped_line(signal.SIGTERM).startswith("error: stopped by SIGTERM during stage=proxy;")
