@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import bench_corpora  # noqa: E402
 from bench_variants import config  # noqa: E402
 
-from doremi import verdict  # noqa: E402
+from doremi import family, verdict  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import heldout_for, quiet_lightning  # noqa: E402
 from doremi.stages.prepared import load_prepared  # noqa: E402
@@ -95,7 +95,8 @@ def measure(prepared: Path, where: Path, data: list[str], extra: list[str], seed
         average = judged["baselines"]["stratified"]["average"]
         noise = average["noise"]
         strat, nat = ([np.mean(list(x["losses"].values())) for x in scores[m]] for m in ("stratified", "natural"))
-        three = verdict.t_quantile(2) * float(np.hypot(noise["seed_sd"] / np.sqrt(3), noise["se_documents"]))
+        # what 3 seeds would give, the documents' term as measured
+        three = family.half_width(noise["seed_sd"] / np.sqrt(3), 2, noise["se_documents"], noise["df_documents"])
         out.append(
             {
                 "scored": scored,

@@ -214,6 +214,7 @@ class Data:
     text_field: str = s("text", "field holding the document text (dotted paths allowed)")
     domain_field: str = s("domain", "field holding the domain name (dotted, e.g. meta.pile_set_name)")
     val_fraction: Number = s(0.1, "share of documents held out, chosen by a hash of their text", gt=0, lt=1)
+    min_val_documents: Optional[int] = s(8, "each domain holds out at least this many documents (the smallest text hashes), at most a third of its documents; null = val_fraction alone", ge=1)  # fmt: skip
     demo_max_chars: int = s(400000, "characters per domain of the demo corpus", ge=1)
     domain_map: Any = s(
         None, "{source domain: domain} renames or merges domains; a source mapped to null is dropped", open_map=True

@@ -12,15 +12,18 @@ Statistics (candidate minus baseline; negative = the candidate's loss is lower):
   - speed-up: the baseline's steps over the steps the candidate needs to reach the
     baseline's final average loss, linearly interpolated between evaluations.
 
-Intervals (95%) for loss differences: point ± t · sqrt(se_seeds² + se_documents²), where
+Intervals (95%) for loss differences: point ± sqrt((t_s se_seeds)² + (t_d se_documents)²), where
 se_seeds is the standard error of the per-seed paired differences (training noise: each
 seed trains both mixtures from the same initialization), se_documents the standard
 deviation of the difference over a bootstrap of held-out documents within each domain
-(the same documents for both mixtures), and t Student's quantile with seeds − 1 degrees
-of freedom. The t quantile is what keeps few seeds honest (12.7 for 2 seeds, 4.3 for 3):
-a bootstrap over 2 or 3 seeds cannot see beyond the values it has and comes out too
-narrow. With one seed there is no seed term (the normal quantile), so the interval covers
-held-out sampling only; `compare` says so in its `caveat`. The speed-up, a ratio that is
+(the same documents for both mixtures; for the per-domain, average and target losses,
+each domain's bootstrap variance scaled by n / (n - 1) for its n documents), t_s Student's
+quantile at seeds − 1 degrees of freedom and t_d at the documents' (n − 1 per domain,
+combined over domains by Welch-Satterthwaite; for the worst domain and the speed-up, the
+seeds' df): doremi.family.half_width. The t quantile is what keeps few seeds honest (12.7
+for 2 seeds, 4.3 for 3): a bootstrap over 2 or 3 seeds cannot see beyond the values it
+has and comes out too narrow. With one seed there is no seed term (the quantile at the
+documents' degrees of freedom), so the interval covers held-out sampling only; `compare` says so in its `caveat`. The speed-up, a ratio that is
 undefined when the baseline's loss is never reached, gets the same interval with such a
 seed or resample counted as a speed-up of 0.
 
@@ -191,14 +194,21 @@ def compare(
         elif fitted is not None and n_seeds > 1:
             used, df = family_stats.moderate(variance, df, fitted[:2], fitted[2])
         se_seeds = float(np.sqrt(used / n_seeds))
-        se_docs = float(pick(docs_only[name][key]).std(ddof=1))
-        half = family_stats.quantile(df, 0.95, family) * float(np.hypot(se_seeds, se_docs))
+        weights = domain_weights(key, column, len(domains), target)
+        if weights is None:  # worst, speed-up: the documents' term as bootstrapped, at the seeds' df
+            se_docs, docs_df = float(pick(docs_only[name][key]).std(ddof=1)), df
+        else:
+            per_domain = docs_only[name]["domains"].var(axis=0, ddof=1)
+            docs_var, docs_df = family_stats.documents_term(list(zip(per_domain, n_by_domain, weights)))
+            se_docs = float(np.sqrt(docs_var))
+        half = family_stats.half_width(se_seeds, df, se_docs, docs_df, 0.95, family)
         errors[(name, key, column)] = {
             "seed_sd": float(np.sqrt(variance)),
             "seed_sd_used": float(np.sqrt(used)),
             "df": df,
             "se_seeds": se_seeds,
             "se_documents": se_docs,
+            "df_documents": docs_df,
             "dominant": "seeds" if se_seeds >= se_docs else "documents",
         }
         return centre - half, centre + half
@@ -265,6 +275,17 @@ def compare(
         "caveat": caveat(n_seeds),
         "baselines": out,
     }
+
+
+def domain_weights(key: str, column: int | None, n_domains: int, target: list[int] | None) -> list[float] | None:
+    """The weight of each domain's loss in a statistic that is a weighted sum of them (None: worst, speed-up)."""
+    if key == "average":
+        return [1.0 / n_domains] * n_domains
+    if key == "target" and target:
+        return [1.0 / len(target) if d in target else 0.0 for d in range(n_domains)]
+    if key == "domains":
+        return [1.0 if d == column else 0.0 for d in range(n_domains)]
+    return None
 
 
 def statistic_id(key: str, column: int | None = None) -> str:

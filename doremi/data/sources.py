@@ -42,9 +42,11 @@ def heldout_fraction(text: str) -> float:
     return document_hash(text) / 2**64
 
 
-def split_of(doc_hash: int, val_fraction: float) -> str:
-    """The split of a document whose text hashes to `doc_hash` (see `heldout_fraction`)."""
-    return "val" if doc_hash / 2**64 < val_fraction else "train"
+def split_of(doc_hash: int, val_fraction: float, at_most: int | None = None) -> str:
+    """The split of a document whose text hashes to `doc_hash` (see `heldout_fraction`); with `at_most` (the
+    domain's threshold from data.min_val_documents), also every hash up to it."""
+    held = doc_hash / 2**64 < val_fraction or (at_most is not None and doc_hash <= at_most)
+    return "val" if held else "train"
 
 
 def _open_binary(path: str) -> BinaryIO:

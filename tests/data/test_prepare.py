@@ -34,9 +34,40 @@ def test_dotted_domain_field_packs_each_domain_with_eod(tmp_path, make_cfg):
         assert (text.replace(" ", "").replace(".", "").isalpha()) if kind == "words" else text.isdigit()
         assert (chunks == 256).any()  # documents end with the end-of-document id
     assert manifest["tokenizer"]["kind"] == "byte" and manifest["tokenizer"]["vocab_size"] == 257
-    # the held-out side of a document is fixed by its text alone
-    val_docs = sum(heldout_fraction(r["text"]) < 0.1 for r in records)
-    assert val_docs == sum(manifest["splits"]["val"][d]["documents"] for d in data.domains)
+    # the held-out side of a document is fixed by its text alone: val_fraction's share, raised to
+    # data.min_val_documents (8) in each domain
+    for domain in data.domains:
+        by_fraction = sum(heldout_fraction(r["text"]) < 0.1 for r in records if r["meta"]["pile_set_name"] == domain)
+        assert manifest["splits"]["val"][domain]["documents"] == max(by_fraction, 8)
+
+
+@pytest.mark.parametrize(
+    "docs, least, raised",
+    [
+        (40, "null", False),  # val_fraction alone
+        (40, 8, True),
+        (12, 8, True),  # at most a third of the domain: 4
+        (300, 8, False),  # val_fraction already holds out more than 8
+    ],
+)
+def test_min_val_documents_holds_out_the_smallest_hashes(tmp_path, make_cfg, docs, least, raised):
+    import random
+
+    rng = random.Random(docs)
+    records = [{"text": words_text(rng, 30), "domain": "a"} for _ in range(docs)]
+    records += [{"text": digits_text(rng, 300), "domain": "b"} for _ in range(300)]
+    write_jsonl(tmp_path / "corpus.jsonl", records)
+    prepare.run(make_cfg(f"data.paths=[{tmp_path / 'corpus.jsonl'}]", f"data.min_val_documents={least}"))
+    data = PackedData(tmp_path / "run" / "prepare")
+    fractions = sorted(heldout_fraction(r["text"]) for r in records if r["domain"] == "a")
+    by_fraction = sum(f < 0.1 for f in fractions)
+    expected = max(by_fraction, min(8, docs // 3)) if least != "null" else by_fraction
+    assert (expected > by_fraction) == raised
+    assert data.manifest["splits"]["val"]["a"]["documents"] == expected
+    # the held-out documents are the domain's smallest hashes: their tokens are those of the first `expected`
+    val_tokens = data.manifest["splits"]["val"]["a"]["tokens"]
+    text = {heldout_fraction(r["text"]): r["text"] for r in records if r["domain"] == "a"}
+    assert val_tokens == sum(len(text[f].encode()) + 1 for f in fractions[:expected])
 
 
 def test_parquet_files_per_domain(tmp_path, make_cfg):

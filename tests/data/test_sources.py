@@ -166,6 +166,11 @@ def test_hub_dataset_code_path_with_a_local_stream_of_the_same_schema(tmp_path, 
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     prepare.run(make_cfg("data.dataset=some/pile-copy", "data.dataset_config=all", "data.domain_field=meta.set"))
+    # streamed twice: data.min_val_documents counts each domain's documents first (hashing only)
+    assert calls == [("some/pile-copy", "all", "train", True)] * 2
+    calls.clear()
+    prepare.run(make_cfg("data.dataset=some/pile-copy", "data.dataset_config=all", "data.domain_field=meta.set",
+                         "data.min_val_documents=null", "overwrite=true"))  # fmt: skip
     assert calls == [("some/pile-copy", "all", "train", True)]
     assert manifest(tmp_path)["domains"] == ["DM Mathematics", "OpenWebText2", "Pile-CC"]
 
