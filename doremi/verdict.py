@@ -115,15 +115,17 @@ def _statistics(
     return out
 
 
-def seeds_to_halve(half: float, se_seeds: float, se_docs: float, n_seeds: int, most: int = 64) -> int | None:
+def seeds_to_halve(half: float, se_seeds: float, se_docs: float, n_seeds: int, docs_df: float = np.inf,
+                   family: int = 1, most: int = 64) -> int | None:  # fmt: skip
     """About how many seeds would halve the interval's half-width, the held-out documents staying the same
-    (the seed term shrinks as 1/sqrt(seeds), the t quantile with the degrees of freedom); None when the
-    documents' term alone is more than half of it (more held-out documents are needed, not seeds)."""
+    (the seed term shrinks as 1/sqrt(seeds), its t quantile with the degrees of freedom; the documents' term
+    keeps its quantile: doremi.family.half_width); None when the documents' term alone is more than half of it
+    (more held-out documents are needed, not seeds)."""
     if half <= 0:
         return None
     per_seed_sd = se_seeds * np.sqrt(n_seeds)
     for n in range(max(n_seeds, 2), most + 1):
-        if t_quantile(n - 1) * float(np.hypot(per_seed_sd / np.sqrt(n), se_docs)) <= half / 2:
+        if family_stats.half_width(per_seed_sd / np.sqrt(n), n - 1, se_docs, docs_df, 0.95, family) <= half / 2:
             return n
     return None
 
@@ -224,7 +226,9 @@ def compare(
             "half_width": half,
             "noise": noise,
             "seeds_to_halve": (
-                seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], n_seeds) if n_seeds > 1 else None
+                seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], n_seeds, noise["df_documents"], family)
+                if n_seeds > 1
+                else None
             ),
         }
 

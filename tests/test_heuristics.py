@@ -30,3 +30,12 @@ def test_seeds_to_halve_follows_the_t_quantile_and_refuses_when_documents_domina
     assert t_quantile(n - 1) * np.sqrt(3 / n) <= half / 2 < t_quantile(n - 2) * np.sqrt(3 / (n - 1))
     # with 30 seeds the held-out documents' term is most of the interval: more seeds cannot halve it
     assert seeds_to_halve(t_quantile(29) * np.hypot(0.1, 1.0), 0.1, 1.0, 30) is None
+
+
+def test_seeds_to_halve_keeps_the_documents_quantile():
+    from doremi import family
+
+    half = family.half_width(1.0, 2, 0.6, 3)  # 3 seeds; a documents' term from 4 documents (3 df)
+    few, known = seeds_to_halve(half, 1.0, 0.6, 3, docs_df=3), seeds_to_halve(half, 1.0, 0.6, 3)
+    assert family.half_width(np.sqrt(3 / few), few - 1, 0.6, 3) <= half / 2
+    assert few > known  # the documents' wide quantile leaves less room for the seeds' term
