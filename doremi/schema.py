@@ -250,7 +250,7 @@ class Tokenizer:
 
 @dataclass
 class Model:
-    """model=tiny (the default) | small | hf | hf-120m | hf-280m; the vocabulary comes from the prepared data."""
+    """model=tiny (the default) | mini | small | hf | hf-120m | hf-280m; the vocabulary comes from the prepared data."""
 
     seq_len: int = s(128, "tokens per sequence (prepare packs chunks of seq_len + 1)", ge=1)
     arch: Optional[str] = s(None, "null or gpt: the built-in GPT | hf: a transformers causal LM", choices=("gpt", "hf"))

@@ -176,6 +176,15 @@ def _prepare_settings(cfg: DictConfig) -> tuple[str, ...]:
     return ("data", "tokenizer.kind", "tokenizer.vocab_size", "tokenizer.path", *bpe, "model.seq_len")
 
 
+def _report_inputs(cfg: DictConfig) -> tuple[str, ...]:
+    """`method`'s learned mixture; after a stage=compare that did not learn it, the compare's leaderboard (the
+    report then shows the recommended method's mixture: a plain stage=report after a compare works)."""
+    learned = (producer(cfg, "learned_mixture") / "done.json").is_file()
+    if not learned and (stage_dir(cfg, "compare") / "done.json").is_file():
+        return ("leaderboard",)
+    return ("learned_mixture",)
+
+
 def _final_inputs(cfg: DictConfig) -> tuple[str, ...]:
     return ("prepared",) if cfg.final.get("mixture") else ("prepared", "learned_mixture")
 
@@ -288,7 +297,7 @@ TABLE: dict[str, Stage] = {
             ("swarm_runs",),
             locked=False,
         ),
-        Stage("report", "plots and report.md / report.html under reports/<name>/", ("learned_mixture",), (), ()),
+        Stage("report", "plots and report.md / report.html under reports/<name>/", _report_inputs, (), ()),
         Stage(
             "sft_mix",
             "a LIMA-style SFT set: quotas, filters, dedup",

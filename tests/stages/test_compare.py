@@ -57,6 +57,11 @@ def test_compare_ranks_methods_and_recommends(tmp_path, make_cfg):
     report = (tmp_path / "reports" / "demo" / "report.md").read_text()
     assert report.index("## Which mixture should I train on?") < report.index("## Domain weights")
     assert (tmp_path / "reports" / "demo" / "leaderboard.png").exists()
+    # a plain stage=report (method=doremi, never learned here) shows the recommended method's mixture
+    run_stage(make_cfg(domains_override(files), "stage=report"))
+    report = (tmp_path / "reports" / "demo" / "report.md").read_text()
+    assert "## Which mixture should I train on?" in report
+    assert f"method {board['recommendation']['method']}" in report
 
 
 @pytest.mark.slow
