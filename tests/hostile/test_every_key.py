@@ -95,7 +95,7 @@ def test_the_command_line_refuses_them_before_anything_is_made(tmp_path, key, va
         (["model=hf", "model.hf_config=null"], r"^model=hf needs model\.hf_config"),
         (["tokenizer=pretrained"], r"^tokenizer=pretrained needs tokenizer\.path"),
         (["dro.warm_start=400"], r"^dro\.warm_start=400 leaves no Group DRO step"),
-        (["model=nope"], r"^model=nope is not a preset; choose one of hf, hf-120m, hf-280m, small, tiny$"),
+        (["model=nope"], r"^model=nope is not a preset; choose one of hf, hf-120m, hf-280m, mini, small, tiny$"),
         (["dro.etaa=0.5"], r"^dro\.etaa is not a setting \(closest: dro\.eta"),
         (["+dro.etaa=0.5"], r"^dro\.etaa is not a setting"),
         (["run_dir=${nope}"], r"^run_dir: Interpolation key 'nope' not found"),
