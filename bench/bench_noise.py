@@ -12,7 +12,7 @@ spread over `--jobs` processes of one torch thread each. Printed per corpus, var
   paired sd    of the per-seed difference natural - stratified (what a verdict's seed term sees)
   corr         the correlation of the two mixtures' losses over seeds (1: pairing removes the seed noise)
   se docs      the held-out documents' standard error of that difference (the other term)
-  ±3 seeds     the 95% half-width a 3-seed comparison would have: t(2) * paired sd / sqrt(3) (+) se docs
+  ±3 seeds     the 95% half-width a 3-seed comparison would have: t(2) * paired sd / sqrt(3) (+) t(docs df) * se docs
   ±n seeds     the half-width with all the seeds run here
 
     python bench/bench_noise.py                                 # every corpus, 8 seeds, every variant
