@@ -22,8 +22,8 @@ quantile at seeds − 1 degrees of freedom and t_d at the documents' (n − 1 pe
 combined over domains by Welch-Satterthwaite; for the worst domain and the speed-up, the
 seeds' df): doremi.family.half_width. The t quantile is what keeps few seeds honest (12.7
 for 2 seeds, 4.3 for 3): a bootstrap over 2 or 3 seeds cannot see beyond the values it
-has and comes out too narrow. With one seed there is no seed term (the quantile at the
-documents' degrees of freedom), so the interval covers held-out sampling only; `compare` says so in its `caveat`. The speed-up, a ratio that is
+has and comes out too narrow. With one seed there is no seed term, so the interval covers
+held-out sampling only; `compare` says so in its `caveat`. The speed-up, a ratio that is
 undefined when the baseline's loss is never reached, gets the same interval with such a
 seed or resample counted as a speed-up of 0.
 
@@ -269,9 +269,9 @@ def compare(
     adjusted = f", each widened for a family of {family} comparisons (Sidak)" if family > 1 else ""
     return {
         "method": (
-            f"paired differences; loss intervals: Student t over the standard error from seeds{moderated} and "
-            f"from a {replicates}-replicate bootstrap over held-out documents{adjusted} (speed-up likewise, a "
-            "seed that never reaches the baseline counting as 0)"
+            f"paired differences; loss intervals: the standard error from seeds{moderated} and from a "
+            f"{replicates}-replicate bootstrap over held-out documents, each widened by Student's t at its own "
+            f"degrees of freedom{adjusted} (speed-up likewise, a seed that never reaches the baseline counting as 0)"
         ),
         "level": 0.95,
         "family": family,
