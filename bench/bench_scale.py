@@ -38,8 +38,30 @@ def check(name: str, data: list[str], root: Path, extra: list[str]) -> dict:
     started = time.perf_counter()
     run_stage(config(base, [*data, *extra, "stage=compare", "replace_published=true"]))
     board = json.loads(done.read_text())
+    board["corpus"] = name
     board["scale_check"]["seconds"] = time.perf_counter() - started
+    if "at_larger" not in board["scale_check"]:  # a check run before the verdicts at the larger size: judge its runs
+        board["scale_check"]["at_larger"] = judged_again(base, board, config(base, [*data, *extra]))
     return board
+
+
+def judged_again(base: Path, board: dict, cfg) -> dict:
+    """The larger runs of a scale check kept under compare/scale/, judged against stratified as stage=compare judges
+    them now (doremi.stages.compare.verdicts_at_scale)."""
+    from doremi.stages.common import heldout_for, load_prepared
+    from doremi.stages.compare import scale_warning, verdicts_at_scale
+    from doremi.stages.methods.common import target_of
+
+    scale = board["scale_check"]
+    data = load_prepared(cfg)
+    results = {
+        m: {s: json.loads((base / "compare" / "scale" / m / f"seed-{s}" / "result.json").read_text()) for s in scale["seeds"]}
+        for m in scale["methods"]
+    }
+    kind, indices = target_of(cfg, data.domains)
+    judged = verdicts_at_scale(results, scale["seeds"], heldout_for(cfg, data), data.domains, kind, indices, int(cfg.seed))
+    scale["warning"] = scale_warning(scale["recommended"], judged, scale["preset"])
+    return judged
 
 
 def main() -> None:
@@ -79,9 +101,12 @@ def main() -> None:
         scale = board["scale_check"]
         print(
             f"- {board['corpus']}: {scale['decision_agreement']:.0%} of pairs decided alike, Spearman "
-            f"{scale['spearman']:.3f}; recommended {scale['recommended']}, best at {args.preset}: {scale['best_large']}"
-            f"{'; ' + scale['warning'] if scale.get('warning') else ''} ({scale['seconds']:.0f} s)"
+            f"{scale['spearman']:.3f} (point estimates); recommended {scale['recommended']}, best at {args.preset}: "
+            f"{scale['best_large']}{'; ' + scale['warning'] if scale.get('warning') else ''} ({scale['seconds']:.0f} s)"
         )
+        for m, v in scale["at_larger"].items():
+            low, high = v["interval"]
+            print(f"  - at {args.preset}, {m} vs stratified: {v['difference']:+.4f} [{low:+.4f}, {high:+.4f}] {v['verdict']}")
 
 
 if __name__ == "__main__":

@@ -198,18 +198,22 @@ def one_trial(cfg: DictConfig, data, candidates: list[Candidate], seeds: list[in
 
 
 def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, folder: Path) -> dict:
-    """Does the small-scale decision hold at a larger size? Stratified, natural and the compare.check_top best
-    methods retrained with the model preset compare.check_scale and the compare's first compare.check_seeds seeds;
-    the share of pairs decided the same way at both sizes (DataDecide's decision accuracy), the rank correlation,
-    and a warning when the recommendation is not the best at the larger size (shared with the swarm's check)."""
+    """Does the small-scale decision hold at a larger size? Stratified, natural, the recommended method and the
+    compare.check_top best methods retrained with the model preset compare.check_scale and the compare's first
+    compare.check_seeds seeds (as fingerprinted trials: a rerun reuses them); the share of pairs decided the
+    same way at both sizes (DataDecide's decision accuracy) and the rank correlation, both from point estimates
+    (shared with the swarm's check), and each method's verdict against stratified at the larger size, with the
+    compare's statistics: the warning rests on those, not on point estimates within the noise."""
     from doremi.fits import decision_agreement, quality
     from doremi.stages.swarm import larger_model
     from doremi.swarm import target_values
 
     larger = larger_model(str(cfg.compare.check_scale), "compare.check_scale")
     kind, indices = target_of(cfg, data.domains)
+    recommended = board["recommendation"]["method"]
     ranked = [r["method"] for r in board["rows"] if r["method"] not in BASELINES and not r.get("same_models_as")]
     chosen = ["stratified", "natural", *ranked[: int(cfg.compare.check_top)]]
+    chosen += [recommended] if recommended not in chosen else []
     seeds = trials.seeds["stratified"][: int(cfg.compare.check_seeds)]
     derived = cfg.copy()
     with open_dict(derived):
@@ -221,13 +225,14 @@ def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, fol
         losses = np.array([[per_seed[s]["history"][-1]["losses"][d] for d in data.domains] for s in seeds])
         return float(target_values(losses, kind, indices).mean())
 
-    small, large = {}, {}
+    results = {}
     for name in chosen:
         say(f"[compare] scale check ({cfg.compare.check_scale}): {name}")
-        small[name] = target(trials.results[name])
-        large[name] = target(train_seeds(derived, data, by_name[name], seeds, heldout, folder))
+        results[name] = train_seeds(derived, data, by_name[name], seeds, heldout, folder, shared_trials=True)
+    small = {n: target(trials.results[n]) for n in chosen}
+    large = {n: target(results[n]) for n in chosen}
     s_arr, l_arr = np.array([small[n] for n in chosen]), np.array([large[n] for n in chosen])
-    recommended = board["recommendation"]["method"]
+    at_larger = verdicts_at_scale(results, seeds, heldout, data.domains, kind, indices, int(cfg.seed))
     out = {
         "preset": str(cfg.compare.check_scale),
         "seeds": seeds,
@@ -238,18 +243,55 @@ def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, fol
         "spearman": quality(l_arr, s_arr)["spearman"],
         "recommended": recommended,
         "best_large": chosen[int(l_arr.argmin())],
+        "at_larger": at_larger,
     }
     say(
         f"[compare] scale check ({out['preset']}): {out['decision_agreement']:.0%} of pairs decided alike, rank "
-        f"correlation {out['spearman']:.3f}; best at the larger size: {out['best_large']}"
+        f"correlation {out['spearman']:.3f} (point estimates); best at the larger size: {out['best_large']}"
     )
-    if recommended in large and out["best_large"] != recommended:
-        out["warning"] = (
-            f"at {out['preset']} the best of {', '.join(chosen)} is {out['best_large']}, not the recommended "
-            f"{recommended}: the decision may not hold at scale"
-        )
-        say(f"[compare] warning: {out['warning']}")
+    warning = scale_warning(recommended, at_larger, out["preset"])
+    if warning:
+        out["warning"] = warning
+        say(f"[compare] warning: {warning}")
     return out
+
+
+def verdicts_at_scale(results: dict, seeds: list[int], heldout, domains: list[str], key: str, indices, seed: int) -> dict:
+    """Every method of `results` ({method: {seed: result}}, stratified among them) against stratified on `key`,
+    judged as the compare judges (doremi.verdict), the comparisons held together (Sidak):
+    {method: difference, interval, verdict, half_width}."""
+    from doremi.stages.trials import document_sums
+
+    steps = [h["step"] for h in results["stratified"][seeds[0]]["history"]]
+    others = [n for n in results if n != "stratified"]
+    out = {}
+    for name in others:
+        sums = document_sums({n: results[n] for n in (name, "stratified")}, seeds)
+        judged = verdict.compare(
+            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, domains, seed=seed, target=indices,
+            family=len(others),
+        )["baselines"]["stratified"][key]  # fmt: skip
+        out[name] = {k: judged[k] for k in ("difference", "interval", "verdict", "half_width")}
+    return out
+
+
+def scale_warning(recommended: str, at_larger: dict, preset: str) -> str | None:
+    """The larger size's verdicts against the recommendation: a method detectably better than stratified when
+    stratified was recommended, or the recommended method detectably worse than stratified; None when they agree
+    or cannot tell (differences within the larger size's noise are not a reversal)."""
+    if recommended == "stratified" or recommended not in at_larger:
+        better = [n for n, v in at_larger.items() if v["verdict"] == verdict.BETTER]
+        if better:
+            shown = ", ".join(f"{n} {at_larger[n]['difference']:+.4f}" for n in better)
+            return f"at {preset} {shown} beat stratified, which this compare recommends: the decision may not hold at scale"
+        return None
+    mine = at_larger[recommended]
+    if mine["verdict"] == verdict.WORSE:
+        return (
+            f"at {preset} the recommended {recommended} is worse than stratified ({mine['difference']:+.4f} "
+            f"[{mine['interval'][0]:+.4f}, {mine['interval'][1]:+.4f}]): the decision may not hold at scale"
+        )
+    return None
 
 
 def recommended_mixture(data, mixtures: dict, board: dict) -> dict:

@@ -170,10 +170,16 @@ def noise_lines(board: dict) -> list[str]:
     )
     check = board.get("scale_check")
     if check:
+        judged = check.get("at_larger", {})
         out.append(
             f"Scale check ({check['preset']}, seeds {check['seeds']}): {check['decision_agreement']:.0%} of the pairs of "
-            f"{', '.join(check['methods'])} decided alike, rank correlation {check['spearman']:.3f}; best at the larger "
-            f"size: {check['best_large']}" + (f"; warning: {check['warning']}" if check.get("warning") else "")
+            f"{', '.join(check['methods'])} decided alike, rank correlation {check['spearman']:.3f} (point estimates); "
+            f"best at the larger size: {check['best_large']}; against stratified there: "
+            + ", ".join(
+                f"{n} {v['difference']:+.4f} [{v['interval'][0]:+.4f}, {v['interval'][1]:+.4f}] {v['verdict']}"
+                for n, v in judged.items()
+            )
+            + (f"; warning: {check['warning']}" if check.get("warning") else "")
         )
     stein = board.get("resolution")
     if stein:

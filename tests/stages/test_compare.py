@@ -130,6 +130,11 @@ def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_pu
     assert check["methods"][:2] == ["stratified", "natural"] and len(check["methods"]) == 3
     assert 0 <= check["decision_agreement"] <= 1 and set(check["large"]) == set(check["methods"])
     assert (tmp_path / "run/compare/scale/stratified/seed-0/result.json").exists()
+    # judged at the larger size with the compare's statistics, every method against stratified
+    assert set(check["at_larger"]) == set(check["methods"]) - {"stratified"}
+    for judged in check["at_larger"].values():
+        low, high = judged["interval"]
+        assert low <= judged["difference"] <= high and judged["verdict"] in ("better", "worse", "no detectable difference")
     # the recommended mixture is published where other trainers import it
     published = json.loads((tmp_path / "mixtures" / "demo.json").read_text())
     recommended = board["recommendation"]["method"]
@@ -195,3 +200,22 @@ def test_a_mixture_that_leaves_a_domain_out_is_called_worse_on_it_at_the_resolut
     assert judged["verdict"] == "worse" and judged["interval"][0] > 0
     assert row["vs"]["stratified"]["worst"]["verdict"] == "worse"
     assert board["recommendation"]["method"] != "no_numbers"
+
+
+@pytest.mark.parametrize(
+    "recommended, at_larger, warns",
+    [
+        ("stratified", {"natural": "no detectable difference", "doremi": "no detectable difference"}, None),
+        ("stratified", {"natural": "no detectable difference", "doremi": "better"}, "doremi"),  # a reversal
+        ("doremi", {"natural": "worse", "doremi": "no detectable difference"}, None),  # not confirmed, not reversed
+        ("doremi", {"natural": "better", "doremi": "worse"}, "doremi"),
+    ],
+)
+def test_the_scale_check_warns_on_verdicts_not_on_noise(recommended, at_larger, warns):
+    from doremi.stages.compare import scale_warning
+
+    judged = {n: {"verdict": v, "difference": -0.01, "interval": [-0.02, 0.0]} for n, v in at_larger.items()}
+    warning = scale_warning(recommended, judged, "mini")
+    assert (warning is None) == (warns is None)
+    if warns:
+        assert warns in warning and "mini" in warning
