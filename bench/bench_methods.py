@@ -212,7 +212,7 @@ def main() -> None:
                 len(board["seeds"]),
                 family=family,
                 docs_se=p["se_documents"],
-                docs_df=p.get("df_documents") or p["df"],
+                docs_df=p["df_documents"],
                 most=10_000,
             )  # fmt: skip
             for n, p in pairs.items()

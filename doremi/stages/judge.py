@@ -87,7 +87,7 @@ def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder:
         noise = judged["noise"]
         n = family_stats.stein_seeds(
             noise["seed_sd_used"], noise["df"], resolution, pilot_n, family=max(len(contenders), 1),
-            docs_se=noise["se_documents"], docs_df=noise.get("df_documents") or noise["df"], most=most,
+            docs_se=noise["se_documents"], docs_df=noise["df_documents"], most=most,
         )  # fmt: skip
         if n is None:
             unreachable.append(name)
@@ -143,7 +143,7 @@ def noise_floor(rows: list[dict], summary: dict, key: str) -> dict:
                 "df": noise["df"],
                 "dominant": noise["dominant"],
                 "se_documents": noise["se_documents"],
-                "df_documents": noise.get("df_documents"),
+                "df_documents": noise["df_documents"],
                 "detects": judged["half_width"],
             }
     halves = sorted(p["detects"] for p in pairs.values())

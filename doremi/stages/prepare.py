@@ -147,15 +147,12 @@ def heldout_thresholds(cfg: DictConfig, caps: dict[str, int] | None) -> dict[str
         heapq.heappush(heap, -doc_hash)
         if len(heap) > least:
             heapq.heappop(heap)
-    out = {}
-    for domain, heap in smallest.items():
-        wanted = min(least, counts[domain] // 3)
-        if wanted > below[domain]:
-            out[domain] = sorted(-h for h in heap)[wanted - 1]
+    wanted = {d: min(least, n // 3) for d, n in counts.items()}
+    out = {d: sorted(-h for h in heap)[wanted[d] - 1] for d, heap in smallest.items() if wanted[d] > below[d]}
     if out:
         say(
             f"[prepare] data.min_val_documents={least}: holding out more documents in "
-            + ", ".join(f"{d} ({min(least, counts[d] // 3)} of {counts[d]})" for d in sorted(out))
+            + ", ".join(f"{d} ({wanted[d]} of {counts[d]})" for d in sorted(out))
         )
     return out
 
@@ -192,12 +189,11 @@ def tokenized_documents(
             say(f"[prepare] {docs:,} documents, {chars / 1e6:.1f} M characters, {rate:.1f} M chars/s")
 
 
-def _check_settings(cfg: DictConfig) -> float:
+def _check_settings(cfg: DictConfig) -> None:
     val_fraction = float(cfg.data.val_fraction)
     if not 0 < val_fraction < 1:
         raise DoremiError(f"data.val_fraction={val_fraction}: must be between 0 and 1")
     say(f"[prepare] reading {sources.describe(cfg.data)}")
-    return val_fraction
 
 
 def shard_dir(cfg: DictConfig, shard: int, num_shards: int) -> Path:

@@ -1,6 +1,7 @@
 """stage=learn with every method, stage=compare's leaderboard, and the stages that read any method's mixture."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +21,17 @@ def test_unknown_method_is_one_line_listing_the_known_ones(make_cfg):
         run_stage(make_cfg("stage=compare", "compare.methods=[stratified,regmixx]"))
 
 
+def without_numbers(tmp_path) -> Path:
+    """A mixture file that leaves the `numbers` domain out."""
+    path = tmp_path / "no_numbers.json"
+    path.write_text(json.dumps({"weights": {"prose": 0.5, "numbers": 0.0, "more": 0.5}}))
+    return path
+
+
 @pytest.mark.slow
 def test_compare_ranks_methods_and_recommends(tmp_path, make_cfg):
     files = corpus(tmp_path)
-    leave_out = tmp_path / "no_numbers.json"
-    leave_out.write_text(json.dumps({"weights": {"prose": 0.5, "numbers": 0.0, "more": 0.5}}))
+    leave_out = without_numbers(tmp_path)
     cfg = make_cfg(
         domains_override(files),
         "stage=compare",
@@ -186,8 +193,7 @@ def test_trials_launched_with_joblib_give_the_sequential_leaderboard(tmp_path, m
 @pytest.mark.slow
 def test_a_mixture_that_leaves_a_domain_out_is_called_worse_on_it_at_the_resolution(tmp_path, make_cfg):
     files = corpus(tmp_path)
-    without = tmp_path / "no_numbers.json"
-    without.write_text(json.dumps({"weights": {"prose": 0.5, "numbers": 0.0, "more": 0.5}}))
+    without = without_numbers(tmp_path)
     cfg = make_cfg(
         domains_override(files), "stage=compare", f"compare.methods=[stratified,{without}]", "trainer.max_steps=30",
         "compare.resolution=0.1", "compare.pilot_seeds=3", "compare.max_seeds=5",
