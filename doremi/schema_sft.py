@@ -40,6 +40,32 @@ class SftLearn:
     batch_size: int = s(16, "chats per step, every source in every batch", ge=1)
 
 
+SFT_METHODS = ["random", "stratified", "lima", "longest", "ifd", "quality", "diverse", "learned"]
+
+
+@dataclass
+class SftLora:
+    """Parameter-efficient fine-tuning with `peft` on a Hugging Face model (model=hf); the built-in GPT fine-tunes
+    in full."""
+
+    r: int = s(0, "LoRA's rank; 0: full fine-tuning (every weight trained)", ge=0)
+    alpha: Number = s(16, "LoRA's scale alpha (the update is scaled by alpha / r)", gt=0)
+    dropout: Number = s(0.05, "dropout on LoRA's path", ge=0, lt=1)
+    target_modules: Optional[List[str]] = s(None, "the modules LoRA adapts; null: peft's default for the architecture")  # fmt: skip
+
+
+@dataclass
+class SftCompare:
+    """stage=sft_compare: every SFT set method of `methods` selects sft.budget examples from the same pools; each
+    set fine-tunes the same base with the same seeds and is scored on the same dev set."""
+
+    methods: List[str] = s(list(SFT_METHODS), "SFT set methods judged side by side; random and stratified always run")  # fmt: skip
+    seeds: int = s(3, "fine-tunes of every set (seeds `seed`, `seed`+1, ...)", ge=1)
+    target: Any = s("average", "what the recommendation reads: average (over sources) | worst | a list of sources")
+    trial: Optional[int] = s(None, "train only this trial (a set x seed) into <run_dir>/trials/; -1 lists them (Hydra's launchers spread them)", ge=-1)  # fmt: skip
+    seed_size: int = s(64, "quality: the seed set's size when sft.seed_set is null (examples that pass LIMA's filters)", ge=2)  # fmt: skip
+
+
 @dataclass
 class Sft:
     """stage=sft_mix (a LIMA-style set) and stage=sft (fine-tuning the final model on it)."""
@@ -59,13 +85,19 @@ class Sft:
     domain_to_source: Any = s(None, "{pretraining domain: source}", open_map=True)
     counts: Any = s(None, "explicit {source: examples} instead of a mixture", open_map=True)
     budget: int = s(1000, "training examples (LIMA: 1,000)", ge=1)
-    dev_size: int = s(50, "dev examples (LIMA: 50), split like the quotas", ge=0)
+    dev_size: int = s(50, "dev examples (LIMA: 50), held out of the pools by hash before any filter, split evenly over sources", ge=0)  # fmt: skip
+    min_dev_examples: int = s(8, "every source holds out at least this many dev examples (its smallest hashes; at most a third of its examples)", ge=1)  # fmt: skip
+    method: str = s("lima", "stage=sft_mix's SFT set method (python -m doremi --help lists them)")
+    base: str = s("final", "the model stage=sft and stage=sft_compare fine-tune: final | reference | a model.pt")
+    seed_set: Optional[str] = s(None, "quality: a file of good examples (JSONL chats or prompt/response) its classifier learns from; null: sft.compare.seed_size examples that pass LIMA's filters")  # fmt: skip
     temperature: Number = s(2.0, "across sub-categories: 1 follows the pool, larger spreads evenly", gt=0)
     upsample: bool = s(False, "repeat examples of a source too small for its quota")
     seed: int = s("${seed}", "the sampling seed", ge=0, lt=2**32)
     filters: SftFilters = section(SftFilters, "LIMA's filters")
     dedup: SftDedup = section(SftDedup, "exact and near-duplicate removal")
     learn: SftLearn = section(SftLearn, "sft.mixture=learned")
+    lora: SftLora = section(SftLora, "LoRA (peft) instead of full fine-tuning")
+    compare: SftCompare = section(SftCompare, "stage=sft_compare")
     epochs: int = s(15, "LIMA: 15", ge=1)
     batch_size: int = s(16, "chats per step", ge=1)
     lr: Number = s(3.0e-4, "LIMA: 1e-5 for 7B-65B models; small models take larger steps", gt=0)
@@ -79,6 +111,9 @@ class Sft:
     @staticmethod
     def validate(cfg: DictConfig) -> None:
         betas_rule(cfg, "sft.betas")
+        target = cfg.sft.compare.target
+        if isinstance(target, str) and target not in ("average", "worst"):
+            raise DoremiError(f"sft.compare.target={target}: expected average, worst or a list of sources like [a,b]")
         if cfg.sft.filters.min_chars > cfg.sft.filters.max_chars:
             raise DoremiError(
                 f"sft.filters.min_chars={cfg.sft.filters.min_chars} is above sft.filters.max_chars="

@@ -158,11 +158,18 @@ def test_sft_mix_stage_writes_the_set_manifest_and_exports(tmp_path, make_cfg):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["quotas"] == {"stack": 30, "wiki": 10}
     assert manifest["train"] == {"stack": 30, "wiki": 10}  # the budget exactly, by largest remainder
-    assert manifest["dev"] == {"stack": 6, "wiki": 2}  # a dev set split like the quotas, from examples left over
-    assert manifest["funnel"]["stack"]["filtered"] == {"answer in the first person": 1}
+    # the dev set is held out of the pools before any filter: sft.dev_size split evenly, at least
+    # sft.min_dev_examples (8) per source
+    assert manifest["dev"] == {"stack": 8, "wiki": 8} and manifest["format"] == "doremi-sft-mix/v2"
+    assert manifest["funnel"]["stack"]["pool"] + manifest["dev"]["stack"] == 61
     train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     dev = [json.loads(line) for line in (out / "dev.jsonl").read_text().splitlines()]
     assert len(train) == 40 and not {r["id"] for r in train} & {r["id"] for r in dev}
+    # another method and budget select other examples, but from the same pools with the same dev set
+    other = make_cfg("stage=sft_mix", pools_arg, "sft.method=random", "sft.budget=30", "sft.dev_size=8", f"run_dir={tmp_path / 'other'}")
+    run_stage(other)
+    other_dev = [json.loads(line) for line in (tmp_path / "other" / "sft_mix" / "dev.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in other_dev] == [r["id"] for r in dev]
     assert (out / "sources" / "wiki.jsonl").exists()
     trl = (out / "exports" / "trl.yaml").read_text()
     assert "sources/stack.jsonl" in trl and "fraction" in trl

@@ -88,14 +88,18 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, seq, vocab) for token ids (batch, seq)."""
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """The last layer's normalized states (batch, seq, d_model): what the head reads."""
         t = idx.shape[1]
         pos = torch.arange(t, device=idx.device)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln_f(x))
+        return self.ln_f(x)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, seq, vocab) for token ids (batch, seq)."""
+        return self.head(self.hidden(idx))
 
     def token_losses(self, idx: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-token cross-entropy in nats, shape (batch, seq)."""

@@ -101,6 +101,28 @@ class HFCausalLM(nn.Module):
         """Logits (batch, seq, vocab) for token ids (batch, seq)."""
         return self.lm(input_ids=idx, use_cache=False).logits
 
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """The last layer's states (batch, seq, hidden)."""
+        return self.lm(input_ids=idx, use_cache=False, output_hidden_states=True).hidden_states[-1]
+
+    def add_lora(self, r: int, alpha: float, dropout: float, target_modules) -> None:
+        """Wrap the transformers model in peft's LoRA: only the adapters train (sft.lora)."""
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
+            target_modules=list(target_modules) if target_modules else None,
+        )  # fmt: skip
+        try:
+            self.lm = get_peft_model(self.lm, config)
+        except ValueError as err:
+            raise DoremiError(f"sft.lora: peft cannot adapt this model ({first_line(err)}); set sft.lora.target_modules") from None  # fmt: skip
+
+    def merge_lora(self) -> None:
+        """Fold LoRA's adapters into the weights: a plain transformers model again (saved and scored as one)."""
+        if hasattr(self.lm, "merge_and_unload"):
+            self.lm = self.lm.merge_and_unload()
+
     def token_losses(self, idx: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-token cross-entropy in nats, shape (batch, seq)."""
         logits = self(idx)

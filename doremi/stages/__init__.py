@@ -41,6 +41,12 @@ def preflight(cfg: DictConfig) -> None:
         resolve(str(cfg.method))
         if stage == "compare":
             entries(cfg.compare.methods)
+    if stage in ("sft_mix", "sft_compare"):
+        from doremi.sft import methods as sft_methods
+
+        sft_methods.resolve("learned" if cfg.sft.mixture == "learned" else str(cfg.sft.method))
+        if stage == "sft_compare":
+            sft_methods.entries(cfg.sft.compare.methods)
     if stage != "all" and not TABLE[stage].light:  # a missing or unfinished input stage, named before anything is made
         from doremi.stages.common import declared
         from doremi.stages.graph import ARTIFACTS, names, require

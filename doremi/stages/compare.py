@@ -28,7 +28,7 @@ from doremi.settings import seeds_of
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
 from doremi.stages.graph import locate, producer, stage_dir
-from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, second_stage
+from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, recommend, second_stage  # noqa: F401  (recommend: tests import it from here)
 from doremi.stages.methods import Entry, entries, resolve
 from doremi.stages.methods.common import final_tokens, target_of
 from doremi.stages.trials import (
@@ -256,7 +256,9 @@ def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, fol
     return out
 
 
-def verdicts_at_scale(results: dict, seeds: list[int], heldout, domains: list[str], key: str, indices, seed: int) -> dict:
+def verdicts_at_scale(
+    results: dict, seeds: list[int], heldout, domains: list[str], key: str, indices, seed: int
+) -> dict:
     """Every method of `results` ({method: {seed: result}}, stratified among them) against stratified on `key`,
     judged as the compare judges (doremi.verdict), the comparisons held together (Sidak):
     {method: difference, interval, verdict, half_width}."""
@@ -327,51 +329,6 @@ def notes_of(provenance: dict, per_seed: dict) -> dict:
         train = sum(r["seconds"] for r in per_seed.values())
         notes["online_share_of_training_time"] = sum(seconds) / max(train, 1e-9)
     return notes
-
-
-def recommend(rows: list[dict], key: str) -> dict:
-    """The cheapest method better than stratified on the target (ties: the larger gain), else stratified. The
-    verdicts against stratified hold together for the whole family of methods (doremi.stages.judge); a fitted
-    method whose fit ranks held-out swarm runs below swarm.min_spearman is never recommended (its row says why)."""
-    for row in rows:
-        fit = row.get("notes", {}).get("fit", {})
-        if fit.get("warning"):
-            row["not_recommended"] = f"its fit is not trusted: {fit['warning']}"
-    winners = [
-        r
-        for r in rows
-        if "stratified" in r["vs"]
-        and r["vs"]["stratified"][key]["verdict"] == verdict.BETTER
-        and not r.get("not_recommended")
-    ]
-    label = {"average": "average loss", "worst": "worst-domain loss", "target": "target domains' loss"}[key]
-    if winners:
-        best = min(winners, key=lambda r: (r["cost"]["flops"], r["vs"]["stratified"][key]["difference"]))
-        judged = best["vs"]["stratified"][key]
-        low, high = judged["interval"]
-        return {
-            "method": best["method"],
-            "line": (
-                f"Recommendation: train on {best['method']}: {label} {judged['difference']:+.4f} "
-                f"[{low:+.4f}, {high:+.4f}] nats/token against stratified, for {best['cost']['flops']:.3g} FLOPs "
-                f"of mixture search ({best['cost']['share_of_final_run']:.1%} of one final run)"
-            ),
-        }
-    halves = sorted(
-        r["vs"]["stratified"][key]["half_width"]
-        for r in rows
-        if "stratified" in r["vs"] and r.get("same_models_as") != "stratified"
-    )
-    detect = (
-        f" (the methods' intervals have a median half-width of ±{halves[len(halves) // 2]:.4f} nats/token: smaller "
-        "differences could not be seen)"
-        if halves
-        else ""
-    )
-    return {
-        "method": "stratified",
-        "line": f"Recommendation: no method beat stratified sampling here on the {label}{detect}; train on stratified (or natural)",
-    }
 
 
 def summary_text(board: dict) -> str:

@@ -44,6 +44,7 @@ ARTIFACTS = {
     "leaderboard": Artifact("compare", "leaderboard.json", "every method's verdicts, cost and weights"),
     "sft_set": Artifact("sft_mix", "", "the SFT set: train.jsonl, dev.jsonl, manifest.json"),
     "sft_eval": Artifact("sft", "eval.json", "SFT dev losses"),
+    "sft_leaderboard": Artifact("sft_compare", "leaderboard.json", "every SFT set's verdicts, forgetting and cost"),
 }
 
 
@@ -205,6 +206,25 @@ def _sft_mix_inputs(cfg: DictConfig) -> tuple[str, ...]:
     )
 
 
+def _sft_base(cfg: DictConfig) -> tuple[str, ...]:
+    """The model stage=sft and stage=sft_compare fine-tune (sft.base): a stage's model, or a model.pt path (its
+    content is fingerprinted as a setting)."""
+    return {"reference": ("reference_model",), "final": ("final_model",)}.get(str(cfg.sft.base), ())
+
+
+def _sft_inputs(cfg: DictConfig) -> tuple[str, ...]:
+    return ("prepared", *_sft_base(cfg), "sft_set")
+
+
+def _sft_compare_inputs(cfg: DictConfig) -> tuple[str, ...]:
+    learned = ("learned" in [str(m) for m in cfg.sft.compare.methods]) and str(cfg.sft.learn.base) in (
+        "reference",
+        "final",
+    )
+    extra = ({"reference": "reference_model", "final": "final_model"}[str(cfg.sft.learn.base)],) if learned else ()
+    return tuple(dict.fromkeys(("prepared", *_sft_base(cfg), *extra)))
+
+
 def _compare_settings(cfg: DictConfig) -> tuple[str, ...]:
     """The final stage's settings, and those of every listed method (its learned mixture follows from them)."""
     keys = [key for e in methods.entries(cfg.compare.methods) if e.method for key in method_settings(e.method)]
@@ -307,10 +327,18 @@ TABLE: dict[str, Stage] = {
         ),
         Stage(
             "sft",
-            "fine-tune the final model on the SFT set",
-            ("prepared", "final_model", "sft_set"),
-            ("sft", "seed", *TRAINING),
+            "fine-tune the base model (sft.base: the final one) on the SFT set",
+            _sft_inputs,
+            ("sft", "seed", "final.eval_chunks", *TRAINING),
             ("sft_eval",),
+        ),
+        Stage(
+            "sft_compare",
+            "every SFT set method of sft.compare.methods fine-tunes the same base with the same seeds; leaderboard",
+            _sft_compare_inputs,
+            ("sft", "dro", "seed", "final.eval_chunks", *TRAINING),
+            ("sft_leaderboard",),
+            locked=lambda cfg: cfg.sft.compare.get("trial") is None,  # trial jobs run side by side
         ),
         Stage(
             "eval", "lm-evaluation-harness tasks on every final model", ("final_models",), ("eval",), ("downstream",)

@@ -27,12 +27,18 @@ class Trials:
     seeds: dict
 
 
-def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | None = None) -> dict:
-    """{method: {baseline: its verdicts}}: every method against stratified and natural on the seeds both trained,
-    with seed variances moderated over all the run's comparisons against that baseline (doremi.family), and the
-    comparisons against stratified (those the recommendation picks from) widened for their family (Sidak).
-    With `stein` (compare.resolution), the comparisons against stratified take their variance from the pilot."""
+def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | None = None,
+            baselines: tuple[str, str] = BASELINES) -> dict:  # fmt: skip
+    """{method: {baseline: its verdicts}}: every method against each of `baselines` (the control the
+    recommendation picks against first: stratified and natural for mixtures, random and stratified for SFT sets)
+    on the seeds both trained, with seed variances moderated over all the run's comparisons against that baseline
+    (doremi.family), and the comparisons against the control widened for their family (Sidak). With `stein`
+    (compare.resolution), the comparisons against the control take their variance from the pilot.
+
+    `data` needs `domains` (the groups of documents: domains, or an SFT dev set's sources) and `heldout` the
+    documents' `doc_domain` and `doc_tokens`; `trials.results[name][seed]["history"]` the per-document sums."""
     shared = trials.shared
+    control = baselines[0]
 
     def one(name, baseline, priors=None, family=1, fixed=None, **bootstrap):
         common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
@@ -43,10 +49,10 @@ def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | No
         )["baselines"][baseline]  # fmt: skip
 
     out: dict[str, dict] = {name: {} for name in trials.results}
-    for baseline in BASELINES:
+    for baseline in baselines:
         judged = [n for n in out if n != baseline and shared.get(n) != baseline and shared.get(baseline) != n]
-        family = len(judged) if baseline == "stratified" else 1
-        pilots = (stein or {}).get("pilot", {}) if baseline == "stratified" else {}
+        family = len(judged) if baseline == control else 1
+        pilots = (stein or {}).get("pilot", {}) if baseline == control else {}
         # the prior needs only each pair's seed variance, which the documents' bootstrap does not change
         first = {n: one(n, baseline, replicates=2) for n in judged if n not in pilots}
         priors = verdict.fit_priors([{"seeds": len(trials.seeds[n]), "baselines": {baseline: c}} for n, c in first.items()], baseline, data.domains)  # fmt: skip
@@ -128,14 +134,14 @@ def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder:
     }
 
 
-def noise_floor(rows: list[dict], summary: dict, key: str) -> dict:
+def noise_floor(rows: list[dict], summary: dict, key: str, control: str = "stratified") -> dict:
     """What limits this run's resolution: each mixture's seed standard deviation of its average loss, and per
     method against stratified the paired seed standard deviation of the target, the term that dominates its
     interval (seeds or held-out documents) and the smallest difference it could detect (the half-width)."""
     pairs = {}
     for row in rows:
-        judged = row["vs"].get("stratified", {}).get(key)
-        if judged and row.get("same_models_as") != "stratified":
+        judged = row["vs"].get(control, {}).get(key)
+        if judged and row.get("same_models_as") != control:
             noise = judged["noise"]
             pairs[row["method"]] = {
                 "paired_sd": noise["seed_sd"],
@@ -161,9 +167,10 @@ def noise_lines(board: dict) -> list[str]:
         return out
     pairs = noise["pairs"]
     by_seeds = sum(p["dominant"] == "seeds" for p in pairs.values())
-    sd = noise["seed_sd"].get("stratified", 0.0)
+    control = board.get("control", "stratified")
+    sd = noise["seed_sd"].get(control, 0.0)
     out.append(
-        f"Noise: stratified's average loss varies by {sd:.4f} nats/token between seeds; paired against it, methods "
+        f"Noise: {control}'s average loss varies by {sd:.4f} nats/token between seeds; paired against it, methods "
         f"vary by {min(p['paired_sd'] for p in pairs.values()):.4f} to {max(p['paired_sd'] for p in pairs.values()):.4f}; "
         f"seeds dominate {by_seeds} of {len(pairs)} intervals (else held-out documents); the median interval "
         f"detects ±{noise['median_detects']:.4f} with {len(pairs)} comparisons held together (Sidak)."
@@ -196,3 +203,53 @@ def noise_lines(board: dict) -> list[str]:
             )
         )
     return out
+
+
+def recommend(rows: list[dict], key: str, baselines: tuple[str, str] = BASELINES, what: str = "sampling") -> dict:
+    """The cheapest method better than the control (`baselines[0]`) on the target (ties: the larger gain), else the
+    control. The verdicts against the control hold together for the whole family of methods (`judging`); a fitted
+    method whose fit ranks held-out swarm runs below swarm.min_spearman is never recommended (its row says why).
+    The other baseline is offered beside the control only where it ties the control."""
+    control, other = baselines
+    for row in rows:
+        fit = row.get("notes", {}).get("fit", {})
+        if fit.get("warning"):
+            row["not_recommended"] = f"its fit is not trusted: {fit['warning']}"
+    winners = [
+        r
+        for r in rows
+        if control in r["vs"] and r["vs"][control][key]["verdict"] == verdict.BETTER and not r.get("not_recommended")
+    ]
+    label = {"average": "average loss", "worst": "worst-domain loss", "target": "target domains' loss"}[key]
+    if what != "sampling":
+        label = label.replace("domain", "source")
+    if winners:
+        best = min(winners, key=lambda r: (r["cost"]["flops"], r["vs"][control][key]["difference"]))
+        judged = best["vs"][control][key]
+        low, high = judged["interval"]
+        unit = "of mixture search" if what == "sampling" else "of selection"
+        of_one = "final run" if what == "sampling" else "fine-tune"
+        return {
+            "method": best["method"],
+            "line": (
+                f"Recommendation: train on {best['method']}: {label} {judged['difference']:+.4f} "
+                f"[{low:+.4f}, {high:+.4f}] nats/token against {control}, for {best['cost']['flops']:.3g} FLOPs "
+                f"{unit} ({best['cost']['share_of_final_run']:.1%} of one {of_one})"
+            ),
+        }
+    halves = sorted(
+        r["vs"][control][key]["half_width"] for r in rows if control in r["vs"] and r.get("same_models_as") != control
+    )
+    detect = (
+        f" (the methods' intervals have a median half-width of ±{halves[len(halves) // 2]:.4f} nats/token: smaller "
+        "differences could not be seen)"
+        if halves
+        else ""
+    )
+    theirs = next((r["vs"].get(control, {}).get(key) for r in rows if r["method"] == other), None)
+    alike = theirs is not None and theirs["verdict"] == verdict.SAME
+    return {
+        "method": control,
+        "line": f"Recommendation: no method beat {control} {what} here on the {label}{detect}; train on {control}"
+        + (f" (or {other}, which ties it)" if alike else ""),
+    }

@@ -23,6 +23,7 @@ RECIPES = {
     "report": "doremi.stages.report",
     "sft_mix": "doremi.stages.sft_mix",
     "sft": "doremi.stages.sft",
+    "sft_compare": "doremi.stages.sft_compare",
     "eval": "doremi.stages.eval",
     "export": "doremi.stages.export",
     "plan": "doremi.stages.plan",

@@ -1,0 +1,361 @@
+"""stage=sft_compare: which SFT set should I fine-tune on? Every method of `sft.compare.methods` side by side.
+
+Each method picks `sft.budget` examples from the same pools (the fixed dev set held out before any of them saw
+the pools); each set fine-tunes the same base (sft.base) with the same seeds, in full or with LoRA, as
+fingerprinted trials under <run_dir>/trials/ (Hydra's launchers can spread them: sft.compare.trial=i). Every
+fine-tuned model is scored per dev example on response tokens and per document on the pretraining held-out
+set (forgetting). The verdicts are the pretraining compare's (doremi.stages.judge): paired intervals against
+random (the control: the recommendation's family, Sidak) and stratified, per source, on the average, the worst
+source and sft.compare.target. The recommended set is published with its exports and shown first in the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from doremi import settings, verdict
+from doremi.data.tokenizer import load_saved
+from doremi.errors import DoremiError
+from doremi.files import no_links, read_json, write_json_atomic
+from doremi.lock import stage_lock
+from doremi.plan import training_flops
+from doremi.settings import SftSettings, TrainerSettings
+from doremi.sft.examples import Example
+from doremi.sft.methods import BASELINES, SetMethod, entries
+from doremi.sft.tune import check_lora, document_sums, encode, fine_tune, response_sums, steps_of
+from doremi.stages.common import (  # fmt: skip
+    TRAINING,
+    _flat,
+    _select,
+    commit,
+    file_digest,
+    heldout_for,
+    is_main_process,
+    load_prepared,
+    say,
+    start,
+)
+from doremi.stages.judge import Trials, judging, noise_floor, recommend
+from doremi.stages.sft_sets import check_budget, context, load_base, pools_and_dev, write_jsonl, write_set
+
+TRIAL_SETTINGS = ("sft.epochs", "sft.batch_size", "sft.lr", "sft.min_lr_ratio", "sft.betas", "sft.weight_decay",
+                  "sft.dropout_top", "sft.lora", *TRAINING)  # fmt: skip
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def target_of(cfg: DictConfig, sources: list[str]) -> tuple[str, list[int] | None]:
+    value = cfg.sft.compare.target
+    if isinstance(value, str):
+        return value, None
+    unknown = [s for s in value if s not in sources]
+    if unknown:
+        from doremi.mixture import closest
+
+        raise DoremiError(f"sft.compare.target names {unknown[0]!r}, not a source of the pools{closest(unknown[0], sources)}")  # fmt: skip
+    return "target", [sources.index(s) for s in value]
+
+
+class Sets:
+    """Every method's set, selected once per (method settings, pools, budget, base) and kept under
+    <run_dir>/trials/sft-sets/<method>-<key>/ (trial jobs and reruns read it)."""
+
+    def __init__(self, cfg: DictConfig, data, pool: dict, base: tuple[dict, Path], pool_key: str):
+        self.cfg, self.data, self.pool, self.base, self.pool_key = cfg, data, pool, base, pool_key
+        self.root = Path(cfg.run_dir) / "trials" / "sft-sets"
+
+    def key(self, method: SetMethod) -> str:
+        spec = {k: _flat(k, _select(self.cfg, k)) for k in method.settings}
+        spec.update(method=method.name, pool=self.pool_key, budget=int(self.cfg.sft.budget), seed=int(self.cfg.sft.seed))  # fmt: skip
+        if method.uses_base or method.name == "learned":
+            spec["base"] = file_digest(str(self.base[1]))
+            spec["base learned"] = str(self.cfg.sft.learn.base)
+        return digest(spec)
+
+    def get(self, method: SetMethod) -> tuple[list[Example], dict]:
+        folder = self.root / f"{method.name}-{self.key(method)}"
+        no_links(folder, self.cfg.run_dir)
+        if (folder / "selection.json").is_file():
+            record = read_json(folder / "selection.json", "")
+            examples = [Example(**json.loads(line)) for line in (folder / "set.jsonl").read_text().splitlines()]
+            if digest([ex.id for ex in examples]) == record["set"]:
+                return examples, record
+            say(f"[sft_compare] {folder} does not hold the set it recorded: selecting it again")
+        say(f"[sft_compare] {method.name}: selecting {self.cfg.sft.budget} examples")
+        started = time.perf_counter()
+        chosen = method.select(context(self.cfg, self.data, self.pool, folder, self.base))
+        record = {"method": method.name, "set": digest([ex.id for ex in chosen.examples]), "cost": chosen.cost,
+                  "notes": chosen.notes, "seconds": time.perf_counter() - started}  # fmt: skip
+        if is_main_process():
+            write_jsonl(folder / "set.jsonl", chosen.examples)
+            write_json_atomic(folder / "selection.json", record)
+        return chosen.examples, record
+
+
+def run(cfg: DictConfig) -> str | None:
+    methods = entries(cfg.sft.compare.methods)
+    data = load_prepared(cfg)
+    base = load_base(cfg, data, str(cfg.sft.base), "sft.base")
+    check_lora(base[0]["model_config"], cfg.sft.lora)
+    trial = cfg.sft.compare.get("trial")
+    out = None
+    if trial is None:
+        out = start(cfg, "sft_compare", publish=None)
+        if out is None:
+            return summary_text(read_json(Path(cfg.run_dir) / "sft_compare" / "leaderboard.json", ""))
+    pool, dev, held = pools_and_dev(cfg, "sft_compare")
+    check_budget(cfg, pool)
+    sources = sorted(set(pool) | {ex.source for ex in dev})
+    kind, indices = target_of(cfg, sources)
+    pool_key = digest(sorted(ex.id for v in pool.values() for ex in v))
+    sets = Sets(cfg, data, pool, base, pool_key)
+    say_cost(cfg, methods, pool, base[0])
+    chosen = {m.name: sets.get(m) for m in methods}
+    seeds = [int(cfg.seed) + i for i in range(int(cfg.sft.compare.seeds))]
+    tokenizer = load_saved(data.dir, data.tokenizer["kind"])
+    length = int(base[0]["model_config"]["seq_len"])
+    dev_rows = encode(tokenizer, [ex.to_record() for ex in dev], length)
+    heldout = heldout_for(cfg, data)
+    trainer = TrialTrainer(cfg, base, dev_rows, heldout, tokenizer, length, digest([ex.id for ex in dev]))
+    listed = [(name, seed) for name in distinct(chosen) for seed in seeds]
+    if trial is not None:
+        return one_trial(trainer, chosen, listed, int(trial))
+    results = {name: {s: trainer.train(name, chosen[name][0], s) for s in seeds} for name in distinct(chosen)}
+    shared = {n: first for n, first in same_sets(chosen).items() if first != n}
+    for name, first in shared.items():
+        results[name] = results[first]
+    if not is_main_process():
+        commit(out)
+        return None
+    board = leaderboard(cfg, data, chosen, results, shared, dev_rows, sources, heldout, (kind, indices), base[0])
+    board["dev_set"] = held
+    recommended = board["recommendation"]["method"]
+    write_set(out.tmp / "recommended", out.final / "recommended", sources, chosen[recommended][0], dev,
+              {"method": recommended, "recommended_by": "stage=sft_compare", "recommendation": board["recommendation"]["line"],
+               "cost": chosen[recommended][1]["cost"]})  # fmt: skip
+    board["published"] = str(out.final / "recommended")
+    write_json_atomic(out.tmp / "leaderboard.json", board)
+    commit(out)
+    say(f"[sft_compare] wrote {out.final / 'leaderboard.json'}")
+    return summary_text(board)
+
+
+def same_sets(chosen: dict) -> dict[str, str]:
+    """{method: the first method with the same set} (the same set and seed: the same fine-tune)."""
+    first: dict[str, str] = {}
+    out = {}
+    for name, (_, record) in chosen.items():
+        out[name] = first.setdefault(record["set"], name)
+    return out
+
+
+def distinct(chosen: dict) -> dict[str, str]:
+    return {n: f for n, f in same_sets(chosen).items() if n == f}
+
+
+def say_cost(cfg: DictConfig, methods: list[SetMethod], pool: dict, base: dict) -> None:
+    """The compare's cost before any work: fine-tunes, their steps, and the scoring methods' forward passes."""
+    examples = sum(len(v) for v in pool.values())
+    batch, steps = steps_of(int(cfg.sft.budget), int(cfg.sft.batch_size), int(cfg.sft.epochs))
+    seeds = int(cfg.sft.compare.seeds)
+    passes = sum({"ifd": 2, "diverse": 1}.get(m.name, 0) * examples for m in methods)
+    learned = 2 * int(cfg.sft.learn.steps) if any(m.name == "learned" for m in methods) else 0
+    how = f"LoRA r={cfg.sft.lora.r}" if int(cfg.sft.lora.r) else "full fine-tuning"
+    say(
+        f"[sft_compare] {len(methods)} sets ({', '.join(m.name for m in methods)}) x {seeds} seeds = up to "
+        f"{len(methods) * seeds} fine-tunes of {steps} steps of {batch} chats ({how}); selection: about {passes:,} "
+        f"base-model forward passes" + (f", {learned} fine-tuning steps for learned quotas" if learned else "")
+        + (", 1 classifier fit" if any(m.name == "quality" for m in methods) else "")
+    )  # fmt: skip
+
+
+class TrialTrainer:
+    """One trial: a set fine-tuned with one seed into <run_dir>/trials/sft-<method>-seed-<s>-<id>/ (locked, no link
+    followed, reused when its result is there), scored on the dev set and the pretraining held-out documents."""
+
+    def __init__(self, cfg, base, dev_rows, heldout, tokenizer, length, dev_key):
+        self.cfg, self.base, self.dev, self.heldout = cfg, base, dev_rows, heldout
+        self.tokenizer, self.length, self.dev_key = tokenizer, length, dev_key
+        self.sft, self.run = settings.of(cfg, SftSettings), settings.of(cfg, TrainerSettings)
+
+    def folder(self, name: str, examples: list[Example], seed: int) -> Path:
+        spec = {k: _flat(k, _select(self.cfg, k)) for k in TRIAL_SETTINGS}
+        spec.update(set=digest([ex.id for ex in examples]), dev=self.dev_key, seed=int(seed),
+                    base=file_digest(str(self.base[1])),
+                    heldout=self.heldout.documents)  # fmt: skip
+        return Path(self.cfg.run_dir) / "trials" / f"sft-{name}-seed-{seed}-{digest(spec)}"
+
+    def train(self, name: str, examples: list[Example], seed: int) -> dict:
+        where = self.folder(name, examples, seed)
+        no_links(where, self.cfg.run_dir)
+        if (where / "result.json").is_file():
+            return read_json(where / "result.json", "")
+        where.parent.mkdir(parents=True, exist_ok=True)
+        with stage_lock(self.cfg.run_dir, f"trial-{where.name}"):
+            if (where / "result.json").is_file():  # another job finished it while this one waited
+                return read_json(where / "result.json", "")
+            say(f"[sft_compare] fine-tuning on the {name} set ({len(examples)} chats), seed {seed}")
+            started = time.perf_counter()
+            rows = encode(self.tokenizer, [ex.to_record() for ex in examples], self.length)
+            model = fine_tune(self.base[0], rows, self.sft, self.run, seed, where, f"sft:{name}:seed-{seed}")
+            sums, tokens = response_sums(model, self.dev)
+            result = {
+                "seed": seed,
+                "examples": len(examples),
+                "dev": {"sums": sums.tolist(), "tokens": tokens.tolist()},
+                "heldout_documents": document_sums(model, self.heldout).tolist(),
+                "seconds": time.perf_counter() - started,
+            }
+            if is_main_process():
+                write_json_atomic(where / "result.json", result)
+            return result
+
+
+def one_trial(trainer: TrialTrainer, chosen: dict, listed: list, index: int) -> str:
+    if index < 0:
+        lines = [f"[sft_compare] trial {i}: {name}, seed {seed}" for i, (name, seed) in enumerate(listed)]
+        command = (f"python -m doremi -m stage=sft_compare 'sft.compare.trial=range(0,{len(listed)})' "
+                   "hydra/launcher=joblib hydra.launcher.n_jobs=2   # then: python -m doremi stage=sft_compare")  # fmt: skip
+        return "\n".join([*lines, f"{len(listed)} trials; train them with", command])
+    if index >= len(listed):
+        raise DoremiError(f"sft.compare.trial={index}: this compare has {len(listed)} trials (0 to {len(listed) - 1})")
+    name, seed = listed[index]
+    trainer.train(name, chosen[name][0], seed)
+    return f"[sft_compare] trial {index} ({name}, seed {seed}) done: {trainer.folder(name, chosen[name][0], seed)}"
+
+
+def as_history(results: dict, key: str, groups: list[str], owner: np.ndarray, tokens: np.ndarray) -> dict:
+    """{name: {seed: {"history": [one evaluation]}}} as doremi.stages.judge reads it, from per-document sums."""
+    out = {}
+    for name, per_seed in results.items():
+        out[name] = {}
+        for seed, result in per_seed.items():
+            sums = np.asarray(result[key]["sums"] if key == "dev" else result[key], dtype=np.float64)
+            losses = {g: float(sums[owner == i].sum() / max(tokens[owner == i].sum(), 1)) for i, g in enumerate(groups)}
+            out[name][seed] = {"history": [{"step": 1, "documents": sums.tolist(), "losses": losses}]}
+    return out
+
+
+def verdicts(cfg, results, shared, seeds_of, groups, owner, tokens, indices) -> dict:
+    """{name: {baseline: verdicts}} of per-document sums grouped by `owner` (dev examples by source, or pretraining
+    held-out documents by domain), with the pretraining compare's statistics."""
+    return judging(
+        cfg, SimpleNamespace(domains=groups), Trials(results, shared, seeds_of), [1],
+        SimpleNamespace(doc_domain=owner, doc_tokens=tokens), indices, baselines=BASELINES,
+    )  # fmt: skip
+
+
+def leaderboard(cfg, data, chosen, results, shared, dev_rows, sources, heldout, target, base: dict) -> dict:
+    kind, indices = target
+    owner = np.array([sources.index(s) for s in dev_rows.sources])
+    tokens = np.asarray(next(iter(next(iter(results.values())).values()))["dev"]["tokens"], dtype=np.float64)
+    seeds_of = {n: list(per_seed) for n, per_seed in results.items()}
+    dev_hist = as_history(results, "dev", sources, owner, tokens)
+    on_dev = verdicts(cfg, dev_hist, shared, seeds_of, sources, owner, tokens, indices)
+    pre_hist = as_history(results, "heldout_documents", data.domains, heldout.doc_domain, heldout.doc_tokens)
+    on_pre = verdicts(cfg, pre_hist, shared, seeds_of, data.domains, heldout.doc_domain, heldout.doc_tokens, None)  # fmt: skip
+    before = base_heldout(cfg, base, heldout)
+    params = sum(int(np.prod(v.shape)) for v in base["state_dict"].values())
+    batch, steps = steps_of(int(cfg.sft.budget), int(cfg.sft.batch_size), int(cfg.sft.epochs))
+    one_tune = training_flops(params, steps * batch * int(base["model_config"]["seq_len"]))
+    rows = []
+    for name, (examples, record) in chosen.items():
+        per_seed = dev_hist[name]
+        averages = [np.mean(list(r["history"][0]["losses"].values())) for r in per_seed.values()]
+        after = [pre_average(r["history"][0]["losses"]) for r in pre_hist[name].values()]
+        cost = record["cost"]
+        flops = 2 * params * int(base["model_config"]["seq_len"]) * cost.get("forward_passes", 0)
+        flops += training_flops(params, cost.get("fine_tune_steps", 0) * int(cfg.sft.learn.batch_size) * int(base["model_config"]["seq_len"]))  # fmt: skip
+        rows.append({
+            "method": name,
+            "examples": len(examples),
+            "sources": {s: sum(ex.source == s for ex in examples) for s in sources},
+            "same_models_as": shared.get(name),
+            "seeds": seeds_of[name],
+            "cost": {**cost, "flops": flops, "share_of_final_run": flops / one_tune},
+            "average": float(np.mean(averages)),
+            "losses": {s: float(np.mean([r["history"][0]["losses"][s] for r in per_seed.values()])) for s in sources},
+            "forgetting": {"before": before, "after": float(np.mean(after)), "increase": float(np.mean(after)) - before,
+                           "vs": {b: {k: on_pre[name][b]["average"][k] for k in ("difference", "interval", "verdict")}
+                                  for b in on_pre[name]}},
+            "vs": on_dev[name],
+            "notes": record.get("notes", {}),
+        })  # fmt: skip
+    for row in rows:
+        row["rank_key"] = row["vs"]["random"][kind]["difference"] if "random" in row["vs"] else 0.0
+    rows.sort(key=lambda r: r["rank_key"])
+    summary = {r["method"]: {"seed_sd": float(np.std([np.mean(list(x["history"][0]["losses"].values())) for x in dev_hist[r["method"]].values()], ddof=1)) if len(r["seeds"]) > 1 else 0.0} for r in rows}  # fmt: skip
+    return {
+        "kind": "sft",
+        "control": "random",
+        "sources": sources,
+        "seeds": seeds_of["random"],
+        "target": {"kind": kind, "sources": [sources[i] for i in indices] if indices else None},
+        "budget": {
+            "examples": int(cfg.sft.budget),
+            "epochs": int(cfg.sft.epochs),
+            "steps": steps,
+            "batch_size": batch,
+            "flops_per_fine_tune": one_tune,
+            "lora": OmegaConf.to_container(cfg.sft.lora, resolve=True) if int(cfg.sft.lora.r) else None,
+        },  # fmt: skip
+        "base": str(cfg.sft.base),
+        "caveat": verdict.caveat(min(len(v) for v in seeds_of.values())),
+        "noise": noise_floor(rows, summary, kind, "random"),
+        "rows": rows,
+        "recommendation": recommend(rows, kind, BASELINES, "selection"),
+    }
+
+
+def pre_average(losses: dict) -> float:
+    return float(np.mean(list(losses.values())))
+
+
+def base_heldout(cfg, base: dict, heldout) -> float:
+    """The base model's average held-out loss over the pretraining domains (before fine-tuning)."""
+    from doremi.lit.lm import heldout_losses
+    from doremi.lit.train import device_for
+    from doremi.model import build_model
+
+    model = build_model(base["model_config"])
+    model.load_state_dict(base["state_dict"])
+    return pre_average(heldout_losses(model.to(device_for(settings.of(cfg, TrainerSettings))), heldout))
+
+
+def summary_text(board: dict) -> str:
+    """The SFT leaderboard as printed at the end of stage=sft_compare."""
+    kind = board["target"]["kind"]
+    header = ["set", "examples", "dev loss", f"vs random ({kind})", "verdict", "worst source vs random", "forgetting", "selection cost"]  # fmt: skip
+    lines = ["", "  ".join(header)]
+    for row in board["rows"]:
+        mine = row["vs"].get("random", {})
+        judged, worst = mine.get(kind), mine.get("worst")
+        cost = row["cost"]
+        spent = ", ".join(f"{cost[k]:,} {k.replace('_', ' ')}" for k in ("forward_passes", "fits", "fine_tune_steps") if cost.get(k))  # fmt: skip
+        lines.append("  ".join([
+            row["method"], str(row["examples"]), f"{row['average']:.4f}",
+            f"{judged['difference']:+.4f} [{judged['interval'][0]:+.4f}, {judged['interval'][1]:+.4f}]" if judged else "(control)",
+            judged["verdict"] if judged else "",
+            f"{worst['difference']:+.4f} {worst['verdict']}" if worst else "",
+            f"{row['forgetting']['increase']:+.4f}", spent or "none",
+        ]))  # fmt: skip
+    lines.append("")
+    lines.append(
+        f"Dev set: the same {sum(v['dev'] for v in board['dev_set'].values())} held-out examples for every set (nats/token "
+        f"on response tokens); seeds {board['seeds']}; forgetting: the pretraining held-out loss after fine-tuning minus "
+        f"the base model's ({board['rows'][0]['forgetting']['before']:.4f})."
+    )  # fmt: skip
+    if board.get("caveat"):
+        lines.append(f"Note: {board['caveat']}.")
+    lines.append(board["recommendation"]["line"])
+    lines.append(f"published: {board['published']} (the recommended set: train.jsonl, sources/, exports/)")
+    return "\n".join(lines)
