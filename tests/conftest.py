@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: each takes its share of threads (subprocesses too)
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _threads
 
 import pytest
 from hydra import compose, initialize_config_dir

@@ -144,12 +144,14 @@ def differences(domains: list[str], comparison: dict, candidate: str, path: Path
 def leaderboard(board: dict, path: Path) -> Path:
     """Each method's average loss minus stratified's and natural's, with intervals; best first."""
     rows = board["rows"]
+    sft = board.get("kind") == "sft"  # stage=sft_compare's: SFT sets against random and stratified, on its target
+    baselines, key = (("random", "stratified"), board["target"]["kind"]) if sft else (("stratified", "natural"), "average")  # fmt: skip
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
     y = np.arange(len(rows))
-    for i, baseline in enumerate(("stratified", "natural")):
+    for i, baseline in enumerate(baselines):
         centre, low, high, at = [], [], [], []
         for j, row in enumerate(rows):
-            judged = row["vs"].get(baseline, {}).get("average")
+            judged = row["vs"].get(baseline, {}).get(key)
             if judged:
                 centre.append(judged["difference"])
                 low.append(judged["difference"] - judged["interval"][0])
@@ -160,12 +162,15 @@ def leaderboard(board: dict, path: Path) -> Path:
     asked = (board.get("resolution") or {}).get("resolution")
     width = asked or (board.get("noise") or {}).get("median_detects")
     if width:  # what this comparison can see: differences inside the band are not resolved
-        what = "compare.resolution" if asked else "median half-width vs stratified"
+        what = "compare.resolution" if asked else f"median half-width vs {baselines[0]}"
         ax.axvspan(-width, width, color="grey", alpha=0.15, label=f"±{width:.3f} ({what})")
     ax.set_yticks(y, [r["method"] for r in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("average held-out loss minus the baseline's (nats/token); left of 0 = better")
+    loss = f"{key} dev loss on response tokens" if sft else "average held-out loss"
+    ax.set_xlabel(f"{loss} minus the baseline's (nats/token); left of 0 = better")
     resolves = f"; resolves ±{width:.3f} nats/token" if width else ""
-    ax.set_title(f"Which mixture? {len(board['seeds'])} seed(s), 95% intervals{resolves}")
+    ax.set_title(
+        f"{'Which SFT set' if sft else 'Which mixture'}? {len(board['seeds'])} seed(s), 95% intervals{resolves}"
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -83,6 +83,12 @@ def run(cfg: DictConfig) -> str:
             plots.weights_over_steps(learned_sft["domains"], steps, tmp / "sft_weights_over_steps.png", "Source")
         downstream = read_json(locate(cfg, "downstream"), "") if locate(cfg, "downstream").is_file() else None
         parts = sections(str(cfg.name), mixture, evaluation, own, sft, sft_mix, downstream, board)
+        sft_board = finished(cfg, "sft_leaderboard")
+        if sft_board:  # the SFT set recommended, first
+            from doremi.report.sft import sft_compare_section
+
+            plots.leaderboard(sft_board, tmp / "sft_leaderboard.png")
+            parts.insert(0, sft_compare_section(sft_board))
         title = f"Mixture report: {cfg.name}"
         (tmp / "report.md").write_text(to_markdown(title, parts))
         (tmp / "report.html").write_text(to_html(title, parts))

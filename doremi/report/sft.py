@@ -1,0 +1,47 @@
+"""The report's section for stage=sft_compare: the SFT leaderboard, its recommendation and forgetting, first."""
+
+from __future__ import annotations
+
+
+def sft_compare_section(board: dict) -> tuple[str, list]:
+    kind = board["target"]["kind"]
+    header = ["set", "examples", "dev loss", f"vs random ({kind})", "verdict", "worst source vs random",
+              "forgetting", "forgetting vs random", "selection cost"]  # fmt: skip
+    rows = []
+    for row in board["rows"]:
+        mine = row["vs"].get("random", {})
+        judged, worst = mine.get(kind), mine.get("worst")
+        forget = row["forgetting"]["vs"].get("random", {})
+        cost = row["cost"]
+        spent = ", ".join(f"{cost[k]:,} {k.replace('_', ' ')}" for k in ("forward_passes", "fits", "fine_tune_steps") if cost.get(k))  # fmt: skip
+        rows.append([
+            f"**{row['method']}**" if row["method"] == board["recommendation"]["method"] else row["method"],
+            str(row["examples"]), f"{row['average']:.4f}",
+            f"{judged['difference']:+.4f} [{judged['interval'][0]:+.4f}, {judged['interval'][1]:+.4f}]" if judged else "(control)",
+            judged["verdict"] if judged else "",
+            f"{worst['difference']:+.4f} ({worst['verdict']})" if worst else "",
+            f"{row['forgetting']['increase']:+.4f}",
+            f"{forget['difference']:+.4f} ({forget['verdict']})" if forget else "",
+            spent or "none",
+        ])  # fmt: skip
+    dev = sum(v["dev"] for v in board["dev_set"].values())
+    budget = board["budget"]
+    how = f"LoRA r={budget['lora']['r']}" if budget.get("lora") else "full fine-tuning"
+    parts: list = [
+        board["recommendation"]["line"],
+        f"Each SFT set ({budget['examples']} examples) fine-tuned the same base model ({board['base']}) for "
+        f"{budget['epochs']} epochs ({budget['steps']} steps, {how}) with seeds {board['seeds']}; every model scored "
+        f"on the same {dev} dev examples, held out of the pools before any method saw them (loss on response "
+        "tokens, nats/token). Verdicts against random hold together for the whole family (Sidak). Forgetting: the "
+        "pretraining held-out loss after fine-tuning minus the base model's "
+        f"({board['rows'][0]['forgetting']['before']:.4f} nats/token).",
+        (header, rows),
+        {
+            "src": "sft_leaderboard.png",
+            "alt": "each SFT set's dev loss minus random's and stratified's, with intervals",
+        },
+        f"The recommended set, with exports for LLaMA-Factory, TRL and Axolotl: {board['published']}.",
+    ]
+    if board.get("caveat"):
+        parts.append(f"Note: {board['caveat']}.")
+    return ("Which SFT set should I fine-tune on?", parts)
