@@ -151,7 +151,6 @@ def compare(
     replicates: int = 2000,
     seed: int = 0,
     target: list[int] | None = None,
-    priors: dict | None = None,
     family: int = 1,
     fixed: dict | None = None,
 ) -> dict:
@@ -162,8 +161,7 @@ def compare(
     paired seed standard deviation, the two standard errors and which dominates) and about how many seeds
     would halve it (`seeds_to_halve`, None when held-out documents limit it).
 
-    `priors` ({statistic: (d0, s0^2)}, from `fit_priors` over a run's comparisons) moderates each seed
-    variance (doremi.family.moderate); `family` widens every interval for that many comparisons (Sidak).
+    `family` widens every interval for that many comparisons (Sidak).
     `fixed` ({statistic: (variance, df)}, from a pilot) replaces the seeds' own variance: Stein's second stage,
     whose interval keeps its coverage whatever number of seeds the pilot asked for."""
     names = list(sums)
@@ -190,11 +188,8 @@ def compare(
         seeds = np.array([float(pick(p[name][key])[0]) for p in per_seed])
         variance = float(seeds.var(ddof=1)) if n_seeds > 1 else 0.0
         used, df = variance, n_seeds - 1
-        fitted = (priors or {}).get(statistic_id(key, column))
         if fixed and statistic_id(key, column) in fixed:
             used, df = fixed[statistic_id(key, column)]
-        elif fitted is not None and n_seeds > 1:
-            used, df = family_stats.moderate(variance, df, fitted[:2], fitted[2])
         se_seeds = float(np.sqrt(used / n_seeds))
         weights = domain_weights(key, column, len(domains), target)
         if weights is None:  # worst, speed-up: the documents' term as bootstrapped, at the seeds' df
@@ -265,11 +260,10 @@ def compare(
                 **judged(name, "target", float(p["target"][0])),
                 "domains": [domains[i] for i in target],
             }
-    moderated = " (seed variances moderated over the run's comparisons, limma)" if priors else ""
     adjusted = f", each widened for a family of {family} comparisons (Sidak)" if family > 1 else ""
     return {
         "method": (
-            f"paired differences; loss intervals: the standard error from seeds{moderated} and from a "
+            f"paired differences; loss intervals: the standard error from seeds and from a "
             f"{replicates}-replicate bootstrap over held-out documents, each widened by Student's t at its own "
             f"degrees of freedom{adjusted} (speed-up likewise, a seed that never reaches the baseline counting as 0)"
         ),
@@ -294,24 +288,6 @@ def domain_weights(key: str, column: int | None, n_domains: int, target: list[in
 
 def statistic_id(key: str, column: int | None = None) -> str:
     return key if column is None else f"{key}:{column}"
-
-
-def fit_priors(comparisons: list[dict], baseline: str, domains: list[str]) -> dict:
-    """{statistic: (d0, s0^2, df cap)}: the moderated-variance prior of every statistic, fitted to the seed
-    variances of many candidates' comparisons against `baseline` (each a `compare` result without priors)."""
-    judged = [c["baselines"][baseline] for c in comparisons if baseline in c["baselines"]]
-    if not judged:
-        return {}
-    n_seeds = comparisons[0]["seeds"]
-    out = {}
-    keys = [k for k in ("average", "worst", "target") if k in judged[0]]
-    for key in keys:
-        variances = np.array([j[key]["noise"]["seed_sd"] ** 2 for j in judged])
-        out[key] = (*family_stats.prior(variances, n_seeds - 1), (n_seeds - 1) * len(judged))
-    for i, d in enumerate(domains):
-        variances = np.array([j["domains"][d]["seed_sd"] ** 2 for j in judged])
-        out[statistic_id("domains", i)] = (*family_stats.prior(variances, n_seeds - 1), (n_seeds - 1) * len(judged))
-    return out
 
 
 def pilot_noise(judged: dict) -> dict:

@@ -1,6 +1,6 @@
-"""doremi.family by simulation against planted truths: per-seed losses of many mixtures trained with the same
-seeds (a seed effect shared by every mixture, noise of its own per mixture, unequal as measured: paired
-standard deviations 0.007 to 0.068 nats), judged against stratified as stage=compare judges them."""
+"""doremi.family by simulation against planted truths: an interval's two terms each at its own quantile,
+Welch-Satterthwaite, Stein's rule with the documents' term. The compare's whole decision path (intervals,
+family, recommendation, Stein's second stage) is simulated in tests/test_simulate.py."""
 
 import numpy as np
 import pytest
@@ -22,62 +22,6 @@ def recommended(judged) -> int | None:
     """The method with the most negative upper bound among those whose interval lies below 0 (or None)."""
     winners = [(c + h, i) for i, (c, h, _, _) in enumerate(judged) if c + h < 0]
     return min(winners)[1] if winners else None
-
-
-def test_the_prior_recovers_a_common_variance_and_says_when_variances_differ():
-    rng = np.random.default_rng(0)
-    same = rng.chisquare(2, 400) / 2 * 0.04**2  # s^2 on 2 df around 0.04^2
-    d0, s0 = family.prior(same, 2)
-    assert d0 > 8 and s0 == pytest.approx(0.04**2, rel=0.2)
-    scattered = rng.chisquare(2, 400) / 2 * rng.choice([0.005, 0.05, 0.2], 400) ** 2
-    assert family.prior(scattered, 2)[0] < 5  # little borrowed when the pairs differ
-
-
-def test_with_every_mixture_equal_the_recommendation_is_stratified_in_95_percent_of_runs():
-    rng = np.random.default_rng(1)
-    picked = 0
-    runs = 2000
-    for _ in range(runs):
-        diffs = simulate(rng, np.zeros(len(NOISE)), seeds=3)
-        picked += recommended(family.intervals(list(diffs))) is not None
-    assert picked / runs <= 0.05
-    # per-pair 95% intervals (what stage=compare did before) pick a method far more often
-    naive = 0
-    for _ in range(500):
-        diffs = list(simulate(rng, np.zeros(len(NOISE)), 3))
-        own = [(float(np.var(d, ddof=1)), 2) for d in diffs]
-        naive += recommended(family.intervals(diffs, family=1, pilot=own)) is not None
-    assert naive / 500 > 0.1
-
-
-def stein(rng, truth: np.ndarray, resolution: float, pilot_seeds: int = 3, most: int = 1000):
-    """Stein's two stages as stage=compare runs them: a pilot, the seeds each comparison needs, the rest."""
-    pilot = simulate(rng, truth, pilot_seeds)
-    first = family.intervals(list(pilot))
-    needed = [
-        family.stein_seeds(np.sqrt(v), df, resolution, pilot_seeds, family=len(truth), most=most)
-        for _, _, v, df in first
-    ]
-    extra = simulate(rng, truth, max(needed) - pilot_seeds) if max(needed) > pilot_seeds else np.zeros((len(truth), 0))
-    diffs = [np.concatenate([pilot[i], extra[i, : n - pilot_seeds]]) for i, n in enumerate(needed)]
-    return family.intervals(diffs, pilot=[(v, df) for _, _, v, df in first]), needed
-
-
-def test_stein_reaches_the_resolution_finds_twice_it_and_keeps_coverage():
-    rng = np.random.default_rng(2)
-    resolution = 0.05  # with these noises, ~60 seeds for the noisiest method
-    truth = np.zeros(len(NOISE))
-    truth[2] = -2 * resolution  # one method truly better by twice the resolution
-    found = covered = 0
-    runs = 600
-    for _ in range(runs):
-        judged, needed = stein(rng, truth, resolution)
-        assert max(h for _, h, _, _ in judged) <= resolution + 1e-12
-        found += recommended(judged) == 2
-        covered += all(abs(c - t) <= h for (c, h, _, _), t in zip(judged, truth))
-    assert found / runs >= 0.8
-    assert covered / runs >= 0.94  # simultaneous coverage at the stated 95% (Monte Carlo error ~0.01)
-
 
 
 def documents_interval(rng, docs: list[int], doc_sd: list[float], seed_sd: float, seeds: int, rule: str = "own",
@@ -139,22 +83,3 @@ def test_satterthwaite_and_stein_with_the_documents_term():
     assert family.stein_seeds(sd, df, 0.015, 3, docs_se=0.004, docs_df=3) > family.stein_seeds(
         sd, df, 0.015, 3, docs_se=0.004, docs_df=300
     )
-
-
-def test_with_the_documents_term_equal_mixtures_are_recommended_rarely_and_a_planted_one_is_found():
-    """8 methods judged against stratified, each interval with its documents' term at its own quantile and
-    widened for the family: with every mixture equal a method is recommended in at most 5% of runs; a method
-    truly better by twice the median half-width is recommended in at least 80%."""
-    rng = np.random.default_rng(4)
-    docs, doc_sd = [8, 9, 14, 30, 30], [0.1, 0.06, 0.05, 0.04, 0.04]
-    seed_sd = [0.004, 0.006, 0.01, 0.015, 0.02, 0.005, 0.008, 0.012]
-    runs = 600
-
-    def judged(shift: float):
-        out = [documents_interval(rng, docs, doc_sd, sd, 3, family_size=len(seed_sd)) for sd in seed_sd]
-        return [(c + (shift if i == 2 else 0.0), h, 0.0, 0.0) for i, (c, h) in enumerate(out)]
-
-    equal = [judged(0.0) for _ in range(runs)]
-    assert np.mean([recommended(j) is not None for j in equal]) <= 0.05
-    planted = -2 * float(np.median([h for j in equal for _, h, _, _ in j]))
-    assert np.mean([recommended(judged(planted)) == 2 for _ in range(runs)]) >= 0.8

@@ -4,68 +4,15 @@ seed variances moderated over the run and the family of comparisons behind the r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from doremi import family as family_stats
 from doremi import verdict
+from doremi.decide import BASELINES, Trials, judging, recommend, stein_plan  # noqa: F401  (the compare's statistics)
 from doremi.model import build_model
 from doremi.plan import training_flops
 from doremi.stages.common import model_config, say
 from doremi.stages.methods.common import final_tokens
-from doremi.stages.trials import document_sums, train_seeds
-
-BASELINES = ("stratified", "natural")
-
-
-@dataclass
-class Trials:
-    """What the compare trained: {method: {seed: result}}, the methods sharing another's models, each method's seeds."""
-
-    results: dict
-    shared: dict
-    seeds: dict
-
-
-def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | None = None,
-            baselines: tuple[str, str] = BASELINES) -> dict:  # fmt: skip
-    """{method: {baseline: its verdicts}}: every method against each of `baselines` (the control the
-    recommendation picks against first: stratified and natural for mixtures, random and stratified for SFT sets)
-    on the seeds both trained, with seed variances moderated over all the run's comparisons against that baseline
-    (doremi.family), and the comparisons against the control widened for their family (Sidak). With `stein`
-    (compare.resolution), the comparisons against the control take their variance from the pilot.
-
-    `data` needs `domains` (the groups of documents: domains, or an SFT dev set's sources) and `heldout` the
-    documents' `doc_domain` and `doc_tokens`; `trials.results[name][seed]["history"]` the per-document sums."""
-    shared = trials.shared
-    control = baselines[0]
-
-    def one(name, baseline, priors=None, family=1, fixed=None, **bootstrap):
-        common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
-        sums = document_sums({n: trials.results[n] for n in (name, baseline)}, common)
-        return verdict.compare(
-            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, data.domains, seed=int(cfg.seed),
-            target=indices, priors=priors, family=family, fixed=fixed, **bootstrap,
-        )["baselines"][baseline]  # fmt: skip
-
-    out: dict[str, dict] = {name: {} for name in trials.results}
-    for baseline in baselines:
-        judged = [n for n in out if n != baseline and shared.get(n) != baseline and shared.get(baseline) != n]
-        family = len(judged) if baseline == control else 1
-        pilots = (stein or {}).get("pilot", {}) if baseline == control else {}
-        # the prior needs only each pair's seed variance, which the documents' bootstrap does not change
-        first = {n: one(n, baseline, replicates=2) for n in judged if n not in pilots}
-        priors = verdict.fit_priors([{"seeds": len(trials.seeds[n]), "baselines": {baseline: c}} for n, c in first.items()], baseline, data.domains)  # fmt: skip
-        for n in out:
-            if n == baseline:
-                continue
-            if n in pilots:
-                out[n][baseline] = one(n, baseline, family=family, fixed=pilots[n])
-            elif n in judged:
-                out[n][baseline] = one(n, baseline, priors, family)
-            else:
-                out[n][baseline] = one(n, baseline)
-    return out
+from doremi.stages.trials import train_seeds
 
 
 def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder: Path) -> dict:
@@ -83,22 +30,8 @@ def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder:
     contenders = [
         n for n in pilot if "stratified" in pilot[n] and n != "stratified" and trials.shared.get(n) != "stratified"
     ]
-    need, out, unreachable = {}, [], []
-    for name in contenders:
-        judged = pilot[name]["stratified"][key]
-        if judged["interval"][0] > 0:
-            need[name] = pilot_n
-            out.append(name)
-            continue
-        noise = judged["noise"]
-        n = family_stats.stein_seeds(
-            noise["seed_sd_used"], noise["df"], resolution, pilot_n, family=max(len(contenders), 1),
-            docs_se=noise["se_documents"], docs_df=noise["df_documents"], most=most,
-        )  # fmt: skip
-        if n is None:
-            unreachable.append(name)
-        need[name] = n or most
-    need["stratified"] = max(need.values(), default=pilot_n)
+    plan = stein_plan(pilot, contenders, key, resolution, pilot_n, most)
+    need, out, unreachable, documents = plan["need"], plan["out"], plan["unreachable"], plan["documents"]
     for name, source in trials.shared.items():  # a method sharing another's models needs them trained
         need[source] = max(need.get(source, pilot_n), need.get(name, pilot_n))
     trained = [c for c in candidates if c.name not in trials.shared]
@@ -109,6 +42,11 @@ def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder:
         + ", ".join(f"{n} {need.get(n, pilot_n)}" for n in [c.name for c in trained])
         + f" seeds: {extra} more final runs, {extra * one_run:.3g} FLOPs"
         + (f"; out after the pilot (worse than stratified): {', '.join(out)}" if out else "")
+        + (
+            f"; limited by their held-out documents (more seeds cannot narrow them; they keep the pilot's): {', '.join(documents)}"
+            if documents
+            else ""
+        )
         + (f"; not reachable within compare.max_seeds={most}: {', '.join(unreachable)}" if unreachable else "")
     )
     first = int(cfg.seed)
@@ -128,6 +66,7 @@ def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder:
         "seeds": {n: len(s) for n, s in trials.seeds.items()},
         "out_after_pilot": out,
         "unreachable": unreachable,
+        "limited_by_documents": documents,
         "extra_runs": extra,
         "extra_flops": extra * one_run,
         "pilot": {n: verdict.pilot_noise(pilot[n]["stratified"]) for n in contenders},
@@ -201,55 +140,10 @@ def noise_lines(board: dict) -> list[str]:
                 if stein["unreachable"]
                 else ""
             )
+            + (
+                f"; limited by held-out documents (pilot seeds kept): {', '.join(stein['limited_by_documents'])}"
+                if stein.get("limited_by_documents")
+                else ""
+            )
         )
     return out
-
-
-def recommend(rows: list[dict], key: str, baselines: tuple[str, str] = BASELINES, what: str = "sampling") -> dict:
-    """The cheapest method better than the control (`baselines[0]`) on the target (ties: the larger gain), else the
-    control. The verdicts against the control hold together for the whole family of methods (`judging`); a fitted
-    method whose fit ranks held-out swarm runs below swarm.min_spearman is never recommended (its row says why).
-    The other baseline is offered beside the control only where it ties the control."""
-    control, other = baselines
-    for row in rows:
-        fit = row.get("notes", {}).get("fit", {})
-        if fit.get("warning"):
-            row["not_recommended"] = f"its fit is not trusted: {fit['warning']}"
-    winners = [
-        r
-        for r in rows
-        if control in r["vs"] and r["vs"][control][key]["verdict"] == verdict.BETTER and not r.get("not_recommended")
-    ]
-    label = {"average": "average loss", "worst": "worst-domain loss", "target": "target domains' loss"}[key]
-    if what != "sampling":
-        label = label.replace("domain", "source")
-    if winners:
-        best = min(winners, key=lambda r: (r["cost"]["flops"], r["vs"][control][key]["difference"]))
-        judged = best["vs"][control][key]
-        low, high = judged["interval"]
-        unit = "of mixture search" if what == "sampling" else "of selection"
-        of_one = "final run" if what == "sampling" else "fine-tune"
-        return {
-            "method": best["method"],
-            "line": (
-                f"Recommendation: train on {best['method']}: {label} {judged['difference']:+.4f} "
-                f"[{low:+.4f}, {high:+.4f}] nats/token against {control}, for {best['cost']['flops']:.3g} FLOPs "
-                f"{unit} ({best['cost']['share_of_final_run']:.1%} of one {of_one})"
-            ),
-        }
-    halves = sorted(
-        r["vs"][control][key]["half_width"] for r in rows if control in r["vs"] and r.get("same_models_as") != control
-    )
-    detect = (
-        f" (the methods' intervals have a median half-width of ±{halves[len(halves) // 2]:.4f} nats/token: smaller "
-        "differences could not be seen)"
-        if halves
-        else ""
-    )
-    theirs = next((r["vs"].get(control, {}).get(key) for r in rows if r["method"] == other), None)
-    alike = theirs is not None and theirs["verdict"] == verdict.SAME
-    return {
-        "method": control,
-        "line": f"Recommendation: no method beat {control} {what} here on the {label}{detect}; train on {control}"
-        + (f" (or {other}, which ties it)" if alike else ""),
-    }

@@ -20,6 +20,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from doremi import verdict
+from doremi.decide import document_sums  # noqa: F401  (stages import it from here)
 from doremi.files import read_json, write_json_atomic
 from doremi.runtime import is_main_process, say
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
@@ -191,14 +192,6 @@ def train_all(cfg, data, candidates: list[Candidate], seeds, heldout, folder: Pa
             cfg, data, candidate, seeds, heldout, folder, save_first if first else None, shared_trials
         )
     return results, shared
-
-
-def document_sums(results: dict[str, dict[int, dict]], seeds: list[int]) -> dict[str, np.ndarray]:
-    """{name: (seeds, evaluations, documents)} summed nats per held-out document: what doremi.verdict judges."""
-    return {
-        name: np.array([[h["documents"] for h in per_seed[s]["history"]] for s in seeds])
-        for name, per_seed in results.items()
-    }
 
 
 def summarize(per_seed: dict[int, dict], domains: list[str], bytes_per_token: dict[str, float]) -> dict:
