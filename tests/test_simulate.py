@@ -52,7 +52,7 @@ def test_stein_reaches_the_resolution_and_a_method_limited_by_documents_keeps_it
         limited = [v for v in out.values() if v["limited_by_documents"]]
         assert limited and all(v["seeds"] == 3 for v in limited)
     reachable = simulate.Scenario(truths=[0.0, -0.04, 0.0], seed_sd=[0.01, 0.02, 0.03], doc_sd=0.01)
-    reached = covered = found = total = 0
+    reached = covered = total = 0
     for _ in range(60):
         out = simulate.stein_run(reachable, rng, 0.02, most=64)
         for v in out.values():
