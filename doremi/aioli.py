@@ -37,6 +37,16 @@ def smoothed_one_hot(k: int, j: int, factor: float) -> np.ndarray:
     return w
 
 
+def probe_condition(k: int, factor: float) -> float:
+    """The condition number of the k smoothed one-hot mixtures LearnParams sweeps (the matrix `unmix` solves):
+    its eigenvalues are 1 and (k factor - 1) / (k - 1), so it is singular at factor = 1/k (every probe batch
+    uniform: nothing tells the domains apart)."""
+    if k == 1 or factor >= 1:
+        return 1.0
+    small = abs(k * factor - 1) / (k - 1)
+    return float("inf") if small == 0 else max(1.0, small) / min(1.0, small)
+
+
 def unmix(graph: np.ndarray, factor: float) -> np.ndarray:
     """Each row solved against the smoothed one-hot mixtures used (the reference's non-diagonal form)."""
     k = len(graph)

@@ -198,6 +198,9 @@ def help_text() -> str:
     lines += ["Stages:"] + [f"  {name:<10} {row.doc}" for name, row in TABLE.items()]
     lines += ["  all        prepare, learn, final, report", ""]
     lines += ["Methods (method=, compare.methods=): " + ", ".join(_registry()), ""]
+    from doremi.sft.methods import known as sft_known
+
+    lines += ["SFT set methods (sft.method=, sft.compare.methods=): " + ", ".join(sft_known()), ""]
     lines += ["Settings (key = default   # what it does; doremi/schema.py):"]
     for key, f, _ in fields():
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
@@ -207,5 +210,5 @@ def help_text() -> str:
         lines.append(f"  {key} = {shown}" + (f"   # {f.metadata['doc']}" if f.metadata.get("doc") else ""))
     lines += ["", "Config groups: model=tiny|small|hf|hf-120m|hf-280m, tokenizer=byte|bpe|pretrained, data=default",
               "Renamed: prepare.from is prepare.reuse (the old name still works).",
-              "More: README.md (stages, settings, methods, exports)."]  # fmt: skip
+              "More: docs/index.md (getting started, concepts, guides, reference: docs/reference/settings.md)."]  # fmt: skip
     return "\n".join(lines)

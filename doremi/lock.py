@@ -20,8 +20,9 @@ from doremi.errors import DoremiError
 
 
 @contextmanager
-def stage_lock(run_dir: str | Path, stage: str) -> Iterator[Path]:
-    """Hold `stage`'s lock in `run_dir` for the body; DoremiError naming the holder if another process has it."""
+def stage_lock(run_dir: str | Path, stage: str, wait: bool = False) -> Iterator[Path]:
+    """Hold `stage`'s lock in `run_dir` for the body; DoremiError naming the holder if another process has it, or
+    with `wait` (a compare's trial: the second job reuses what the first trains), wait for it, saying so."""
     directory = Path(run_dir) / ".locks"
     directory.mkdir(parents=True, exist_ok=True)
     if directory.is_symlink():
@@ -37,11 +38,16 @@ def stage_lock(run_dir: str | Path, stage: str) -> Iterator[Path]:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise DoremiError(
-            f"stage={stage} in {run_dir} is already running ({holder}; lock {path}): wait for it to finish, "
-            "or use another run_dir="
-        ) from None
+        if not wait:
+            os.close(fd)
+            raise DoremiError(
+                f"stage={stage} in {run_dir} is already running ({holder}; lock {path}): wait for it to finish, "
+                "or use another run_dir="
+            ) from None
+        from doremi.runtime import say
+
+        say(f"[{stage}] held by {holder} (lock {path}): waiting for it, then reusing what it made")
+        fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         os.ftruncate(fd, 0)
         since = time.strftime("%Y-%m-%d %H:%M:%S")

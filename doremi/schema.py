@@ -151,6 +151,12 @@ class Final:
     @staticmethod
     def validate(cfg: DictConfig) -> None:
         seeds_of(cfg, "final.seeds")
+        if cfg.final.average == "lawa" and cfg.final.lawa_every >= cfg.final.max_steps:
+            raise DoremiError(
+                f"final.average=lawa with final.lawa_every={cfg.final.lawa_every} and a run of {cfg.final.max_steps} "
+                "steps (final.max_steps): no snapshot would be taken and lawa would score the raw model; lower "
+                "final.lawa_every"
+            )
 
 
 @dataclass

@@ -47,6 +47,19 @@ class Learn:
             raise DoremiError(f"learn.target={target}: expected average, worst or a list of domains like [wiki,code]")
 
 
+def model_preset(cfg: DictConfig, key: str) -> None:
+    """A scale check's model preset (conf/model/<name>.yaml) exists: refused before any work otherwise."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    name = OmegaConf.select(cfg, key)
+    presets = Path(__file__).resolve().parents[1] / "conf" / "model"
+    if name is not None and presets.is_dir() and not (presets / f"{name}.yaml").is_file():
+        choices = ", ".join(sorted(p.stem for p in presets.glob("*.yaml")))
+        raise DoremiError(f"{key}={name}: not a model preset; choose one of {choices}")
+
+
 @dataclass
 class Swarm:
     """method=regmix | mixing_law: small runs on sampled mixtures (stage=swarm launches them)."""
@@ -70,6 +83,7 @@ class Swarm:
 
     @staticmethod
     def validate(cfg: DictConfig) -> None:
+        model_preset(cfg, "swarm.check_scale")
         if any(c <= 0 for c in cfg.swarm.concentrations) or not len(cfg.swarm.concentrations):
             raise DoremiError(f"swarm.concentrations={list(cfg.swarm.concentrations)}: expected positive numbers")
 
@@ -117,6 +131,7 @@ class Compare:
 
     @staticmethod
     def validate(cfg: DictConfig) -> None:
+        model_preset(cfg, "compare.check_scale")
         if cfg.compare.resolution is not None and cfg.compare.max_seeds < cfg.compare.pilot_seeds:
             raise DoremiError(
                 f"compare.max_seeds={cfg.compare.max_seeds} is below compare.pilot_seeds={cfg.compare.pilot_seeds}: "

@@ -95,6 +95,8 @@ def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
         digest = file_digest(value)
         if digest:
             settings[f"{key} file"] = digest
+        elif isinstance(value, list) and any(file_digest(v) for v in value):  # compare.methods' mixture files
+            settings[f"{key} files"] = [file_digest(v) for v in value]
     if stage == "prepare":  # files named through lists and globs: an edited corpus makes prepare stale
         from doremi.data.sources import input_files
 
@@ -156,6 +158,7 @@ def start(
         now = set_values(settings)
         if before == now:
             say(f"[{stage}] already done in {final} with these settings; reusing it (overwrite=true redoes it)")
+            check_outputs(final, bookkeeping(done, None, f"delete {final} or pass overwrite=true"), stage)
             if is_main_process():
                 copy_published(final, publish, stage, repair=True)
             return None
@@ -181,6 +184,19 @@ def start(
     tmp.mkdir(parents=True)
     write_json_atomic(tmp / "settings.json", settings)
     return StageOutput(stage, final, tmp, settings, publish)
+
+
+def check_outputs(folder: Path, done: dict, stage: str) -> None:
+    """Every file a finished stage recorded in its done.json is still the file it wrote: a reused stage neither
+    republishes nor hands on an edited one."""
+    from doremi.files import file_record
+
+    for relative, recorded in (done.get("outputs") or {}).items():
+        if file_record(folder / relative) != recorded:
+            raise DoremiError(
+                f"{folder / relative} is not the file stage={stage} wrote (its content changed since); nothing is "
+                f"published or reused from it: rerun stage={stage} with overwrite=true"
+            )
 
 
 def swap_in(new: Path, final: Path) -> None:

@@ -27,7 +27,7 @@ from doremi.plan import training_flops
 from doremi.settings import seeds_of
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
-from doremi.stages.graph import locate, producer, stage_dir
+from doremi.stages.graph import locate, producer, require, stage_dir
 from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, recommend, second_stage  # noqa: F401  (recommend: tests import it from here)
 from doremi.stages.methods import Entry, entries, resolve
 from doremi.stages.methods.common import final_tokens, target_of
@@ -41,6 +41,7 @@ from doremi.stages.trials import (
     trial_list,
     trials_dir,
 )
+from doremi.trial_store import finished, train_once
 
 
 def with_method(cfg: DictConfig, name: str) -> DictConfig:
@@ -67,7 +68,7 @@ def mixture_of(cfg: DictConfig, data, entry: Entry, runner) -> dict:
             f"compare.trial={cfg.compare.trial}: {entry.name}'s mixture is not learned yet; run "
             "`stage=compare compare.trial=-1` once first (it learns every method and lists the trials)"
         )
-    return read_json(locate(sub, "learned_mixture"), "")
+    return read_json(require(sub, "learned_mixture", "compare"), "")  # checked against what stage=learn recorded
 
 
 def run(cfg: DictConfig, runner=None) -> str | None:
@@ -190,10 +191,14 @@ def one_trial(cfg: DictConfig, data, candidates: list[Candidate], seeds: list[in
         raise DoremiError(f"compare.trial={index}: this compare has {len(listed)} trials (0 to {len(listed) - 1})")
     candidate, seed = listed[index]
     where = trials_dir(cfg) / trial_id(cfg, data, candidate, seed)
-    if (where / "result.json").is_file():
+    if finished(cfg.run_dir, where) is not None:
         return f"[compare] trial {index} ({candidate.name}, seed {seed}) is done: {where}"
-    say(f"[compare] trial {index}: {candidate.name}, seed {seed} -> {where}")
-    train_one(cfg, data, candidate, seed, heldout_for(cfg, data), where, None)
+
+    def train() -> dict:
+        say(f"[compare] trial {index}: {candidate.name}, seed {seed} -> {where}")
+        return train_one(cfg, data, candidate, seed, heldout_for(cfg, data), where, None)
+
+    train_once(cfg.run_dir, where, train, is_main_process())
     return f"[compare] trial {index} done: {where}"
 
 
@@ -249,7 +254,7 @@ def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, fol
         f"[compare] scale check ({out['preset']}): {out['decision_agreement']:.0%} of pairs decided alike, rank "
         f"correlation {out['spearman']:.3f} (point estimates); best at the larger size: {out['best_large']}"
     )
-    warning = scale_warning(recommended, at_larger, out["preset"])
+    warning = scale_warning(recommended, at_larger, out["preset"], len(seeds))
     if warning:
         out["warning"] = warning
         say(f"[compare] warning: {warning}")
@@ -277,21 +282,23 @@ def verdicts_at_scale(
     return out
 
 
-def scale_warning(recommended: str, at_larger: dict, preset: str) -> str | None:
+def scale_warning(recommended: str, at_larger: dict, preset: str, seeds: int = 3) -> str | None:
     """The larger size's verdicts against the recommendation: a method detectably better than stratified when
     stratified was recommended, or the recommended method detectably worse than stratified; None when they agree
-    or cannot tell (differences within the larger size's noise are not a reversal)."""
+    or cannot tell (differences within the larger size's noise are not a reversal). With one seed the intervals
+    cover held-out sampling only, and the warning says so."""
+    caveat = " (one seed at the larger size: its intervals cover held-out sampling only, not training noise; raise compare.check_seeds)" if seeds < 2 else ""  # fmt: skip
     if recommended == "stratified" or recommended not in at_larger:
         better = [n for n, v in at_larger.items() if v["verdict"] == verdict.BETTER]
         if better:
             shown = ", ".join(f"{n} {at_larger[n]['difference']:+.4f}" for n in better)
-            return f"at {preset} {shown} beat stratified, which this compare recommends: the decision may not hold at scale"
+            return f"at {preset} {shown} beat stratified, which this compare recommends: the decision may not hold at scale{caveat}"
         return None
     mine = at_larger[recommended]
     if mine["verdict"] == verdict.WORSE:
         return (
             f"at {preset} the recommended {recommended} is worse than stratified ({mine['difference']:+.4f} "
-            f"[{mine['interval'][0]:+.4f}, {mine['interval'][1]:+.4f}]): the decision may not hold at scale"
+            f"[{mine['interval'][0]:+.4f}, {mine['interval'][1]:+.4f}]): the decision may not hold at scale{caveat}"
         )
     return None
 

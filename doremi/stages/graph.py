@@ -42,6 +42,7 @@ ARTIFACTS = {
     "downstream": Artifact("final", "downstream.json", "lm-eval task scores (published by stage=eval)"),
     "swarm_runs": Artifact("swarm", "runs.jsonl", "the swarm's table: each run's weights and held-out losses"),
     "leaderboard": Artifact("compare", "leaderboard.json", "every method's verdicts, cost and weights"),
+    "recommended_mixture": Artifact("compare", "recommended.json", "the recommended mixture, as published"),
     "sft_set": Artifact("sft_mix", "", "the SFT set: train.jsonl, dev.jsonl, manifest.json"),
     "sft_eval": Artifact("sft", "eval.json", "SFT dev losses"),
     "sft_leaderboard": Artifact("sft_compare", "leaderboard.json", "every SFT set's verdicts, forgetting and cost"),
@@ -305,7 +306,7 @@ TABLE: dict[str, Stage] = {
             "learn every method of compare.methods, train each at the final settings; leaderboard",
             ("prepared",),
             _compare_settings,
-            ("leaderboard",),
+            ("leaderboard", "recommended_mixture"),
             runs_first=("prepare",),  # a first stage=compare is one command
             locked=lambda cfg: cfg.compare.get("trial") is None,  # trial jobs run side by side
         ),

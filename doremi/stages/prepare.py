@@ -79,6 +79,12 @@ def _check_domains(cfg: DictConfig, splits: dict, seq_len: int) -> list[str]:
                 f"domain {name!r} has {train['tokens']} training tokens, fewer than one sequence of "
                 f"{seq_len + 1} (model.seq_len + 1); add text to it, drop it, or lower model.seq_len"
             )
+        if val["chunks"] == 0 and train["documents"] + val["documents"] < 3:
+            raise DoremiError(
+                f"domain {name!r} has {train['documents'] + val['documents']} document(s): at most a third of a "
+                "domain's documents are held out, so none of them is and it cannot be scored; give it 3 or more "
+                "documents, merge it into another domain (data.domain_map), or drop it"
+            )
         if val["chunks"] == 0:
             raise DoremiError(
                 f"domain {name!r} has {val['tokens']} held-out tokens ({val['documents']} documents), fewer than one "

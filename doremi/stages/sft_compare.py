@@ -44,6 +44,7 @@ from doremi.stages.common import (  # fmt: skip
 )
 from doremi.stages.judge import Trials, judging, noise_floor, recommend
 from doremi.stages.sft_sets import check_budget, context, load_base, pools_and_dev, write_jsonl, write_set
+from doremi.trial_store import train_once
 
 TRIAL_SETTINGS = ("sft.epochs", "sft.batch_size", "sft.lr", "sft.min_lr_ratio", "sft.betas", "sft.weight_decay",
                   "sft.dropout_top", "sft.lora", *TRAINING)  # fmt: skip
@@ -89,16 +90,19 @@ class Sets:
             examples = [Example(**json.loads(line)) for line in (folder / "set.jsonl").read_text().splitlines()]
             if digest([ex.id for ex in examples]) == record["set"]:
                 return examples, record
-            say(f"[sft_compare] {folder} does not hold the set it recorded: selecting it again")
-        say(f"[sft_compare] {method.name}: selecting {self.cfg.sft.budget} examples")
-        started = time.perf_counter()
-        chosen = method.select(context(self.cfg, self.data, self.pool, folder, self.base))
-        record = {"method": method.name, "set": digest([ex.id for ex in chosen.examples]), "cost": chosen.cost,
-                  "notes": chosen.notes, "seconds": time.perf_counter() - started}  # fmt: skip
-        if is_main_process():
-            write_jsonl(folder / "set.jsonl", chosen.examples)
-            write_json_atomic(folder / "selection.json", record)
-        return chosen.examples, record
+            raise DoremiError(f"{folder / 'set.jsonl'} is not the set its selection recorded (edited or replaced): delete {folder} and rerun")  # fmt: skip
+        with stage_lock(self.cfg.run_dir, f"trial-{folder.name}", wait=True):  # parallel trial jobs select once
+            if (folder / "selection.json").is_file():
+                return self.get(method)
+            say(f"[sft_compare] {method.name}: selecting {self.cfg.sft.budget} examples")
+            started = time.perf_counter()
+            chosen = method.select(context(self.cfg, self.data, self.pool, folder, self.base))
+            record = {"method": method.name, "set": digest([ex.id for ex in chosen.examples]), "cost": chosen.cost,
+                      "notes": chosen.notes, "seconds": time.perf_counter() - started}  # fmt: skip
+            if is_main_process():
+                write_jsonl(folder / "set.jsonl", chosen.examples)
+                write_json_atomic(folder / "selection.json", record)  # last: it marks the set whole
+            return chosen.examples, record
 
 
 def run(cfg: DictConfig) -> str | None:
@@ -196,13 +200,8 @@ class TrialTrainer:
 
     def train(self, name: str, examples: list[Example], seed: int) -> dict:
         where = self.folder(name, examples, seed)
-        no_links(where, self.cfg.run_dir)
-        if (where / "result.json").is_file():
-            return read_json(where / "result.json", "")
-        where.parent.mkdir(parents=True, exist_ok=True)
-        with stage_lock(self.cfg.run_dir, f"trial-{where.name}"):
-            if (where / "result.json").is_file():  # another job finished it while this one waited
-                return read_json(where / "result.json", "")
+
+        def fine_tuned() -> dict:
             say(f"[sft_compare] fine-tuning on the {name} set ({len(examples)} chats), seed {seed}")
             started = time.perf_counter()
             rows = encode(self.tokenizer, [ex.to_record() for ex in examples], self.length)
@@ -218,6 +217,8 @@ class TrialTrainer:
             if is_main_process():
                 write_json_atomic(where / "result.json", result)
             return result
+
+        return train_once(self.cfg.run_dir, where, fine_tuned, is_main_process())
 
 
 def one_trial(trainer: TrialTrainer, chosen: dict, listed: list, index: int) -> str:

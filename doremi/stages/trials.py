@@ -25,6 +25,7 @@ from doremi.files import read_json, write_json_atomic
 from doremi.runtime import is_main_process, say
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
 from doremi.stages.methods import OnlineSetup, known, resolve
+from doremi.trial_store import train_once
 
 
 @dataclass
@@ -101,6 +102,9 @@ def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_
     return result
 
 
+NOT_A_TRIALS = ("final.seeds", "final.mixture", "final.baselines")
+
+
 def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
     """The fingerprint of one trial: the final stage's settings, the prepared data, the mixture (weights and
     online settings) and the seed. The same trial has the same id in every run of a run_dir, whoever trains it."""
@@ -113,6 +117,8 @@ def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
     settings: dict = {}
     for key in FINAL_SETTINGS:
         settings.update(_flat(key, _select(cfg, key)))
+    for key in NOT_A_TRIALS:  # what decides which trials run, not what one trial trains
+        settings.pop(key, None)
     spec = {"settings": settings, "data": data.manifest.get("data_hash"), "weights": [round(w, 12) for w in candidate.weights],
             "online": candidate.online, "seed": int(seed)}  # fmt: skip
     text = json.dumps(spec, sort_keys=True, default=str)
@@ -134,13 +140,17 @@ def train_seeds(cfg, data, candidate: Candidate, seeds, heldout, folder: Path, s
     for seed in seeds:
         where = folder / candidate.name / f"seed-{seed}"
         trained_in = trials_dir(cfg) / trial_id(cfg, data, candidate, seed) if shared_trials else where
-        if (trained_in / "result.json").exists():
+
+        def train(seed=seed, trained_in=trained_in):
+            say(f"[{stage}] training on the {candidate.name} mixture, seed {seed}")
+            return train_one(cfg, data, candidate, seed, heldout, trained_in, save_to if seed == seeds[0] else None)
+
+        if shared_trials:
+            out[seed] = train_once(cfg.run_dir, trained_in, train, is_main_process())
+        elif (trained_in / "result.json").exists():
             out[seed] = read_json(trained_in / "result.json", "")
         else:
-            say(f"[{stage}] training on the {candidate.name} mixture, seed {seed}")
-            out[seed] = train_one(
-                cfg, data, candidate, seed, heldout, trained_in, save_to if seed == seeds[0] else None
-            )
+            out[seed] = train()
         if shared_trials and is_main_process():
             for name in ("result.json", "schedule.jsonl"):
                 if (trained_in / name).is_file():

@@ -102,6 +102,13 @@ SETTINGS = [
     ("stage=export", "format=megatorn", "format=megatorn"),
     ("stage=export", "format=megatron mixture=nowhere.json", "nowhere.json"),
     ("stage=reference", "overwrite=true resume=/nonexistent/step-1.ckpt", "resume=/nonexistent/step-1.ckpt"),
+    # refused before any work: a scale check's preset, lawa that could take no snapshot, a file named like a method
+    ("stage=compare", "compare.check_scale=huge", "compare.check_scale=huge: not a model preset"),
+    ("stage=swarm", "swarm.check_scale=huge", "swarm.check_scale=huge: not a model preset"),
+    ("stage=final", "final.average=lawa final.lawa_every=500", "final.lawa_every=500"),
+    ("stage=compare", "compare.methods=[doremi,stratified.json]", "which is the method stratified"),
+    ("stage=sft_compare", "sft.compare.methods=[random,randomm]", "'randomm' is not an SFT set method"),
+    ("stage=sft_mix", "sft.method=bogus", "sft.method: 'bogus' is not an SFT set method"),
 ]
 
 
@@ -180,7 +187,7 @@ def null_content(box, monkeypatch, cleanup):
 
 def all_filtered(box, monkeypatch, cleanup):
     pool = write_jsonl(box / "short.jsonl", [{"prompt": f"q{i}", "response": "too short"} for i in range(5)])
-    return ["stage=sft_mix", f"sft.pools={{a: '{pool}'}}"], "sft.filters"
+    return ["stage=sft_mix", f"sft.pools={{a: '{pool}'}}", "sft.budget=2"], "sft.filters"
 
 
 def empty_domain_name(box, monkeypatch, cleanup):
@@ -189,7 +196,7 @@ def empty_domain_name(box, monkeypatch, cleanup):
 
 
 def unknown_sft_count(box, monkeypatch, cleanup):
-    pool = write_jsonl(box / "p.jsonl", [{"prompt": "q", "response": "r " * 700}])
+    pool = write_jsonl(box / "p.jsonl", [{"prompt": f"q{i}", "response": "r " * 700} for i in range(6)])
     return ["stage=sft_mix", f"sft.pools={{a: '{pool}'}}", "sft.counts={zzz: 3}"], "zzz"
 
 

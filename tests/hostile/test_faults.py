@@ -73,7 +73,7 @@ def test_names_from_data_never_leave_the_run(tmp_path, make_cfg):
     cfg = make_cfg(
         "stage=sft_mix",
         f"sft.paths=['{pool}']",
-        "sft.budget=8",
+        "sft.budget=6",
         "sft.dev_size=2",
         "sft.filters.min_chars=10",
         "sft.dedup.near=false",

@@ -123,10 +123,16 @@ def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_pu
     assert (tmp_path / "run" / "prepare" / "done.json").exists()
     board = json.loads((tmp_path / "run" / "compare" / "leaderboard.json").read_text())
     stein = board["resolution"]
-    # the pilot's 2 seeds cannot reach 0.0005 nats: each method still in contention gets more, up to the cap
-    assert stein["pilot_seeds"] == 2 and set(stein["seeds"].values()) <= {2, 3} and stein["seeds"]["stratified"] == 3
+    # 0.0005 nats is below what the held-out documents alone allow: seeds cannot reach it, so the methods
+    # limited by their documents keep the pilot's 2 seeds and are named; the others get more, up to the cap
+    assert stein["pilot_seeds"] == 2 and set(stein["seeds"].values()) <= {2, 3}
+    for name in stein["limited_by_documents"]:
+        assert stein["seeds"][name] == 2 and name not in stein["unreachable"]
+    others = [n for n in stein["seeds"] if n != "stratified" and n not in stein["limited_by_documents"] + stein["out_after_pilot"]]
+    assert all(stein["seeds"][n] == 3 for n in others)
     trained = {p.parent.name: len(list(p.parent.glob("seed-*"))) for p in (tmp_path / "run/compare").glob("*/seed-0")}
-    assert trained["stratified"] == 3 and stein["extra_runs"] == sum(n - 2 for n in trained.values() if n > 2)
+    assert trained["stratified"] == max(stein["seeds"].values())
+    assert stein["extra_runs"] == sum(n - 2 for n in trained.values() if n > 2)
     for row in board["rows"]:
         if row["method"] != "stratified":
             assert len(row["seeds"]) == stein["seeds"][row["method"]]

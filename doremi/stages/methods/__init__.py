@@ -58,6 +58,11 @@ def entries(values) -> list[Entry]:
         value = str(value)
         if value.endswith(".json"):
             entry = Entry(Path(value).name.removesuffix(".json"), file=value)
+            if entry.name in _registry():
+                raise DoremiError(
+                    f"compare.methods: {value} would be judged under the name {entry.name!r}, which is the method "
+                    f"{entry.name} (a baseline's name would replace the baseline itself); rename the file"
+                )
         else:
             entry = Entry(value, method=resolve(value))
         if entry.name in seen:

@@ -16,10 +16,41 @@ from doremi.stages.methods.base import LearnContext, Method, OnlineSetup
 from doremi.stages.methods.common import mixture_for
 from doremi.stages.methods.odm import report
 
+PROBE_CONDITION = 50  # the largest condition number of the probe mixtures' matrix Aioli is allowed to solve
+
+
+def check(k: int, a, run_steps: int) -> float:
+    """Settings that would make Aioli a no-op or solve a (near-)singular system are refused in one line; the share
+    of the run its LearnParams sweeps take is returned (said before training, warned above a half)."""
+    from doremi.aioli import probe_condition
+    from doremi.errors import DoremiError
+
+    if int(a.update_steps) >= run_steps:
+        raise DoremiError(
+            f"aioli.update_steps={a.update_steps} is not below the run's {run_steps} steps (final.max_steps): the "
+            "run would be only probe sweeps and the proportions would never move; lower aioli.update_steps"
+        )
+    condition = probe_condition(k, float(a.one_hot_factor))
+    if condition > PROBE_CONDITION:
+        raise DoremiError(
+            f"aioli.one_hot_factor={a.one_hot_factor} is (close to) 1/{k}: with {k} domains every probe batch is "
+            f"(nearly) uniform and the mixing law cannot be identified (condition number {condition:.3g}); choose a "
+            f"factor well above 1/{k} (Aioli's reference: 0.625)"
+        )
+    return min(1.0, int(a.lp_rounds) * k * int(a.lp_steps) / int(a.update_steps))
+
 
 def learn(ctx: LearnContext) -> dict:
+    from doremi.runtime import say
+
     k = len(ctx.data.domains)
     a = ctx.cfg.aioli
+    share = check(k, a, int(ctx.cfg.final.max_steps))
+    say(
+        f"[aioli] LearnParams sweeps take {a.lp_rounds} x {k} domains x {a.lp_steps} steps of every "
+        f"{a.update_steps}: {share:.0%} of the final run trains on probe mixtures, not on Aioli's proportions"
+        + ("; warning: more than half the run (lower aioli.lp_rounds or aioli.lp_steps, or raise aioli.update_steps)" if share > 0.5 else "")
+    )  # fmt: skip
     settings = {
         "method": "aioli",
         "update_steps": int(a.update_steps),
