@@ -226,6 +226,15 @@ def _sft_compare_inputs(cfg: DictConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(("prepared", *_sft_base(cfg), *extra)))
 
 
+def _sft_compare_first(cfg: DictConfig) -> tuple[str, ...]:
+    """The stages a first stage=sft_compare runs itself when they are not finished: the pipeline up to its base
+    model (and the reference that learned quotas start from)."""
+    first = {"final": ("prepare", "learn", "final"), "reference": ("prepare", "reference")}.get(str(cfg.sft.base), ("prepare",))  # fmt: skip
+    if "learned" in [str(m) for m in cfg.sft.compare.methods] and str(cfg.sft.learn.base) == "reference":
+        first = (*first, "reference")
+    return tuple(dict.fromkeys(first))
+
+
 def _compare_settings(cfg: DictConfig) -> tuple[str, ...]:
     """The final stage's settings, and those of every listed method (its learned mixture follows from them)."""
     keys = [key for e in methods.entries(cfg.compare.methods) if e.method for key in method_settings(e.method)]
@@ -340,6 +349,7 @@ TABLE: dict[str, Stage] = {
             ("sft", "dro", "seed", "final.eval_chunks", *TRAINING),
             ("sft_leaderboard",),
             locked=lambda cfg: cfg.sft.compare.get("trial") is None,  # trial jobs run side by side
+            runs_first=_sft_compare_first,  # a first stage=sft_compare is one command
         ),
         Stage(
             "eval", "lm-evaluation-harness tasks on every final model", ("final_models",), ("eval",), ("downstream",)

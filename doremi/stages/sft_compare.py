@@ -105,7 +105,14 @@ class Sets:
             return chosen.examples, record
 
 
-def run(cfg: DictConfig) -> str | None:
+def run(cfg: DictConfig, runner=None) -> str | None:
+    from doremi.stages.graph import TABLE, names, stage_dir
+
+    for stage in names(TABLE["sft_compare"].runs_first, cfg):  # a first compare on a fresh run_dir is one command
+        if not (stage_dir(cfg, stage) / "done.json").is_file() and runner is not None:
+            if cfg.sft.compare.get("trial") is not None:
+                raise DoremiError(f"sft.compare.trial={cfg.sft.compare.trial}: run `stage=sft_compare sft.compare.trial=-1` once first")  # fmt: skip
+            runner(cfg, stage)
     methods = entries(cfg.sft.compare.methods)
     data = load_prepared(cfg)
     base = load_base(cfg, data, str(cfg.sft.base), "sft.base")

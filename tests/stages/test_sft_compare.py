@@ -181,3 +181,17 @@ def test_lora_fine_tunes_a_hugging_face_model_and_trains_only_its_adapters(tmp_p
     build_model(tuned["model_config"]).load_state_dict(tuned["state_dict"])
     cfg = compose_in(tmp_path, *settings, *sft)
     assert 0 < trainable_share(base, cfg.sft) < 0.2
+
+
+def test_a_first_sft_compare_on_a_fresh_run_dir_is_one_command(tmp_path, capsys):
+    """From a fresh run_dir: the pipeline up to the base model runs first, then the SFT leaderboard is printed
+    with intervals, forgetting and one recommendation, and the recommended set is published."""
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=100)
+    pool = write_jsonl(tmp_path / "pool.jsonl", lookup(24, "clean", 0) + lookup(24, "other", 1, start=500))
+    sft = [*SFT, f"sft.paths=[{pool}]", "sft.budget=12", "sft.epochs=1", "sft.dev_size=16", "sft.compare.seeds=2",
+           "sft.compare.methods=[longest]", "sft.compare.target=average"]  # fmt: skip
+    run_stage(compose_in(tmp_path, domains_override(files), *BASE, *sft, "stage=sft_compare"))
+    out = capsys.readouterr().out
+    assert (tmp_path / "run" / "final" / "done.json").is_file()  # the pipeline ran first
+    assert "vs random (average)" in out and "forgetting" in out and "Recommendation:" in out
+    assert "published:" in out and (tmp_path / "run" / "sft_compare" / "recommended" / "train.jsonl").is_file()
