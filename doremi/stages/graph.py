@@ -217,11 +217,15 @@ def _sft_inputs(cfg: DictConfig) -> tuple[str, ...]:
     return ("prepared", *_sft_base(cfg), "sft_set")
 
 
+def _learns_quotas(cfg: DictConfig) -> bool:
+    """Whether an SFT method of the compare learns quotas (from sft.learn.base)."""
+    from doremi.sft.methods import known, resolve
+
+    return any(resolve(str(m)).learns_quotas for m in cfg.sft.compare.methods if str(m) in known())
+
+
 def _sft_compare_inputs(cfg: DictConfig) -> tuple[str, ...]:
-    learned = ("learned" in [str(m) for m in cfg.sft.compare.methods]) and str(cfg.sft.learn.base) in (
-        "reference",
-        "final",
-    )
+    learned = _learns_quotas(cfg) and str(cfg.sft.learn.base) in ("reference", "final")
     extra = ({"reference": "reference_model", "final": "final_model"}[str(cfg.sft.learn.base)],) if learned else ()
     return tuple(dict.fromkeys(("prepared", *_sft_base(cfg), *extra)))
 
@@ -230,7 +234,7 @@ def _sft_compare_first(cfg: DictConfig) -> tuple[str, ...]:
     """The stages a first stage=sft_compare runs itself when they are not finished: the pipeline up to its base
     model (and the reference that learned quotas start from)."""
     first = {"final": ("prepare", "learn", "final"), "reference": ("prepare", "reference")}.get(str(cfg.sft.base), ("prepare",))  # fmt: skip
-    if "learned" in [str(m) for m in cfg.sft.compare.methods] and str(cfg.sft.learn.base) == "reference":
+    if _learns_quotas(cfg) and str(cfg.sft.learn.base) == "reference":
         first = (*first, "reference")
     return tuple(dict.fromkeys(first))
 

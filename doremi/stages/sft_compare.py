@@ -77,7 +77,7 @@ class Sets:
     def key(self, method: SetMethod) -> str:
         spec = {k: _flat(k, _select(self.cfg, k)) for k in method.settings}
         spec.update(method=method.name, pool=self.pool_key, budget=int(self.cfg.sft.budget), seed=int(self.cfg.sft.seed))  # fmt: skip
-        if method.uses_base or method.name == "learned":
+        if method.uses_base:
             spec["base"] = file_digest(str(self.base[1]))
             spec["base learned"] = str(self.cfg.sft.learn.base)
         return digest(spec)
@@ -178,14 +178,14 @@ def say_cost(cfg: DictConfig, methods: list[SetMethod], pool: dict, base: dict) 
     examples = sum(len(v) for v in pool.values())
     batch, steps = steps_of(int(cfg.sft.budget), int(cfg.sft.batch_size), int(cfg.sft.epochs))
     seeds = int(cfg.sft.compare.seeds)
-    passes = sum({"ifd": 2, "diverse": 1}.get(m.name, 0) * examples for m in methods)
-    learned = 2 * int(cfg.sft.learn.steps) if any(m.name == "learned" for m in methods) else 0
+    passes = sum(m.passes * examples for m in methods)
+    learned = 2 * int(cfg.sft.learn.steps) * sum(m.learns_quotas for m in methods)
     how = f"LoRA r={cfg.sft.lora.r}" if int(cfg.sft.lora.r) else "full fine-tuning"
     say(
         f"[sft_compare] {len(methods)} sets ({', '.join(m.name for m in methods)}) x {seeds} seeds = up to "
         f"{len(methods) * seeds} fine-tunes of {steps} steps of {batch} chats ({how}); selection: about {passes:,} "
         f"base-model forward passes" + (f", {learned} fine-tuning steps for learned quotas" if learned else "")
-        + (", 1 classifier fit" if any(m.name == "quality" for m in methods) else "")
+        + (f", {sum(m.fits for m in methods)} classifier fit(s)" if any(m.fits for m in methods) else "")
     )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ def method_name(cfg: DictConfig) -> str:
 def run(cfg: DictConfig) -> None:
     sft = cfg.sft
     method = resolve(method_name(cfg))
-    learned = method.name == "learned"
+    learned = method.learns_quotas
     published = Path(cfg.mixtures_dir) / f"{cfg.name}-sft.json"
     out = start(cfg, "sft_mix", publish={"learned/mixture.json": published} if learned else None)
     if out is None:

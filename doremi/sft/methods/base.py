@@ -49,8 +49,11 @@ class SetMethod:
     name: str
     doc: str
     select: Callable[[SetContext], Selection]
-    uses_base: bool = False  # scores with the base model (its cost is forward passes)
+    uses_base: bool = False  # reads the base model (scores with it, or fine-tunes from it)
     settings: tuple[str, ...] = ()  # the settings that decide its set, beside sft.budget, sft.seed and the pools
+    passes: int = 0  # base-model forward passes per pool example (its cost, said before a compare trains)
+    fits: int = 0  # classifier fits
+    learns_quotas: bool = False  # fine-tunes a reference and a proxy from sft.learn.base (sft.learn.steps each)
 
 
 def top(examples: list[Example], scores, budget: int) -> list[Example]:

@@ -91,5 +91,5 @@ def quality_set(ctx: SetContext) -> Selection:
 
 METHOD = SetMethod(
     "quality", "a classifier trained on a seed set of good examples keeps the best-scored (sft.seed_set)", quality_set,
-    settings=("sft.seed_set", "sft.compare.seed_size", "sft.filters"),
+    settings=("sft.seed_set", "sft.compare.seed_size", "sft.filters"), fits=1,
 )  # fmt: skip
