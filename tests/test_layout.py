@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tools.layout import cycles, graph_of, upward
+from tools.layout import MOST_LINES, cycles, graph_of, names_a_method, oversized, upward
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,3 +36,27 @@ def test_a_string_import_is_an_edge(tmp_path):
     (package / "stages" / "graph.py").write_text('import importlib\nM = importlib.import_module("doremi.stages.m")\n')
     (package / "stages" / "m.py").write_text("from doremi.stages.graph import TABLE\n")
     assert cycles(graph_of(tmp_path)) == [["doremi.stages.graph", "doremi.stages.m"]]
+
+
+def test_no_module_is_over_400_lines():
+    assert oversized(ROOT) == [], f"split what does more than one job (at most {MOST_LINES} lines a module)"
+
+
+def test_generic_sft_code_names_no_sft_method_but_asks_the_registry():
+    from doremi.sft.methods import BASELINES, known
+
+    generic = ("doremi.stages.sft", "doremi.stages.graph", "doremi.sft.tune", "doremi.sft.score", "doremi.sft.devset")
+    # "learned" is also sft.mixture's value and its folder's name (sft.mixture=learned, the older way to ask for it)
+    named = [m for m in known() if m not in (*BASELINES, "learned")]
+    assert len(named) >= 5 and names_a_method(ROOT, generic, named) == []
+
+
+def test_the_size_and_naming_checks_see_a_violation(tmp_path):
+    package = tmp_path / "doremi"
+    (package / "stages").mkdir(parents=True)
+    for init in (package, package / "stages"):
+        (init / "__init__.py").write_text("")
+    (package / "stages" / "big.py").write_text("x = 1\n" * 401)
+    (package / "stages" / "generic.py").write_text('if method == "ifd":\n    pass\n')
+    assert oversized(tmp_path) == [("doremi.stages.big", 401)]
+    assert names_a_method(tmp_path, ("doremi.stages",), ["ifd"]) == [("doremi.stages.generic", "ifd")]

@@ -94,6 +94,34 @@ def graph_of(root: Path, top_level_only: bool = False) -> dict[str, set[str]]:
     return {name: imports(path, known, top_level_only) - {name} for name, path in known.items()}
 
 
+MOST_LINES = 400
+
+
+def oversized(root: Path, most: int = MOST_LINES) -> list[tuple[str, int]]:
+    """Modules longer than `most` lines (a module that long is doing more than one job)."""
+    out = []
+    for name, path in modules(root).items():
+        lines = len(path.read_text().splitlines())
+        if lines > most:
+            out.append((name, lines))
+    return sorted(out)
+
+
+def names_a_method(root: Path, generic: tuple[str, ...], methods: list[str]) -> list[tuple[str, str]]:
+    """(module, method) where a module of `generic` (dotted prefixes) names a method as a string literal: generic
+    code asks the registry instead."""
+    import ast
+
+    out = []
+    for name, path in modules(root).items():
+        if not name.startswith(generic):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in methods:
+                out.append((name, node.value))
+    return sorted(set(out))
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
     known = modules(root)
@@ -117,6 +145,8 @@ def main() -> None:
     print(f"imports from a component up into doremi.stages: {len(up)}" + "".join(f"\n  {a} -> {b}" for a, b in up))
     found = cycles(graph)
     print(f"import cycles (any import): {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
+    big = oversized(root)
+    print(f"modules over {MOST_LINES} lines: {len(big)}" + "".join(f"\n  {n} ({s})" for n, s in big))
 
 
 if __name__ == "__main__":
