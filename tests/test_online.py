@@ -104,9 +104,11 @@ def test_odm_resumes_exactly_with_two_processes(tmp_path, make_cfg):
         result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
 
-    for run in ("straight", "killed"):
-        cli(tmp_path / run, "stage=prepare")
-        cli(tmp_path / run, "stage=learn")
+    from doremi.stages import run_stage
+
+    for run in ("straight", "killed"):  # in this process: only the two-process stage needs the command line
+        for stage in ("prepare", "learn"):
+            run_stage(make_cfg(*base[len(TINY) :], f"run_dir={tmp_path / run}", f"mixtures_dir={tmp_path / run}-m", f"stage={stage}"))  # fmt: skip
     cli(tmp_path / "straight", "stage=final", *ddp)
     process = cli(tmp_path / "killed", "stage=final", *ddp, wait=False)
     checkpoints = tmp_path / "killed" / "final.partial" / "odm" / "seed-0" / "checkpoints"
