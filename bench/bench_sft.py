@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_variants import config  # noqa: E402
 
+from doremi.report.sft import cost_words  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import quiet_lightning  # noqa: E402
 
@@ -150,12 +151,12 @@ def table(board: dict) -> str:
         vs = row["vs"].get("random", {})
         avg, worst = vs.get("average"), vs.get("worst")
         cost = row["cost"]
-        spent = ", ".join(f"{cost[k]:,} {k.replace('_', ' ')}" for k in ("forward_passes", "fits", "fine_tune_steps") if cost.get(k))  # fmt: skip
+        spent = cost_words(cost)
         cells = [
             row["method"], f"{row['average']:.4f}",
             f"{avg['difference']:+.4f} [{avg['interval'][0]:+.4f}, {avg['interval'][1]:+.4f}]" if avg else "(control)",
             avg["verdict"] if avg else "", f"{worst['difference']:+.4f}" if worst else "", worst["verdict"] if worst else "",
-            f"{row['forgetting']['increase']:+.4f}", spent or "none",
+            f"{row['forgetting']['increase']:+.4f}", spent,
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", board["recommendation"]["line"], ""]

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+COSTS = {"forward_passes": ("forward pass", "forward passes"), "fits": ("classifier fit", "classifier fits"),
+         "fine_tune_steps": ("fine-tuning step", "fine-tuning steps")}  # fmt: skip
+
+
+def cost_words(cost: dict) -> str:
+    """What choosing a set cost, in words ("4,906 forward passes", "1 classifier fit"), or "none"."""
+    spent = [f"{cost[k]:,} {one if cost[k] == 1 else many}" for k, (one, many) in COSTS.items() if cost.get(k)]
+    return ", ".join(spent) or "none"
+
 
 def sft_compare_section(board: dict) -> tuple[str, list]:
     kind = board["target"]["kind"]
@@ -13,7 +22,7 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
         judged, worst = mine.get(kind), mine.get("worst")
         forget = row["forgetting"]["vs"].get("random", {})
         cost = row["cost"]
-        spent = ", ".join(f"{cost[k]:,} {k.replace('_', ' ')}" for k in ("forward_passes", "fits", "fine_tune_steps") if cost.get(k))  # fmt: skip
+        spent = cost_words(cost)
         rows.append([
             f"**{row['method']}**" if row["method"] == board["recommendation"]["method"] else row["method"],
             str(row["examples"]), f"{row['average']:.4f}",
@@ -22,7 +31,7 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
             f"{worst['difference']:+.4f} ({worst['verdict']})" if worst else "",
             f"{row['forgetting']['increase']:+.4f}",
             f"{forget['difference']:+.4f} ({forget['verdict']})" if forget else "",
-            spent or "none",
+            spent,
         ])  # fmt: skip
     dev = sum(v["dev"] for v in board["dev_set"].values())
     budget = board["budget"]

@@ -26,6 +26,7 @@ from doremi.errors import DoremiError
 from doremi.files import no_links, read_json, write_json_atomic
 from doremi.lock import stage_lock
 from doremi.plan import training_flops
+from doremi.report.sft import cost_words
 from doremi.settings import SftSettings, TrainerSettings
 from doremi.sft.examples import Example
 from doremi.sft.methods import BASELINES, SetMethod, entries
@@ -348,13 +349,13 @@ def summary_text(board: dict) -> str:
         mine = row["vs"].get("random", {})
         judged, worst = mine.get(kind), mine.get("worst")
         cost = row["cost"]
-        spent = ", ".join(f"{cost[k]:,} {k.replace('_', ' ')}" for k in ("forward_passes", "fits", "fine_tune_steps") if cost.get(k))  # fmt: skip
+        spent = cost_words(cost)
         lines.append("  ".join([
             row["method"], str(row["examples"]), f"{row['average']:.4f}",
             f"{judged['difference']:+.4f} [{judged['interval'][0]:+.4f}, {judged['interval'][1]:+.4f}]" if judged else "(control)",
             judged["verdict"] if judged else "",
             f"{worst['difference']:+.4f} {worst['verdict']}" if worst else "",
-            f"{row['forgetting']['increase']:+.4f}", spent or "none",
+            f"{row['forgetting']['increase']:+.4f}", spent,
         ]))  # fmt: skip
     lines.append("")
     lines.append(
