@@ -60,7 +60,9 @@ class SftCompare:
     set fine-tunes the same base with the same seeds and is scored on the same dev set."""
 
     methods: List[str] = s(list(SFT_METHODS), "SFT set methods judged side by side; random and stratified always run")  # fmt: skip
-    seeds: int = s(3, "fine-tunes of every set (seeds `seed`, `seed`+1, ...)", ge=1)
+    seeds: int = s(3, "fine-tunes of every set (seeds `seed`, `seed`+1, ...); with resolution, the pilot", ge=1)
+    resolution: Optional[Number] = s(None, "nats/token: the pilot measures the noise, then each set in contention gets the seeds that bring its interval against random to this half-width (Stein's two stages; null: sft.compare.seeds for all)", gt=0)  # fmt: skip
+    max_seeds: int = s(16, "sft.compare.resolution: the most seeds a set gets", ge=1)
     target: Any = s("average", "what the recommendation reads: average (over sources) | worst | a list of sources")
     trial: Optional[int] = s(None, "train only this trial (a set x seed) into <run_dir>/trials/; -1 lists them (Hydra's launchers spread them)", ge=-1)  # fmt: skip
     seed_size: int = s(64, "quality: the seed set's size when sft.seed_set is null (examples that pass LIMA's filters)", ge=2)  # fmt: skip

@@ -54,3 +54,33 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
     if board.get("caveat"):
         parts.append(f"Note: {board['caveat']}.")
     return ("Which SFT set should I fine-tune on?", parts)
+
+
+def summary_text(board: dict) -> str:
+    """The SFT leaderboard as printed at the end of stage=sft_compare."""
+    kind = board["target"]["kind"]
+    header = ["set", "examples", "dev loss", f"vs random ({kind})", "verdict", "worst source vs random", "forgetting", "selection cost"]  # fmt: skip
+    lines = ["", "  ".join(header)]
+    for row in board["rows"]:
+        mine = row["vs"].get("random", {})
+        judged, worst = mine.get(kind), mine.get("worst")
+        cost = row["cost"]
+        spent = cost_words(cost)
+        lines.append("  ".join([
+            row["method"], str(row["examples"]), f"{row['average']:.4f}",
+            f"{judged['difference']:+.4f} [{judged['interval'][0]:+.4f}, {judged['interval'][1]:+.4f}]" if judged else "(control)",
+            judged["verdict"] if judged else "",
+            f"{worst['difference']:+.4f} {worst['verdict']}" if worst else "",
+            f"{row['forgetting']['increase']:+.4f}", spent,
+        ]))  # fmt: skip
+    lines.append("")
+    lines.append(
+        f"Dev set: the same {sum(v['dev'] for v in board['dev_set'].values())} held-out examples for every set (nats/token "
+        f"on response tokens); seeds {board['seeds']}; forgetting: the pretraining held-out loss after fine-tuning minus "
+        f"the base model's ({board['rows'][0]['forgetting']['before']:.4f})."
+    )  # fmt: skip
+    if board.get("caveat"):
+        lines.append(f"Note: {board['caveat']}.")
+    lines.append(board["recommendation"]["line"])
+    lines.append(f"published: {board['published']} (the recommended set: train.jsonl, sources/, exports/)")
+    return "\n".join(lines)

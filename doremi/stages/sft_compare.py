@@ -22,11 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from doremi import settings, verdict
 from doremi.data.tokenizer import load_saved
+from doremi.decide import stein_plan
 from doremi.errors import DoremiError
 from doremi.files import no_links, read_json, write_json_atomic
 from doremi.lock import stage_lock
 from doremi.plan import training_flops
-from doremi.report.sft import cost_words
+from doremi.report.sft import summary_text
 from doremi.settings import SftSettings, TrainerSettings
 from doremi.sft.examples import Example
 from doremi.sft.methods import BASELINES, SetMethod, entries
@@ -145,10 +146,13 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     shared = {n: first for n, first in same_sets(chosen).items() if first != n}
     for name, first in shared.items():
         results[name] = results[first]
+    stein = None
+    if cfg.sft.compare.resolution is not None:
+        stein = second_stage(cfg, trainer, chosen, results, shared, dev_rows, sources, (kind, indices))
     if not is_main_process():
         commit(out)
         return None
-    board = leaderboard(cfg, data, chosen, results, shared, dev_rows, sources, heldout, (kind, indices), base[0])
+    board = leaderboard(cfg, data, chosen, results, shared, dev_rows, sources, heldout, (kind, indices), base[0], stein)
     board["dev_set"] = held
     recommended = board["recommendation"]["method"]
     write_set(out.tmp / "recommended", out.final / "recommended", sources, chosen[recommended][0], dev,
@@ -263,13 +267,48 @@ def verdicts(cfg, results, shared, seeds_of, groups, owner, tokens, indices) -> 
     )  # fmt: skip
 
 
-def leaderboard(cfg, data, chosen, results, shared, dev_rows, sources, heldout, target, base: dict) -> dict:
-    kind, indices = target
+def on_dev_set(cfg, results, shared, dev_rows, sources, indices, stein: dict | None = None) -> tuple[dict, dict]:
+    """(the trials' dev losses as doremi.decide reads them, every set's verdicts on the dev set)."""
     owner = np.array([sources.index(s) for s in dev_rows.sources])
     tokens = np.asarray(next(iter(next(iter(results.values())).values()))["dev"]["tokens"], dtype=np.float64)
     seeds_of = {n: list(per_seed) for n, per_seed in results.items()}
     dev_hist = as_history(results, "dev", sources, owner, tokens)
-    on_dev = verdicts(cfg, dev_hist, shared, seeds_of, sources, owner, tokens, indices)
+    judged = judging(
+        cfg, SimpleNamespace(domains=sources), Trials(dev_hist, shared, seeds_of), [1],
+        SimpleNamespace(doc_domain=owner, doc_tokens=tokens), indices, stein, baselines=BASELINES,
+    )  # fmt: skip
+    return dev_hist, judged
+
+
+def second_stage(cfg, trainer, chosen, results, shared, dev_rows, sources, target) -> dict:
+    """sft.compare.resolution: Stein's two stages, as stage=compare's (doremi.decide.stein_plan): the pilot's
+    seeds (sft.compare.seeds) give every set in contention the seeds that bring its interval against random to
+    the resolution; sets limited by their dev examples keep the pilot's; random trains as many as the most."""
+    kind, indices = target
+    pilot_n, resolution = int(cfg.sft.compare.seeds), float(cfg.sft.compare.resolution)
+    _, pilot = on_dev_set(cfg, results, shared, dev_rows, sources, indices)
+    contenders = [n for n in pilot if n != "random" and shared.get(n) != "random" and "random" in pilot[n]]
+    plan = stein_plan(pilot, contenders, kind, resolution, pilot_n, int(cfg.sft.compare.max_seeds), control="random")
+    for name, first in shared.items():  # a set shared with another needs that one's seeds
+        plan["need"][first] = max(plan["need"].get(first, pilot_n), plan["need"].get(name, pilot_n))
+    extra = sum(max(plan["need"].get(n, pilot_n) - pilot_n, 0) for n in distinct(chosen))
+    say(f"[sft_compare] sft.compare.resolution={resolution}: the pilot of {pilot_n} seeds asks for {extra} more fine-tunes"
+        + "".join(f"; {what}: {', '.join(plan[key])}" for key, what in (("out", "out after the pilot"), ("documents", "limited by their dev examples"), ("unreachable", "not reachable within sft.compare.max_seeds")) if plan[key]))  # fmt: skip
+    first_seed = int(cfg.seed)
+    for name in distinct(chosen):
+        for s in range(first_seed + pilot_n, first_seed + plan["need"].get(name, pilot_n)):
+            results[name][s] = trainer.train(name, chosen[name][0], s)
+    for name, first in shared.items():
+        results[name] = results[first]
+    return {"resolution": resolution, "pilot_seeds": pilot_n, "seeds": {n: len(r) for n, r in results.items()},
+            "extra_fine_tunes": extra, "out_after_pilot": plan["out"], "limited_by_documents": plan["documents"],
+            "unreachable": plan["unreachable"], "pilot": {n: verdict.pilot_noise(pilot[n]["random"]) for n in contenders}}  # fmt: skip
+
+
+def leaderboard(cfg, data, chosen, results, shared, dev_rows, sources, heldout, target, base: dict, stein=None) -> dict:
+    kind, indices = target
+    seeds_of = {n: list(per_seed) for n, per_seed in results.items()}
+    dev_hist, on_dev = on_dev_set(cfg, results, shared, dev_rows, sources, indices, stein)
     pre_hist = as_history(results, "heldout_documents", data.domains, heldout.doc_domain, heldout.doc_tokens)
     on_pre = verdicts(cfg, pre_hist, shared, seeds_of, data.domains, heldout.doc_domain, heldout.doc_tokens, None)  # fmt: skip
     before = base_heldout(cfg, base, heldout)
@@ -319,6 +358,7 @@ def leaderboard(cfg, data, chosen, results, shared, dev_rows, sources, heldout, 
         },  # fmt: skip
         "base": str(cfg.sft.base),
         "caveat": verdict.caveat(min(len(v) for v in seeds_of.values())),
+        "resolution": stein,
         "noise": noise_floor(rows, summary, kind, "random"),
         "rows": rows,
         "recommendation": recommend(rows, kind, BASELINES, "selection"),
@@ -338,33 +378,3 @@ def base_heldout(cfg, base: dict, heldout) -> float:
     model = build_model(base["model_config"])
     model.load_state_dict(base["state_dict"])
     return pre_average(heldout_losses(model.to(device_for(settings.of(cfg, TrainerSettings))), heldout))
-
-
-def summary_text(board: dict) -> str:
-    """The SFT leaderboard as printed at the end of stage=sft_compare."""
-    kind = board["target"]["kind"]
-    header = ["set", "examples", "dev loss", f"vs random ({kind})", "verdict", "worst source vs random", "forgetting", "selection cost"]  # fmt: skip
-    lines = ["", "  ".join(header)]
-    for row in board["rows"]:
-        mine = row["vs"].get("random", {})
-        judged, worst = mine.get(kind), mine.get("worst")
-        cost = row["cost"]
-        spent = cost_words(cost)
-        lines.append("  ".join([
-            row["method"], str(row["examples"]), f"{row['average']:.4f}",
-            f"{judged['difference']:+.4f} [{judged['interval'][0]:+.4f}, {judged['interval'][1]:+.4f}]" if judged else "(control)",
-            judged["verdict"] if judged else "",
-            f"{worst['difference']:+.4f} {worst['verdict']}" if worst else "",
-            f"{row['forgetting']['increase']:+.4f}", spent,
-        ]))  # fmt: skip
-    lines.append("")
-    lines.append(
-        f"Dev set: the same {sum(v['dev'] for v in board['dev_set'].values())} held-out examples for every set (nats/token "
-        f"on response tokens); seeds {board['seeds']}; forgetting: the pretraining held-out loss after fine-tuning minus "
-        f"the base model's ({board['rows'][0]['forgetting']['before']:.4f})."
-    )  # fmt: skip
-    if board.get("caveat"):
-        lines.append(f"Note: {board['caveat']}.")
-    lines.append(board["recommendation"]["line"])
-    lines.append(f"published: {board['published']} (the recommended set: train.jsonl, sources/, exports/)")
-    return "\n".join(lines)

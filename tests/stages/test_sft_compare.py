@@ -195,3 +195,20 @@ def test_a_first_sft_compare_on_a_fresh_run_dir_is_one_command(tmp_path, capsys)
     assert (tmp_path / "run" / "final" / "done.json").is_file()  # the pipeline ran first
     assert "vs random (average)" in out and "forgetting" in out and "Recommendation:" in out
     assert "published:" in out and (tmp_path / "run" / "sft_compare" / "recommended" / "train.jsonl").is_file()
+
+
+def test_sft_compare_reaches_for_a_resolution_with_steins_rule(base_run, tmp_path):
+    root, settings = fresh(base_run, tmp_path, "resolve")
+    pool = write_jsonl(tmp_path / "pool.jsonl", lookup(24, "clean", 0) + lookup(24, "other", 1, start=500))
+    sft = [*SFT, f"sft.paths=[{pool}]", "sft.budget=12", "sft.epochs=1", "sft.dev_size=16", "sft.compare.seeds=2",
+           "sft.compare.methods=[longest]", "sft.compare.target=average", "sft.compare.resolution=0.001",
+           "sft.compare.max_seeds=3"]  # fmt: skip
+    run_stage(compose_in(root, *settings, *sft, "stage=sft_compare"))
+    board = board_of(root)
+    stein = board["resolution"]
+    assert stein["pilot_seeds"] == 2 and set(stein["seeds"].values()) <= {2, 3}
+    for name in stein["limited_by_documents"]:  # 0.001 is below what 16 dev examples allow: no seed helps
+        assert stein["seeds"][name] == 2
+    assert stein["seeds"]["random"] == max(stein["seeds"].values())
+    for row in board["rows"]:
+        assert len(row["seeds"]) == stein["seeds"][row["method"]]
