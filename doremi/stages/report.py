@@ -29,11 +29,13 @@ def finished(cfg: DictConfig, artifact: str) -> dict | None:
 
 
 def learned(cfg: DictConfig, board: dict | None) -> tuple[DictConfig, dict]:
-    """The run's learned mixture; with only a leaderboard, the recommended method's."""
+    """The mixture the report describes: after a compare that published its recommendation (mixtures/<name>.json),
+    the recommended method's, which is what other trainers import; else the run's learned mixture (with only a
+    leaderboard, the recommended method's)."""
     from doremi.stages.compare import with_method
     from doremi.stages.graph import require
 
-    if board and finished(cfg, "learned_mixture") is None:
+    if board and (board.get("published") or finished(cfg, "learned_mixture") is None):
         cfg = with_method(cfg, board["recommendation"]["method"])
     return cfg, read_json(require(cfg, "learned_mixture", "report"), "")
 

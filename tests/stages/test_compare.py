@@ -63,6 +63,9 @@ def test_compare_ranks_methods_and_recommends(tmp_path, make_cfg):
     run_stage(make_cfg(domains_override(files), "stage=report", "method=temperature"))
     report = (tmp_path / "reports" / "demo" / "report.md").read_text()
     assert report.index("## Which mixture should I train on?") < report.index("## Domain weights")
+    # the weights described are the published (recommended) mixture's, what other trainers import
+    published = json.loads((tmp_path / "mixtures" / "demo.json").read_text())
+    assert f"method {published['provenance']['method']}" in report
     assert (tmp_path / "reports" / "demo" / "leaderboard.png").exists()
     # a plain stage=report (method=doremi, never learned here) shows the recommended method's mixture
     run_stage(make_cfg(domains_override(files), "stage=report"))
