@@ -253,7 +253,8 @@ def main() -> None:
             print(
                 f"- {board['corpus']}: {stein['extra_runs']} more final runs ({stein['extra_flops']:.3g} FLOPs, "
                 f"{found['seconds']:.0f} s); median half-width ±{found['noise']['median_detects']:.4f}; "
-                f"unreachable: {', '.join(stein['unreachable']) or 'none'}; {found['recommendation']['line']}"
+                f"limited by held-out documents (pilot seeds kept): {', '.join(stein.get('limited_by_documents', [])) or 'none'}; "
+                f"unreachable within max_seeds: {', '.join(stein['unreachable']) or 'none'}; {found['recommendation']['line']}"
             )
     print("\n| corpus | scored model | median paired sd vs stratified (average loss, last evaluation) |")
     print("|---|---|---|")
