@@ -53,6 +53,7 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
     ]
     if board.get("caveat"):
         parts.append(f"Note: {board['caveat']}.")
+    parts.append("How to read it: docs/guides/sft.md and docs/concepts/verdicts.md in doremi's repository.")
     return ("Which SFT set should I fine-tune on?", parts)
 
 
