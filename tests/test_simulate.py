@@ -26,20 +26,21 @@ def power(scenario: simulate.Scenario, shift: float, runs: int, seed: int) -> fl
 
 
 def test_three_methods_with_unequal_noise_hold_their_intervals_rarely_recommend_and_find_twice_the_width():
-    """250 runs: the Monte Carlo standard error of a 95% coverage is 1.4 points (the bench's 1,000 runs: 0.7)."""
+    """200 runs: the Monte Carlo standard error of a 95% coverage is 1.5 points (the bench's 1,000 runs: 0.7; it
+    measured 98.2% here, so a run of 200 falls below 95% with probability under 1%)."""
     scenario = simulate.Scenario(truths=[0.0] * 3, seed_sd=UNEQUAL)
-    covered, false, half = rates(scenario, 250, seed=3)
+    covered, false, half = rates(scenario, 200, seed=3)
     assert covered >= 0.95 and false <= 0.05, (covered, false)
-    assert power(scenario, -2 * half, 200, seed=13) >= 0.8
+    assert power(scenario, -2 * half, 150, seed=13) >= 0.8
 
 
 @pytest.mark.slow
 def test_nine_methods_with_unequal_noise_keep_coverage_and_the_false_rate():
     """The cell where moderated variances failed (92.8% coverage): nine methods, noise differing tenfold."""
     scenario = simulate.Scenario(truths=[0.0] * 9, seed_sd=[UNEQUAL[i % 3] for i in range(9)])
-    covered, false, half = rates(scenario, 300, seed=9)
+    covered, false, half = rates(scenario, 200, seed=9)
     assert covered >= 0.95 and false <= 0.05, (covered, false)
-    assert power(simulate.Scenario(**{**scenario.__dict__, "seed_sd": [0.01] + scenario.seed_sd[1:]}), -2 * half, 200, seed=19) >= 0.8  # fmt: skip
+    assert power(simulate.Scenario(**{**scenario.__dict__, "seed_sd": [0.01] + scenario.seed_sd[1:]}), -2 * half, 120, seed=19) >= 0.8  # fmt: skip
 
 
 def test_stein_reaches_the_resolution_and_a_method_limited_by_documents_keeps_its_pilot_seeds():
@@ -53,14 +54,14 @@ def test_stein_reaches_the_resolution_and_a_method_limited_by_documents_keeps_it
         assert limited and all(v["seeds"] == 3 for v in limited)
     reachable = simulate.Scenario(truths=[0.0, -0.04, 0.0], seed_sd=[0.01, 0.02, 0.03], doc_sd=0.01)
     reached = covered = total = 0
-    for _ in range(60):
+    for _ in range(40):
         out = simulate.stein_run(reachable, rng, 0.02, most=64)
         for v in out.values():
             if not (v["limited_by_documents"] or v["out"] or v["unreachable"]):
                 total += 1
                 reached += v["half_width"] <= 0.02 + 1e-12
                 covered += v["covered"]
-    assert total > 120 and reached == total and covered / total >= 0.95
+    assert total > 80 and reached == total and covered / total >= 0.95
 
 
 def test_holm_rejects_in_order_and_the_p_value_inverts_the_interval():
