@@ -19,6 +19,8 @@ from pathlib import Path
 from doremi.errors import DoremiError
 from doremi.files import parse_json, read_text, write_json_atomic
 
+FLOOR = 1e-6  # the smallest weight a mixture the tool makes keeps: the file format keeps every domain above 0
+
 FORMAT = "doremi-mixture/v1"
 SUM_TOLERANCE = 1e-6
 

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from doremi.files import parse_json, read_text
-
-FLOOR = 1e-6  # smallest weight a sampled mixture keeps (a Dirichlet draw may underflow to 0)
+from doremi.mixture import FLOOR  # a Dirichlet draw may underflow to 0
 
 
 def sample_mixture(prior: np.ndarray, index: int, seed: int, concentrations: list[float]) -> np.ndarray:

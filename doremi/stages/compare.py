@@ -305,11 +305,11 @@ def scale_warning(recommended: str, at_larger: dict, preset: str, seeds: int = 3
 
 def recommended_mixture(data, mixtures: dict, board: dict) -> dict:
     """The recommended method's mixture file (published as mixtures/<name>.json), its provenance saying so."""
-    from doremi.mixture import make_mixture
+    from doremi.mixture import FLOOR, make_mixture
 
     name = board["recommendation"]["method"]
     mixture = mixtures[name]
-    weights = [max(float(mixture["weights"][d]), 1e-9) for d in data.domains]  # the file format keeps every domain > 0
+    weights = [max(float(mixture["weights"][d]), FLOOR) for d in data.domains]
     weights = [w / sum(weights) for w in weights]
     baselines = {k: list(v.values()) for k, v in mixture.get("baseline_weights", {}).items()}
     provenance = {

@@ -282,14 +282,14 @@ def time_spent(results: dict) -> dict:
 def schedule_average(cfg: DictConfig, data, name: str, schedule: list[dict], folder: Path) -> None:
     """<name>/schedule-average.json: an online schedule's weights averaged over the steps they were used (first
     seed), as a mixture file, for trainers that take one mixture (export it like any other)."""
-    from doremi.mixture import make_mixture
+    from doremi.mixture import FLOOR, make_mixture
 
     steps = int(cfg.final.max_steps)
     starts = [int(e["step"]) for e in schedule] + [steps]
     average = np.zeros(len(data.domains))
     for entry, begin, end in zip(schedule, starts, starts[1:]):
         average += max(min(end, steps) - begin, 0) * np.array([entry["weights"][d] for d in data.domains])
-    average = np.maximum(average, 1e-9 * average.sum())
+    average = np.maximum(average, FLOOR * average.sum())
     provenance = {
         "method": name,
         "note": "the average over training steps of an online schedule: the weights changed during the run",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from doremi.stages.methods.base import LearnContext, Method, OnlineSetup
 from doremi.stages.methods.common import mixture_for
-from doremi.stages.methods.odm import report
+from doremi.stages.methods.odm import schedule_report
 
 PROBE_CONDITION = 50  # the largest condition number of the probe mixtures' matrix Aioli is allowed to solve
 
@@ -76,6 +76,11 @@ def callback(setup: OnlineSetup):
     replay = read_schedule(Path(settings["replay"])) if settings.get("replay") else None
     probe = setup.probe(int(settings["probe_sequences"])) if replay is None else None
     return AioliMixing(setup.domains, settings, setup.schedule, setup.seed, probe, replay)
+
+
+def report(ctx) -> list:
+    """Aioli's section: its schedule, probe segments marked."""
+    return schedule_report(ctx, "Aioli's LearnParams sweeps (the entries marked `probe` are their segments)")
 
 
 METHOD = Method(

@@ -57,10 +57,8 @@ class Method:
     doc: str
     learn: Callable[[LearnContext], dict]
     inputs: tuple[str, ...] = ("prepared",)
-    writes: tuple[str, ...] = ("learned_mixture",)  # artifacts of doremi.stages.graph it makes
     settings: tuple[str, ...] = ()  # its own settings (the stages it needs add theirs)
     needs: tuple[str, ...] = ()  # stages run before it learns, e.g. DoReMi: reference, proxy
     report: Callable[[ReportContext], list] | None = None  # its sections of the report
     online: Callable[[OnlineSetup], object] | None = None  # the training-time part: a Lightning callback
     overrides: Callable[[DictConfig], dict] | None = None  # a variant's settings
-    trains: bool = False  # learning it trains models (its cost is not 0)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from doremi import heuristics
-from doremi.mixture import make_mixture
-
-FLOOR = 1e-6
+from doremi.mixture import FLOOR, make_mixture
 
 
 def final_tokens(cfg: DictConfig, data) -> int:

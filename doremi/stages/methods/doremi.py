@@ -104,16 +104,12 @@ def trajectory_file(proxy_dir, mixture: dict):
     return (rounds[-1] if rounds else proxy_dir) / f"seed-{seeds[0]}" / "trajectory.jsonl"
 
 
-WRITES = ("learned_mixture", "reference_model", "proxy_mixture", "trajectory")
-
 METHOD = Method(
     "doremi",
     "reference LM + Group DRO proxy, averaged weights (Xie et al., 2023)",
     learn,
-    writes=WRITES,
     needs=NEEDS,
     report=report,
-    trains=True,
 )
 
 VARIANTS = (
@@ -124,7 +120,6 @@ VARIANTS = (
         needs=NEEDS,
         report=report,
         overrides=lambda cfg: {"dro.burn_in": 0.2},
-        trains=True,
     ),
     Method(
         "doremi+warm_start",
@@ -133,7 +128,6 @@ VARIANTS = (
         needs=NEEDS,
         report=report,
         overrides=lambda cfg: {"dro.warm_start": max(1, int(cfg.proxy.max_steps) // 6)},
-        trains=True,
     ),
     Method(
         "doremi+natural_ref",
@@ -142,6 +136,5 @@ VARIANTS = (
         needs=NEEDS,
         report=report,
         overrides=lambda cfg: {"reference.mixture": "natural", "dro.eta": 0.1},
-        trains=True,
     ),
 )

@@ -30,7 +30,5 @@ METHOD = Method(
     "mixing_law",
     "per-domain exponential laws of the mixture fitted over a swarm of small runs (Ye et al., 2024)",
     learn,
-    writes=("learned_mixture", "swarm_runs"),
     settings=SETTINGS,
-    trains=True,
 )

@@ -5,9 +5,8 @@ Learning writes the starting point (stratified weights) and the online settings;
 stage=compare train with the bandit (doremi.lit.online) and keep its schedule
 (final/<method>/seed-<s>/schedule.jsonl). Its cost is its overhead inside the final run.
 
-Chosen over Aioli and ADO as the online method to build first: the simplest of the three (no fitted law,
-no probes), its signal (per-domain training loss) is free in every step, and its known failure mode
-(loss-rewarded bandits are drawn to noise) is one the README measures rather than hides.
+The simplest online method here (no fitted law, no probes): its signal (per-domain training loss) is free in
+every step; its known failure mode (loss-rewarded bandits are drawn to noise) is measured in docs/results.md.
 """
 
 from __future__ import annotations
@@ -45,7 +44,13 @@ def schedule_files(ctx: ReportContext) -> list:
 
 
 def report(ctx: ReportContext) -> list:
-    """The schedule of the first seed of the final run (or of stage=compare), plotted."""
+    """ODM's section: the bandit's schedule."""
+    return schedule_report(ctx, "the bandit")
+
+
+def schedule_report(ctx: ReportContext, by: str) -> list:
+    """An online method's section: the schedule of the first seed of the final run (or of stage=compare), plotted,
+    its weights `by` what moved them (each online method says what)."""
     from doremi.report import plots
 
     mixture, folder = ctx.mixture, ctx.folder
@@ -55,11 +60,6 @@ def report(ctx: ReportContext) -> list:
     schedule = read_jsonl(found[0])
     plots.weights_over_steps(mixture["domains"], schedule, folder / "schedule.png", steps_of="final run")
     online = mixture["provenance"]["online"]
-    by = (
-        "Aioli's LearnParams sweeps (the entries marked `probe` are their segments)"
-        if online.get("method") == "aioli"
-        else "the bandit"
-    )
     return [
         (
             "Online weights",

@@ -31,7 +31,5 @@ METHOD = Method(
     "regmix",
     "a LightGBM regression of the target loss over a swarm of small runs (Liu et al., 2024)",
     learn,
-    writes=("learned_mixture", "swarm_runs"),
     settings=SETTINGS,
-    trains=True,
 )
