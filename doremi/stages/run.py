@@ -1,5 +1,5 @@
 """Running one stage's recipe under the stage's lock. The only module that imports recipes by name: the
-stage table (doremi.stages.graph) names stages, this table names the module of each, and recipes never
+stage table (doremi.stages.graph) names stages, a stage's recipe is the module of its name (the stage list is written once), and recipes never
 import this module (a recipe that runs other stages, as learn runs a method's stages, is handed
 `run_recipe` as its `runner`), so imports run one way: here -> recipes -> the table -> methods."""
 
@@ -12,23 +12,7 @@ from omegaconf import DictConfig
 
 from doremi.stages.graph import TABLE
 
-RECIPES = {
-    "prepare": "doremi.stages.prepare",
-    "reference": "doremi.stages.reference",
-    "proxy": "doremi.stages.proxy",
-    "learn": "doremi.stages.learn",
-    "final": "doremi.stages.final",
-    "compare": "doremi.stages.compare",
-    "swarm": "doremi.stages.swarm",
-    "report": "doremi.stages.report",
-    "sft_mix": "doremi.stages.sft_mix",
-    "sft": "doremi.stages.sft",
-    "sft_compare": "doremi.stages.sft_compare",
-    "eval": "doremi.stages.eval",
-    "export": "doremi.stages.export",
-    "plan": "doremi.stages.plan",
-}
-assert set(RECIPES) == set(TABLE), "every stage of the table has a recipe"
+RECIPES = {name: f"doremi.stages.{name}" for name in TABLE}  # a stage's recipe is the module of its name
 
 
 def run_recipe(cfg: DictConfig, name: str):
