@@ -4,6 +4,8 @@ and per-token losses; everything that trains or scores a model builds it with `b
 
 from __future__ import annotations
 
+import functools
+
 import torch.nn as nn
 
 GPT_KEYS = ("vocab_size", "seq_len", "n_layer", "n_head", "d_model", "dropout")
@@ -26,3 +28,17 @@ def describe(model: nn.Module) -> str:
     lm = getattr(model, "lm", None)
     kind = f"transformers {type(lm).__name__}" if lm is not None else "built-in GPT"
     return f"{kind}, {model.num_params() / 1e6:.2f}M parameters"
+
+
+def count_params(settings: dict) -> int:
+    """The parameter count of the model `settings` describe, built once per distinct settings (a stage's FLOPs)."""
+    import json
+
+    return _count(json.dumps(settings, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=16)
+def _count(settings_json: str) -> int:
+    import json
+
+    return int(build_model(json.loads(settings_json)).num_params())

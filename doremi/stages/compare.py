@@ -22,7 +22,7 @@ from doremi import verdict
 from doremi.errors import DoremiError
 from doremi.files import read_json, write_json_atomic
 from doremi.mixture import resolve_mixture
-from doremi.model import build_model
+from doremi.model import count_params
 from doremi.plan import training_flops
 from doremi.settings import seeds_of
 from doremi.stages import learn
@@ -129,7 +129,7 @@ def leaderboard(cfg, data, mixtures, trials: Trials, heldout, target, stein: dic
     key, indices = target
     results, shared = trials.results, trials.shared
     steps = [h["step"] for h in next(iter(results["stratified"].values()))["history"]]
-    parameters = build_model(model_config(cfg, data)).num_params()
+    parameters = count_params(model_config(cfg, data))
     one_run = training_flops(parameters, final_tokens(cfg, data))
     summary, warnings = summaries(cfg, domains, results, heldout, "compare")
     judge = judging(cfg, data, trials, steps, heldout, indices, stein)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from doremi import verdict
 from doremi.decide import BASELINES, Trials, judging, recommend, stein_plan  # noqa: F401  (the compare's statistics)
-from doremi.model import build_model
+from doremi.model import count_params
 from doremi.plan import training_flops
 from doremi.stages.common import model_config, say
 from doremi.stages.methods.common import final_tokens
@@ -36,7 +36,7 @@ def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder:
         need[source] = max(need.get(source, pilot_n), need.get(name, pilot_n))
     trained = [c for c in candidates if c.name not in trials.shared]
     extra = sum(max(need.get(c.name, pilot_n) - pilot_n, 0) for c in trained)
-    one_run = training_flops(build_model(model_config(cfg, data)).num_params(), final_tokens(cfg, data))
+    one_run = training_flops(count_params(model_config(cfg, data)), final_tokens(cfg, data))
     say(
         f"[compare] compare.resolution={resolution}: the pilot of {pilot_n} seeds asks for "
         + ", ".join(f"{n} {need.get(n, pilot_n)}" for n in [c.name for c in trained])

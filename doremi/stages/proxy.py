@@ -30,7 +30,7 @@ from doremi.lit.lm import heldout_losses
 from doremi.lit.proxy import ProxyModule
 from doremi.lit.train import device_for
 from doremi.mixture import make_mixture, resolve_mixture, write_mixture
-from doremi.model import build_model
+from doremi.model import build_model, count_params
 from doremi.plan import search_flops
 from doremi.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
 from doremi.stages.common import (
@@ -297,7 +297,7 @@ def run(cfg: DictConfig) -> None:
 
 def cost_so_far(cfg: DictConfig, data: PackedData, rounds: int, seeds: int) -> dict:
     """FLOPs of the references and proxies trained up to and including round `rounds` (doremi.plan)."""
-    parameters = build_model(model_config(cfg, data)).num_params()
+    parameters = count_params(model_config(cfg, data))
     reference_tokens = int(cfg.reference.max_steps) * int(cfg.reference.batch_size) * data.seq_len
     proxy_tokens = int(cfg.proxy.max_steps) * int(cfg.proxy.batch_size) * data.seq_len
     return search_flops(parameters, reference_tokens, proxy_tokens, rounds, seeds)
