@@ -2,8 +2,6 @@
 LoRA through the same fine-tune."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -145,15 +143,6 @@ def test_bad_sft_compare_input_is_one_line_before_any_training(base_run, tmp_pat
     with pytest.raises(DoremiError, match=message):
         run_stage(compose_in(root, *settings, *sft, "stage=sft_compare"))
     assert not list((root / "run").glob("trials/sft-*-seed-*"))  # nothing trained
-
-
-def test_the_command_line_refuses_an_unknown_sft_method_in_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "doremi", "stage=sft_compare", "sft.compare.methods=[randomm]", f"run_dir={tmp_path}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "'randomm' is not an SFT set method (closest: random)" in result.stderr
 
 
 @pytest.mark.slow
