@@ -131,3 +131,15 @@ def test_every_python_example_parses_and_imports_what_exists(page, code):
             module = importlib.import_module(node.module)
             for alias in node.names:
                 assert hasattr(module, alias.name), f"{page}: {node.module} has no {alias.name}"
+
+
+@pytest.mark.parametrize("page, code", blocks("json"), ids=[p for p, _ in blocks("json")])
+def test_every_json_example_parses(page, code):
+    """The artifacts' examples are real JSON (a JSON Lines example: every line)."""
+    import json
+
+    try:
+        json.loads(code)
+    except json.JSONDecodeError:
+        for line in code.strip().splitlines():
+            json.loads(line)
