@@ -74,13 +74,14 @@ class Sets:
 
     def __init__(self, cfg: DictConfig, data, pool: dict, base: tuple[dict, Path], pool_key: str):
         self.cfg, self.data, self.pool, self.base, self.pool_key = cfg, data, pool, base, pool_key
+        self.base_key = file_digest(str(base[1]))  # the base model's content, hashed once
         self.root = Path(cfg.run_dir) / "trials" / "sft-sets"
 
     def key(self, method: SetMethod) -> str:
         spec = {k: _flat(k, _select(self.cfg, k)) for k in method.settings}
         spec.update(method=method.name, pool=self.pool_key, budget=int(self.cfg.sft.budget), seed=int(self.cfg.sft.seed))  # fmt: skip
         if method.uses_base:
-            spec["base"] = file_digest(str(self.base[1]))
+            spec["base"] = self.base_key
             spec["base learned"] = str(self.cfg.sft.learn.base)
         return digest(spec)
 
@@ -108,7 +109,7 @@ class Sets:
 
 
 def run(cfg: DictConfig, runner=None) -> str | None:
-    from doremi.stages.graph import TABLE, names, stage_dir
+    from doremi.stages.graph import TABLE, locate, names, stage_dir
 
     for stage in names(TABLE["sft_compare"].runs_first, cfg):  # a first compare on a fresh run_dir is one command
         if not (stage_dir(cfg, stage) / "done.json").is_file() and runner is not None:
@@ -124,7 +125,7 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     if trial is None:
         out = start(cfg, "sft_compare", publish=None)
         if out is None:
-            return summary_text(read_json(Path(cfg.run_dir) / "sft_compare" / "leaderboard.json", ""))
+            return summary_text(read_json(locate(cfg, "sft_leaderboard"), ""))
     pool, dev, held = pools_and_dev(cfg, "sft_compare")
     check_budget(cfg, pool)
     sources = sorted(set(pool) | {ex.source for ex in dev})
@@ -139,10 +140,11 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     dev_rows = encode(tokenizer, [ex.to_record() for ex in dev], length)
     heldout = heldout_for(cfg, data)
     trainer = TrialTrainer(cfg, base, dev_rows, heldout, tokenizer, length, digest([ex.id for ex in dev]))
-    listed = [(name, seed) for name in distinct(chosen) for seed in seeds]
+    trained = distinct(chosen)
+    listed = [(name, seed) for name in trained for seed in seeds]
     if trial is not None:
         return one_trial(trainer, chosen, listed, int(trial))
-    results = {name: {s: trainer.train(name, chosen[name][0], s) for s in seeds} for name in distinct(chosen)}
+    results = {name: {s: trainer.train(name, chosen[name][0], s) for s in seeds} for name in trained}
     shared = {n: first for n, first in same_sets(chosen).items() if first != n}
     for name, first in shared.items():
         results[name] = results[first]
@@ -174,8 +176,9 @@ def same_sets(chosen: dict) -> dict[str, str]:
     return out
 
 
-def distinct(chosen: dict) -> dict[str, str]:
-    return {n: f for n, f in same_sets(chosen).items() if n == f}
+def distinct(chosen: dict) -> list[str]:
+    """The methods whose sets are trained (the first of each set)."""
+    return [n for n, first in same_sets(chosen).items() if n == first]
 
 
 def say_cost(cfg: DictConfig, methods: list[SetMethod], pool: dict, base: dict) -> None:
@@ -200,13 +203,14 @@ class TrialTrainer:
 
     def __init__(self, cfg, base, dev_rows, heldout, tokenizer, length, dev_key):
         self.cfg, self.base, self.dev, self.heldout = cfg, base, dev_rows, heldout
+        self.base_key = file_digest(str(base[1]))  # hashed once, not for every trial
         self.tokenizer, self.length, self.dev_key = tokenizer, length, dev_key
         self.sft, self.run = settings.of(cfg, SftSettings), settings.of(cfg, TrainerSettings)
 
     def folder(self, name: str, examples: list[Example], seed: int) -> Path:
         spec = {k: _flat(k, _select(self.cfg, k)) for k in TRIAL_SETTINGS}
         spec.update(set=digest([ex.id for ex in examples]), dev=self.dev_key, seed=int(seed),
-                    base=file_digest(str(self.base[1])),
+                    base=self.base_key,
                     heldout=self.heldout.documents)  # fmt: skip
         return Path(self.cfg.run_dir) / "trials" / f"sft-{name}-seed-{seed}-{digest(spec)}"
 
@@ -258,12 +262,12 @@ def as_history(results: dict, key: str, groups: list[str], owner: np.ndarray, to
     return out
 
 
-def verdicts(cfg, results, shared, seeds_of, groups, owner, tokens, indices) -> dict:
+def verdicts(cfg, results, shared, seeds_of, groups, owner, tokens, indices, stein: dict | None = None) -> dict:
     """{name: {baseline: verdicts}} of per-document sums grouped by `owner` (dev examples by source, or pretraining
     held-out documents by domain), with the pretraining compare's statistics."""
     return judging(
         cfg, SimpleNamespace(domains=groups), Trials(results, shared, seeds_of), [1],
-        SimpleNamespace(doc_domain=owner, doc_tokens=tokens), indices, baselines=BASELINES,
+        SimpleNamespace(doc_domain=owner, doc_tokens=tokens), indices, stein, baselines=BASELINES,
     )  # fmt: skip
 
 
@@ -273,11 +277,7 @@ def on_dev_set(cfg, results, shared, dev_rows, sources, indices, stein: dict | N
     tokens = np.asarray(next(iter(next(iter(results.values())).values()))["dev"]["tokens"], dtype=np.float64)
     seeds_of = {n: list(per_seed) for n, per_seed in results.items()}
     dev_hist = as_history(results, "dev", sources, owner, tokens)
-    judged = judging(
-        cfg, SimpleNamespace(domains=sources), Trials(dev_hist, shared, seeds_of), [1],
-        SimpleNamespace(doc_domain=owner, doc_tokens=tokens), indices, stein, baselines=BASELINES,
-    )  # fmt: skip
-    return dev_hist, judged
+    return dev_hist, verdicts(cfg, dev_hist, shared, seeds_of, sources, owner, tokens, indices, stein)
 
 
 def second_stage(cfg, trainer, chosen, results, shared, dev_rows, sources, target) -> dict:
@@ -291,11 +291,12 @@ def second_stage(cfg, trainer, chosen, results, shared, dev_rows, sources, targe
     plan = stein_plan(pilot, contenders, kind, resolution, pilot_n, int(cfg.sft.compare.max_seeds), control="random")
     for name, first in shared.items():  # a set shared with another needs that one's seeds
         plan["need"][first] = max(plan["need"].get(first, pilot_n), plan["need"].get(name, pilot_n))
-    extra = sum(max(plan["need"].get(n, pilot_n) - pilot_n, 0) for n in distinct(chosen))
+    trained = distinct(chosen)
+    extra = sum(max(plan["need"].get(n, pilot_n) - pilot_n, 0) for n in trained)
     say(f"[sft_compare] sft.compare.resolution={resolution}: the pilot of {pilot_n} seeds asks for {extra} more fine-tunes"
         + "".join(f"; {what}: {', '.join(plan[key])}" for key, what in (("out", "out after the pilot"), ("documents", "limited by their dev examples"), ("unreachable", "not reachable within sft.compare.max_seeds")) if plan[key]))  # fmt: skip
     first_seed = int(cfg.seed)
-    for name in distinct(chosen):
+    for name in trained:
         for s in range(first_seed + pilot_n, first_seed + plan["need"].get(name, pilot_n)):
             results[name][s] = trainer.train(name, chosen[name][0], s)
     for name, first in shared.items():
