@@ -22,7 +22,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from doremi.__main__ import CONFIG_DIR
-from doremi.model.gpt import GPT, GPTConfig
+from doremi.training.model.gpt import GPT, GPTConfig
 
 GOAL_SECONDS = 300
 

@@ -32,9 +32,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_variants import build_system_corpus, config  # noqa: E402
 
-from doremi.family import stein_seeds  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import quiet_lightning  # noqa: E402
+from doremi.stats.family import stein_seeds  # noqa: E402
 
 METHODS = "doremi,stratified,natural,temperature,unimax,regmix,mixing_law,odm,aioli"
 PACKAGE_KINDS = {

@@ -4,7 +4,7 @@ For each corpus (demo, system, packages; see bench_methods.py): prepare, then st
 mixture under test and natural beside it, `--seeds` seeds each (the same seeds: same initialization, same
 per-domain data order), once per variant of the training settings (`--variants`: the defaults, the old warmup
 of 20 steps, a cosine that ends at 0). Every run scores, at its last evaluation, the raw weights, their EMA
-and their LAWA average (doremi.lit.averaging), so those reducers are compared on the same runs. The seeds are
+and their LAWA average (doremi.training.averaging), so those reducers are compared on the same runs. The seeds are
 spread over `--jobs` processes of one torch thread each. Printed per corpus, variant and scored model:
 
   loss         stratified's mean average held-out loss (nats/token): what the variant costs in quality
@@ -36,10 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import bench_corpora  # noqa: E402
 from bench_variants import config  # noqa: E402
 
-from doremi import family, verdict  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import heldout_for, quiet_lightning  # noqa: E402
 from doremi.stages.prepared import load_prepared  # noqa: E402
+from doremi.stats import (
+    family,  # noqa: E402
+    verdict,  # noqa: E402
+)
 
 SCORED = ("raw", "ema", "lawa")
 VARIANTS = {

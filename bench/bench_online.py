@@ -1,10 +1,10 @@
-"""What online mixing costs: tokens/s of the final run with ODM's callback (doremi.lit.online) and with Aioli's
-(doremi.lit.aioli) against the same run on fixed weights, measured in one process, alternating, fastest of
+"""What online mixing costs: tokens/s of the final run with ODM's callback (doremi.methods.online) and with Aioli's
+(doremi.methods.aioli.callback) against the same run on fixed weights, measured in one process, alternating, fastest of
 `--repeats` each. Aioli's LearnParams steps are training steps (inside the budget): its cost is the probe
 evaluations (k + 1 per round), counted and timed.
 
 Goal (issue 24): within 2% (ADO reports 0.4% wall-clock overhead). The per-domain training losses it
-reads are computed in every training step anyway (doremi.lit.lm); the callback adds a sum over
+reads are computed in every training step anyway (doremi.training.lm); the callback adds a sum over
 processes, the bandit's update every `online.every` steps and a schedule line.
 
     python bench/bench_online.py                    # the demo corpus, its default model, 300 steps
@@ -22,8 +22,8 @@ from hydra import compose, initialize_config_dir
 
 from doremi.__main__ import CONFIG_DIR
 from doremi.data.packing import PackedData
-from doremi.lit.aioli import AioliMixing
-from doremi.lit.online import OnlineMixing
+from doremi.methods.aioli.callback import AioliMixing
+from doremi.methods.odm.callback import OnlineMixing
 from doremi.stages import run_stage
 from doremi.stages.common import quiet_lightning
 from doremi.stages.lm import fit_lm

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from doremi.data.sampler import MixtureBatches, MixtureSampler
-from doremi.model.gpt import GPT, GPTConfig
+from doremi.training.model.gpt import GPT, GPTConfig
 
 
 def rate(fn, seconds: float) -> float:

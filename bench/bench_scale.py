@@ -48,18 +48,23 @@ def check(name: str, data: list[str], root: Path, extra: list[str]) -> dict:
 def judged_again(base: Path, board: dict, cfg) -> dict:
     """The larger runs of a scale check kept under compare/scale/, judged against stratified as stage=compare judges
     them now (doremi.stages.compare.verdicts_at_scale)."""
+    from doremi.methods.common import target_of
     from doremi.stages.common import heldout_for, load_prepared
     from doremi.stages.compare import scale_warning, verdicts_at_scale
-    from doremi.stages.methods.common import target_of
 
     scale = board["scale_check"]
     data = load_prepared(cfg)
     results = {
-        m: {s: json.loads((base / "compare" / "scale" / m / f"seed-{s}" / "result.json").read_text()) for s in scale["seeds"]}
+        m: {
+            s: json.loads((base / "compare" / "scale" / m / f"seed-{s}" / "result.json").read_text())
+            for s in scale["seeds"]
+        }
         for m in scale["methods"]
     }
     kind, indices = target_of(cfg, data.domains)
-    judged = verdicts_at_scale(results, scale["seeds"], heldout_for(cfg, data), data.domains, kind, indices, int(cfg.seed))
+    judged = verdicts_at_scale(
+        results, scale["seeds"], heldout_for(cfg, data), data.domains, kind, indices, int(cfg.seed)
+    )
     scale["warning"] = scale_warning(scale["recommended"], judged, scale["preset"])
     return judged
 
@@ -106,7 +111,9 @@ def main() -> None:
         )
         for m, v in scale["at_larger"].items():
             low, high = v["interval"]
-            print(f"  - at {args.preset}, {m} vs stratified: {v['difference']:+.4f} [{low:+.4f}, {high:+.4f}] {v['verdict']}")
+            print(
+                f"  - at {args.preset}, {m} vs stratified: {v['difference']:+.4f} [{low:+.4f}, {high:+.4f}] {v['verdict']}"
+            )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_variants import config  # noqa: E402
 
-from doremi.report.sft import cost_words  # noqa: E402
+from doremi.outputs.report.sft import cost_words  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
 from doremi.stages.common import quiet_lightning  # noqa: E402
 

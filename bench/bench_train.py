@@ -6,10 +6,10 @@ settings (trainer.precision, trainer.compile, AdamW fused on GPUs, gradient clip
 
 - plain LM:   a hand-written loop on random tokens already on the device: forward, backward, clip, step;
 - LM:         the reference and final stages' training: LMModule and the mixture sampler through the
-              Lightning harness (doremi.lit.train.fit: progress lines, logger, non-finite checks);
+              Lightning harness (doremi.training.train.fit: progress lines, logger, non-finite checks);
 - plain DRO:  the hand-written loop plus a frozen reference's forward, the per-domain excess losses,
               an exponentiated-gradient weight update and the weighted loss;
-- proxy:      the proxy stage's Group DRO (doremi.lit.group_dro.train_group_dro: the exact update,
+- proxy:      the proxy stage's Group DRO (doremi.methods.doremi.group_dro.train_group_dro: the exact update,
               exact per-domain sums across processes, the trajectory file).
 
 Rates count the steps after --warmup (compilation and first allocations excluded; the GPU is
@@ -38,16 +38,16 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-from doremi import settings
 from doremi.__main__ import CONFIG_DIR
+from doremi.config import settings
+from doremi.config.settings import DroSettings, OptimSettings, TrainerSettings
 from doremi.data.loaders import MixtureDataModule
-from doremi.lit.group_dro import train_group_dro
-from doremi.lit.lm import LMModule, maybe_compile
-from doremi.lit.train import fit
-from doremi.model import build_model, describe
-from doremi.settings import DroSettings, OptimSettings, TrainerSettings
+from doremi.methods.doremi.group_dro import train_group_dro
 from doremi.stages import run_stage
 from doremi.stages.common import load_prepared, model_config, quiet_lightning
+from doremi.training.lm import LMModule, maybe_compile
+from doremi.training.model import build_model, describe
+from doremi.training.train import fit
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 

@@ -8,7 +8,7 @@ For each corpus: prepare, one reference (uniform mixture), then one proxy per va
     warm_start   the proxy trains 50 steps on uniform before Group DRO starts (dro.warm_start=50)
 
 and final models on each variant's weights and on uniform and natural, with the same seeds;
-each variant is judged against both baselines by doremi.verdict (95% intervals).
+each variant is judged against both baselines by doremi.stats.verdict (95% intervals).
 
 Corpora: `demo` (the embedded stdlib corpus) and `system` (text this machine ships, built
 here: English, German and French man pages, Perl modules, JavaScript from node_modules, and

@@ -1,4 +1,4 @@
-"""Do the compare's statistics keep their promises? doremi.simulate's table, on the path that makes the recommendation.
+"""Do the compare's statistics keep their promises? doremi.stats.simulate's table, on the path that makes the recommendation.
 
 For each family size (methods beside stratified and natural: 1, 2, 3, 5, 9) and each noise (equal: every pair's
 seed noise 0.02 nats/token; unequal: 0.007, 0.01 and 0.068 in turn, the spread measured on two corpora):
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from doremi import simulate  # noqa: E402
+from doremi.stats import simulate  # noqa: E402
 
 UNEQUAL = [0.007, 0.01, 0.068]
 

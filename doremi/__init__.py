@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import importlib
 
-from doremi import schema
+from doremi import methods, moved
+from doremi.config import schema
 
-schema.register()  # the settings schema, known to Hydra before any config is composed
+moved.install()  # the import paths of 0.5.0 still work, with a DeprecationWarning
+schema.register(
+    methods.sections()
+)  # the settings schema with the methods' sections, known to Hydra before any config is composed
 
 from doremi.version import VERSION as __version__  # noqa: E402
 
@@ -22,9 +26,9 @@ _WHERE = {
     "MixtureSequences": "doremi.data.loaders",
     "MixtureSampler": "doremi.data.sampler",
     "PackedData": "doremi.data.packing",
-    "load_mixture": "doremi.mixture",
+    "load_mixture": "doremi.data.mixture",
     "mixture_batches": "doremi.data.loaders",
-    "validate_weights": "doremi.mixture",
+    "validate_weights": "doremi.data.mixture",
 }
 
 __all__ = [*sorted(_WHERE), "__version__"]

@@ -30,7 +30,7 @@ def _separate_multirun_jobs(cfg: DictConfig) -> None:
 
 
 def stopped_line(signum: int) -> str:
-    from doremi.runtime import where
+    from doremi.store.runtime import where
 
     at = f" at {where['step']}" if where.get("step") else ""
     stage = f" during stage={where['stage']}" if where.get("stage") else ""
@@ -42,8 +42,8 @@ def stopped_line(signum: int) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def run(cfg: DictConfig) -> None:
-    from doremi.runtime import Stopped, on_signal
     from doremi.stages import run_stage
+    from doremi.store.runtime import Stopped, on_signal
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -56,8 +56,8 @@ def run(cfg: DictConfig) -> None:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
     except OSError as err:  # a full disk, a file-size limit, a file where a directory should be, no permission
-        from doremi.files import write_failure
-        from doremi.runtime import where
+        from doremi.store.files import write_failure
+        from doremi.store.runtime import where
 
         folder = f"{cfg.run_dir}/{where['stage']}.partial (stage={where['stage']})" if where.get("stage") else None
         print(f"error: {write_failure(err, folder)}", file=sys.stderr, flush=True)

@@ -18,7 +18,7 @@ GROUPS = ("data", "tokenizer", "model")
 def open_maps() -> tuple[str, ...]:
     """Settings whose values are maps of the user's own names (data.domains={wiki: ...}): any key goes below
     them. Marked in the schema (`open_map`)."""
-    from doremi.settings import field_table
+    from doremi.config.settings import field_table
 
     return tuple(key for key, (_, f, _) in field_table().items() if f.metadata.get("open_map"))
 
@@ -45,7 +45,7 @@ def renamed(argv: list[str]) -> list[str]:
 
 def expected(key: str) -> str:
     """What the schema takes at `key`, in words."""
-    from doremi.settings import field_table
+    from doremi.config.settings import field_table
 
     hint = field_table().get(key, (None, None, None))[2]
     if typing.get_origin(hint) is typing.Union:
@@ -93,7 +93,7 @@ def compose_checked(overrides: list[str]) -> DictConfig:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    from doremi.settings import check
+    from doremi.config.settings import check
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -131,7 +131,7 @@ def apply(cfg: DictConfig, key: str, value, where: str = "") -> None:
     the schema and its bounds by the field's metadata: one DoremiError naming the key when it does not fit."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from doremi.settings import check_value, field_table
+    from doremi.config.settings import check_value, field_table
 
     try:
         OmegaConf.update(cfg, key, value, merge=True)
@@ -144,7 +144,7 @@ def apply(cfg: DictConfig, key: str, value, where: str = "") -> None:
 def unknown_keys(cfg: DictConfig, overrides: list[str]) -> None:
     """A typo (`dro.etaa=0.5`, or `+dro.etaa=0.5`) is one line naming the closest known keys, instead of
     Hydra's advice to add it with `+`, after which it would be ignored."""
-    from doremi.mixture import closest
+    from doremi.data.mixture import closest
 
     keys = [o.split("=", 1)[0].lstrip("+") for o in overrides if "=" in o and not o.startswith("~")]
     keys = [k for k in keys if k not in GROUPS and "/" not in k]
@@ -190,9 +190,9 @@ def check_command_line(argv: list[str]) -> DictConfig | None:
 def help_text() -> str:
     """`python -m doremi --help`: the stages of the stage table, then every setting of the schema with its
     default and its doc."""
-    from doremi.settings import fields
+    from doremi.config.settings import fields
+    from doremi.methods import _registry
     from doremi.stages.graph import TABLE
-    from doremi.stages.methods import _registry
 
     lines = ["python -m doremi [stage=<stage>] [key=value ...]   (Hydra overrides; the default runs stage=all)", ""]
     lines += ["Stages:"] + [f"  {name:<10} {row.doc}" for name, row in TABLE.items()]
@@ -201,7 +201,7 @@ def help_text() -> str:
     from doremi.sft.methods import known as sft_known
 
     lines += ["SFT set methods (sft.method=, sft.compare.methods=): " + ", ".join(sft_known()), ""]
-    lines += ["Settings (key = default   # what it does; doremi/schema.py):"]
+    lines += ["Settings (key = default   # what it does; doremi/config/schema.py):"]
     for key, f, _ in fields():
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         shown = "null" if default is None else str(default).replace("'", "")

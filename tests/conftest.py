@@ -94,8 +94,8 @@ def prepared(tmp_path, make_cfg):
 
 def crash_then_resume(monkeypatch, make_cfg, overrides: list[str], step: int) -> None:
     """stage=final killed right after the checkpoint callback's work at `step`, then rerun with resume=auto."""
-    from doremi.lit.callbacks import Checkpoints
     from doremi.stages import run_stage
+    from doremi.training.callbacks import Checkpoints
 
     save = Checkpoints.on_train_batch_end
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from doremi import aioli
+from doremi.methods.aioli import rules as aioli
 from doremi.stages import run_stage
 from tests.conftest import crash_then_resume, domains_override, synthetic_domains
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from doremi.alloc import largest_remainder, whole_shares
+from doremi.data.alloc import largest_remainder, whole_shares
 from doremi.data.resample import allocate
 from doremi.data.sampler import MixtureSampler
-from doremi.export.formats import exact_counts, exact_decimals
+from doremi.outputs.export.formats import exact_counts, exact_decimals
 
 
 def test_counts_sum_to_the_total_and_running_totals_stay_within_one():

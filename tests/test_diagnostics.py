@@ -1,10 +1,10 @@
-"""The checks that tell a user when learned weights should not be trusted (doremi.diagnostics)."""
+"""The checks that tell a user when learned weights should not be trusted (doremi.methods.doremi.diagnostics)."""
 
 import math
 
 import numpy as np
 
-from doremi import diagnostics
+from doremi.methods.doremi import diagnostics
 
 DOMAINS = ["code", "prose", "math"]
 

@@ -99,7 +99,7 @@ def test_every_command_of_the_docs_composes_and_passes_the_settings_checks(tmp_p
     assert str(cfg.stage) in STAGES
     check_name(str(cfg.name))
     if cfg.stage in ("learn", "all", "compare"):
-        from doremi.stages.methods import entries, resolve
+        from doremi.methods import entries, resolve
 
         resolve(str(cfg.method))
         entries([m for m in cfg.compare.methods if not str(m).endswith(".json")])

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from doremi import dro
+from doremi.methods.doremi import dro
 
 
 def numpy_step(prev_weights, prev_excess, proxy_loss, ref_loss, domain_ids, mask, eta, c):

@@ -1,11 +1,11 @@
-"""doremi.family by simulation against planted truths: an interval's two terms each at its own quantile,
+"""doremi.stats.family by simulation against planted truths: an interval's two terms each at its own quantile,
 Welch-Satterthwaite, Stein's rule with the documents' term. The compare's whole decision path (intervals,
 family, recommendation, Stein's second stage) is simulated in tests/test_simulate.py."""
 
 import numpy as np
 import pytest
 
-from doremi import family
+from doremi.stats import family
 
 NOISE = np.array([0.007, 0.012, 0.02, 0.03, 0.04, 0.05, 0.068, 0.025])  # per method; stratified's own is 0.01
 

@@ -5,8 +5,8 @@ import importlib
 import pytest
 
 from doremi.errors import DoremiError
+from doremi.methods import known, resolve
 from doremi.stages.graph import ARTIFACTS, TABLE, locate, names, require
-from doremi.stages.methods import known, resolve
 from doremi.stages.run import RECIPES
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from doremi import heuristics
-from doremi.verdict import seeds_to_halve, t_quantile
+from doremi.methods.baselines import rules as heuristics
+from doremi.stats.verdict import seeds_to_halve, t_quantile
 
 
 def test_temperature_one_is_natural_and_large_is_stratified():
@@ -33,7 +33,7 @@ def test_seeds_to_halve_follows_the_t_quantile_and_refuses_when_documents_domina
 
 
 def test_seeds_to_halve_keeps_the_documents_quantile():
-    from doremi import family
+    from doremi.stats import family
 
     half = family.half_width(1.0, 2, 0.6, 3)  # 3 seeds; a documents' term from 4 documents (3 df)
     few, known = seeds_to_halve(half, 1.0, 0.6, 3, docs_df=3), seeds_to_halve(half, 1.0, 0.6, 3)

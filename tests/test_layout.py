@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tools.layout import MOST_LINES, cycles, graph_of, names_a_method, oversized, upward
+from tools.layout import MOST_LINES, cycles, graph_of, mentions_a_method, names_a_method, oversized, upward
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,14 +18,14 @@ def test_no_import_cycles():
 def test_the_checks_see_a_violation_when_there_is_one(tmp_path):
     package = tmp_path / "doremi"
     (package / "stages").mkdir(parents=True)
-    (package / "lit").mkdir()
-    for init in (package, package / "stages", package / "lit"):
+    (package / "training").mkdir()
+    for init in (package, package / "stages", package / "training"):
         (init / "__init__.py").write_text("")
-    (package / "stages" / "proxy.py").write_text("from doremi.lit.runner import go\n")
-    (package / "lit" / "runner.py").write_text("def go():\n    from doremi.stages.proxy import x\n")
+    (package / "stages" / "proxy.py").write_text("from doremi.training.runner import go\n")
+    (package / "training" / "runner.py").write_text("def go():\n    from doremi.stages.proxy import x\n")
     graph = graph_of(tmp_path)
-    assert upward(graph) == [("doremi.lit.runner", "doremi.stages.proxy")]
-    assert cycles(graph) == [["doremi.lit.runner", "doremi.stages.proxy"]]
+    assert upward(graph) == [("doremi.training.runner", "doremi.stages.proxy")]
+    assert cycles(graph) == [["doremi.stages.proxy", "doremi.training.runner"]]
 
 
 def test_a_string_import_is_an_edge(tmp_path):
@@ -60,3 +60,28 @@ def test_the_size_and_naming_checks_see_a_violation(tmp_path):
     (package / "stages" / "generic.py").write_text('if method == "ifd":\n    pass\n')
     assert oversized(tmp_path) == [("doremi.stages.big", 401)]
     assert names_a_method(tmp_path, ("doremi.stages",), ["ifd"]) == [("doremi.stages.generic", "ifd")]
+
+
+def own_named_methods() -> list[str]:
+    """The registry's methods whose names are no baseline's and not the package's own name."""
+    from doremi import methods
+
+    return [m for m in methods.known() if not m.startswith("doremi") and methods.resolve(m).learn.__module__ != "doremi.methods.baselines"]  # fmt: skip
+
+
+def test_no_module_outside_the_methods_folder_mentions_a_method():
+    named = own_named_methods()
+    assert {"regmix", "mixing_law", "odm", "aioli"} <= set(named)
+    assert mentions_a_method(ROOT, "doremi.methods", named, allowed=("doremi.moved",)) == []
+
+
+def test_the_mention_check_sees_prose_and_code(tmp_path):
+    package = tmp_path / "doremi"
+    (package / "methods").mkdir(parents=True)
+    for init in (package, package / "methods"):
+        (init / "__init__.py").write_text("")
+    (package / "methods" / "regmix.py").write_text("NAME = 'regmix'\n")
+    (package / "report.py").write_text("# what the Mixing Law predicts\n")
+    (package / "plots.py").write_text("odmetric = 1\n")  # a longer word is no mention
+    found = mentions_a_method(tmp_path, "doremi.methods", ["regmix", "mixing_law", "odm"])
+    assert found == [("doremi.report", "mixing_law")]

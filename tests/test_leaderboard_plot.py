@@ -3,7 +3,7 @@ half-width against stratified, as a band around 0 and in the title."""
 
 import pytest
 
-from doremi.report import plots
+from doremi.outputs.report import plots
 
 
 def board(resolution=None):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from doremi.data.mixture import load_mixture
 from doremi.errors import DoremiError
-from doremi.mixture import load_mixture
 
 
 def write(tmp_path, obj, name="m.json"):

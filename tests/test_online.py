@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from doremi import online
 from doremi.data.sampler import MixtureSampler
+from doremi.methods.odm import bandit as online
 from doremi.stages import run_stage
 from tests.conftest import crash_then_resume, domains_override, synthetic_domains, write_jsonl
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from doremi.errors import DoremiError
-from doremi.plan import plan, training_flops
+from doremi.outputs.plan import plan, training_flops
 
 LEARNED = {"web": 0.5, "code": 0.3, "books": 0.2}
 

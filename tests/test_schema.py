@@ -1,4 +1,4 @@
-"""One schema for every setting (doremi/schema.py): presets compose against it, --help is printed from it, and
+"""One schema for every setting (doremi/config/schema.py): presets compose against it, --help is printed from it, and
 stages finished before it are still reused."""
 
 import json
@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from doremi.cli import CONFIG_DIR, compose_checked
-from doremi.settings import fields
+from doremi.config.settings import fields
 from doremi.stages import run_stage
 from tests.conftest import TINY, domains_override, synthetic_domains
 

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from doremi import dro
 from doremi.errors import DoremiError
-from doremi.export.formats import exact_counts
+from doremi.methods.doremi import dro
+from doremi.outputs.export.formats import exact_counts
 from doremi.sft.choose import sample_across_categories, select
 from doremi.sft.dedup import deduplicate
 from doremi.sft.examples import Example, to_example
@@ -166,7 +166,14 @@ def test_sft_mix_stage_writes_the_set_manifest_and_exports(tmp_path, make_cfg):
     dev = [json.loads(line) for line in (out / "dev.jsonl").read_text().splitlines()]
     assert len(train) == 40 and not {r["id"] for r in train} & {r["id"] for r in dev}
     # another method and budget select other examples, but from the same pools with the same dev set
-    other = make_cfg("stage=sft_mix", pools_arg, "sft.method=random", "sft.budget=30", "sft.dev_size=8", f"run_dir={tmp_path / 'other'}")
+    other = make_cfg(
+        "stage=sft_mix",
+        pools_arg,
+        "sft.method=random",
+        "sft.budget=30",
+        "sft.dev_size=8",
+        f"run_dir={tmp_path / 'other'}",
+    )
     run_stage(other)
     other_dev = [json.loads(line) for line in (tmp_path / "other" / "sft_mix" / "dev.jsonl").read_text().splitlines()]
     assert [r["id"] for r in other_dev] == [r["id"] for r in dev]

@@ -1,11 +1,11 @@
-"""The compare's statistical promises, measured on the path that makes the recommendation (doremi.simulate drives
-doremi.decide.judging and recommend with per-document losses over shared seeds and shared held-out documents).
+"""The compare's statistical promises, measured on the path that makes the recommendation (doremi.stats.simulate drives
+doremi.stats.decide.judging and recommend with per-document losses over shared seeds and shared held-out documents).
 The full table, 1,000 runs a cell, is bench/bench_verdicts.py's; these cells are its hardest and its smallest."""
 
 import numpy as np
 import pytest
 
-from doremi import decide, family, simulate
+from doremi.stats import decide, family, simulate
 
 UNEQUAL = [0.007, 0.01, 0.068]  # paired seed noise measured on two corpora (nats/token)
 

@@ -1,10 +1,10 @@
-"""Known answers for the paired bootstrap verdicts (doremi.verdict)."""
+"""Known answers for the paired bootstrap verdicts (doremi.stats.verdict)."""
 
 from statistics import NormalDist
 
 import numpy as np
 
-from doremi import verdict
+from doremi.stats import verdict
 
 DOMAINS = ["a", "b", "c"]
 

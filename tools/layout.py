@@ -122,6 +122,28 @@ def names_a_method(root: Path, generic: tuple[str, ...], methods: list[str]) -> 
     return sorted(set(out))
 
 
+def spelled(name: str) -> str:
+    """A pattern for a method's name as prose and code spell it: mixing_law, mixing law, Mixing-Law."""
+    import re
+
+    return r"(?<![\w])" + r"[ _-]?".join(re.escape(part) for part in name.split("_")) + r"(?![\w])"
+
+
+def mentions_a_method(root: Path, own: str, methods: list[str], allowed: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(module, method) where a module outside `own` (the methods' folder) mentions a method's name anywhere, in
+    code, strings or comments; `allowed` are the modules that may (the table of moved import paths)."""
+    import re
+
+    patterns = {m: re.compile(spelled(m), re.IGNORECASE) for m in methods}
+    out = []
+    for name, path in modules(root).items():
+        if name == own or name.startswith(own + ".") or name in allowed:
+            continue
+        text = path.read_text()
+        out += [(name, m) for m, pattern in patterns.items() if pattern.search(text)]
+    return sorted(out)
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
     known = modules(root)

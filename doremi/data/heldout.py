@@ -10,7 +10,7 @@ makes paired comparisons between mixtures fair.
 Documents: in a domain's packed stream every document ends with the end-of-document id,
 so the document of a token is the number of end-of-document ids before it. A target token
 that is itself the end-of-document id belongs to the document it ends. Scores per
-document let an interval be computed by resampling documents (doremi.verdict).
+document let an interval be computed by resampling documents (doremi.stats.verdict).
 """
 
 from __future__ import annotations

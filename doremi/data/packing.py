@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from doremi.errors import DoremiError
-from doremi.files import read_json
+from doremi.store.files import read_json
 
 SPLITS = ("train", "val")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from doremi.alloc import largest_remainder
+from doremi.data.alloc import largest_remainder
 from doremi.data.sampler import MixtureSampler, chunk_batch
 
 

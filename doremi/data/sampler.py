@@ -26,9 +26,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from doremi.alloc import largest_remainder
+from doremi.data.alloc import largest_remainder
 from doremi.errors import DoremiError
-from doremi.runtime import rank_world
+from doremi.store.runtime import rank_world
 
 
 class MixtureSampler:

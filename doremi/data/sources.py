@@ -149,7 +149,7 @@ def records(path: str, invalid_utf8: str = "error") -> Iterator[dict]:
             raise DoremiError(
                 f"{path}: invalid UTF-8 at byte {offset}; fix the file or set data.invalid_utf8=replace"
             ) from None
-        from doremi.runtime import say
+        from doremi.store.runtime import say
 
         with tempfile.TemporaryDirectory() as tmp:
             clean, bad = _replaced_copy(path, tmp)

@@ -1,6 +1,6 @@
 """Choosing the set: exact quotas per source, temperature sampling across sub-categories.
 
-Quotas come from `doremi.alloc.whole_shares` (largest remainder: the counts
+Quotas come from `doremi.data.alloc.whole_shares` (largest remainder: the counts
 sum to the budget exactly). Within a source, LIMA sampled Stack Exchange questions
 across exchanges with a temperature: here category c is drawn with probability
 proportional to n_c^(1/T) among categories with examples left (T=1 follows the pool's

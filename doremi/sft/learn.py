@@ -22,20 +22,20 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from doremi.config.settings import DroSettings, TrainerSettings
 from doremi.data.loaders import ChatData
+from doremi.data.mixture import make_mixture, write_mixture
 from doremi.data.resample import ResampledBatches
 from doremi.errors import DoremiError
-from doremi.files import write_atomic
-from doremi.lit.group_dro import train_group_dro
-from doremi.lit.lm import LMModule
-from doremi.lit.sft import encode_chat
-from doremi.lit.shard import whole
-from doremi.lit.train import fit
-from doremi.mixture import make_mixture, write_mixture
-from doremi.model import build_model
-from doremi.runtime import is_main_process, say
-from doremi.settings import DroSettings, TrainerSettings
+from doremi.methods.doremi.group_dro import train_group_dro
 from doremi.sft.examples import Example
+from doremi.store.files import write_atomic
+from doremi.store.runtime import is_main_process, say
+from doremi.training.lm import LMModule
+from doremi.training.model import build_model
+from doremi.training.sft import encode_chat
+from doremi.training.shard import whole
+from doremi.training.train import fit
 
 
 def encode_sources(
@@ -72,7 +72,7 @@ def learn_source_weights(
 ) -> dict[str, float]:
     """{source: learned weight} (0 for sources left out); writes the trajectory and mixture under out_dir.
 
-    `base`: a saved model (doremi.checkpoints.read_model) both fine-tunings start from, read from `base_path`.
+    `base`: a saved model (doremi.store.checkpoints.read_model) both fine-tunings start from, read from `base_path`.
     """
     model_cfg = dict(base["model_config"])
     used, tokens, masks = encode_sources(tokenizer, by_source, sources, int(model_cfg["seq_len"]))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from doremi.lit.sft import encode_chat, masked_loss_sums
 from doremi.sft.examples import Example
+from doremi.training.sft import encode_chat, masked_loss_sums
 
 
 class Scorer:

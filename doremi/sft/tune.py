@@ -14,10 +14,10 @@ import torch
 
 from doremi.data.loaders import ChatData
 from doremi.errors import DoremiError
-from doremi.lit.sft import SFTModule, encode_chat
-from doremi.lit.shard import whole
-from doremi.lit.train import fit
-from doremi.model import build_model
+from doremi.training.model import build_model
+from doremi.training.sft import SFTModule, encode_chat
+from doremi.training.shard import whole
+from doremi.training.train import fit
 
 
 @dataclass
@@ -57,7 +57,7 @@ def steps_of(chats: int, batch_size: int, epochs: int) -> tuple[int, int]:
 
 
 def fine_tune(base: dict, rows: Rows, sft, run, seed: int, folder: Path, label: str) -> torch.nn.Module:
-    """The base model (a doremi.checkpoints record) fine-tuned on `rows` with seed `seed` (the order of the chats
+    """The base model (a doremi.store.checkpoints record) fine-tuned on `rows` with seed `seed` (the order of the chats
     and dropout); checkpoints and logs under `folder`. Returns the trained model, LoRA merged into it."""
     check_lora(base["model_config"], sft.lora)
     batch, steps = steps_of(len(rows), int(sft.batch_size), int(sft.epochs))

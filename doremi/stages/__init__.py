@@ -28,15 +28,15 @@ def preflight(cfg: DictConfig) -> None:
     schema's bounds or rules, a missing input stage of a training stage, trainer.* settings Lightning refuses."""
     stage = str(cfg.stage)
     if stage not in STAGES:
-        from doremi.mixture import closest
+        from doremi.data.mixture import closest
 
         raise DoremiError(f"stage={stage} is not a stage{closest(stage, STAGES)}; choose one of {', '.join(STAGES)}")
     check_name(str(cfg.name))
-    from doremi.settings import check
+    from doremi.config.settings import check
 
     check(cfg)
     if stage in ("learn", "all", "compare"):
-        from doremi.stages.methods import entries, resolve
+        from doremi.methods import entries, resolve
 
         resolve(str(cfg.method))
         if stage == "compare":
@@ -56,13 +56,13 @@ def preflight(cfg: DictConfig) -> None:
             if ARTIFACTS[artifact].stage not in first:
                 require(cfg, artifact, stage)
     if stage == "all" or not TABLE[stage].light:
-        from doremi.settings import lightning_choices
+        from doremi.config.settings import lightning_choices
         from doremi.stages.common import quiet_lightning
 
         quiet_lightning()
         lightning_choices(cfg)
-        from doremi import settings
-        from doremi.lit.train import check_combination
+        from doremi.config import settings
+        from doremi.training.train import check_combination
 
         check_combination(settings.of(cfg, settings.TrainerSettings))
 

@@ -13,18 +13,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from doremi.checkpoints import read_model
+from doremi.config.schema import UNSET_BEFORE
+from doremi.config.settings import number  # noqa: F401  (stages import it from here)
 from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import no_links, write_atomic, write_json_atomic
-from doremi.files import read_record as bookkeeping
-from doremi.runtime import barrier, code_version, is_main_process, say  # noqa: F401  (stages import them from here)
-from doremi.schema import UNSET_BEFORE
-from doremi.settings import number  # noqa: F401  (stages import it from here)
 from doremi.stages.graph import TABLE, TRAINING, names, producer  # noqa: F401  (stages import TRAINING from here)
 from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
+from doremi.store.checkpoints import read_model
+from doremi.store.files import no_links, write_atomic, write_json_atomic
+from doremi.store.files import read_record as bookkeeping
+from doremi.store.runtime import barrier, code_version, is_main_process, say  # noqa: F401  (stages import them from here)
 
 
 def quiet_lightning() -> None:
@@ -189,7 +189,7 @@ def start(
 def check_outputs(folder: Path, done: dict, stage: str) -> None:
     """Every file a finished stage recorded in its done.json is still the file it wrote: a reused stage neither
     republishes nor hands on an edited one."""
-    from doremi.files import file_record
+    from doremi.store.files import file_record
 
     for relative, recorded in (done.get("outputs") or {}).items():
         if file_record(folder / relative) != recorded:

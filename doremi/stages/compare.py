@@ -3,7 +3,7 @@
 Each method's mixture is learned (stage=learn, reused when done) or read (a mixture .json), then
 trained at the final stage's settings with the same seeds and scored on the same held-out
 documents. Each is judged against stratified (uniform) and natural sampling with the paired
-intervals of doremi.verdict, on the average, the worst domain and `learn.target`. Methods with
+intervals of doremi.stats.verdict, on the average, the worst domain and `learn.target`. Methods with
 the same weights share their trained models (same weights and seed: the same run).
 
 Writes compare/leaderboard.json (ranked by the target's difference from stratified) and ends
@@ -18,19 +18,16 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, open_dict
 
-from doremi import verdict
+from doremi.config.settings import seeds_of
+from doremi.data.mixture import resolve_mixture
 from doremi.errors import DoremiError
-from doremi.files import read_json, write_json_atomic
-from doremi.mixture import resolve_mixture
-from doremi.model import count_params
-from doremi.plan import training_flops
-from doremi.settings import seeds_of
+from doremi.methods import Entry, entries, resolve
+from doremi.methods.common import final_tokens, target_of
+from doremi.outputs.plan import training_flops
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
 from doremi.stages.graph import locate, producer, require, stage_dir
 from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, recommend, second_stage  # noqa: F401  (recommend: tests import it from here)
-from doremi.stages.methods import Entry, entries, resolve
-from doremi.stages.methods.common import final_tokens, target_of
 from doremi.stages.trials import (
     Candidate,
     summaries,
@@ -41,7 +38,10 @@ from doremi.stages.trials import (
     trial_list,
     trials_dir,
 )
-from doremi.trial_store import finished, train_once
+from doremi.stats import verdict
+from doremi.store.files import read_json, write_json_atomic
+from doremi.store.trials import finished, train_once
+from doremi.training.model import count_params
 
 
 def with_method(cfg: DictConfig, name: str) -> DictConfig:
@@ -209,9 +209,9 @@ def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, fol
     same way at both sizes (DataDecide's decision accuracy) and the rank correlation, both from point estimates
     (shared with the swarm's check), and each method's verdict against stratified at the larger size, with the
     compare's statistics: the warning rests on those, not on point estimates within the noise."""
-    from doremi.fits import decision_agreement, quality
+    from doremi.methods.swarm.fits import decision_agreement, quality
+    from doremi.methods.swarm.runs import target_values
     from doremi.stages.swarm import larger_model
-    from doremi.swarm import target_values
 
     larger = larger_model(str(cfg.compare.check_scale), "compare.check_scale")
     kind, indices = target_of(cfg, data.domains)
@@ -265,7 +265,7 @@ def verdicts_at_scale(
     results: dict, seeds: list[int], heldout, domains: list[str], key: str, indices, seed: int
 ) -> dict:
     """Every method of `results` ({method: {seed: result}}, stratified among them) against stratified on `key`,
-    judged as the compare judges (doremi.verdict), the comparisons held together (Sidak):
+    judged as the compare judges (doremi.stats.verdict), the comparisons held together (Sidak):
     {method: difference, interval, verdict, half_width}."""
     from doremi.stages.trials import document_sums
 
@@ -305,7 +305,7 @@ def scale_warning(recommended: str, at_larger: dict, preset: str, seeds: int = 3
 
 def recommended_mixture(data, mixtures: dict, board: dict) -> dict:
     """The recommended method's mixture file (published as mixtures/<name>.json), its provenance saying so."""
-    from doremi.mixture import FLOOR, make_mixture
+    from doremi.data.mixture import FLOOR, make_mixture
 
     name = board["recommendation"]["method"]
     mixture = mixtures[name]
@@ -340,7 +340,7 @@ def notes_of(provenance: dict, per_seed: dict) -> dict:
 
 def summary_text(board: dict) -> str:
     """The leaderboard as printed at the end of stage=compare."""
-    from doremi.report.document import leaderboard_table, plain_table
+    from doremi.outputs.report.document import leaderboard_table, plain_table
 
     lines = ["", *plain_table(*leaderboard_table(board)), ""]
     if board.get("caveat"):

@@ -15,9 +15,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.errors import DoremiError
-from doremi.files import write_json_atomic
-from doremi.runtime import say
 from doremi.stages.common import commit, stage_dir, start
+from doremi.store.files import write_json_atomic
+from doremi.store.runtime import say
 
 
 def final_models(cfg: DictConfig) -> dict[str, dict[str, Path]]:

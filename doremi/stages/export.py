@@ -6,12 +6,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from doremi.data.mixture import closest, load_mixture
 from doremi.errors import DoremiError
-from doremi.export import FORMATS, export_all, export_input, export_mixture
-from doremi.files import read_json
-from doremi.mixture import closest, load_mixture
-from doremi.runtime import say
+from doremi.outputs.export import FORMATS, export_all, export_input, export_mixture
 from doremi.stages.graph import learned_or_published, locate
+from doremi.store.files import read_json
+from doremi.store.runtime import say
 
 
 def export_paths(value) -> dict[str, str]:
@@ -29,8 +29,8 @@ def export_paths(value) -> dict[str, str]:
 
 def read_schedule(path: str, domains: list[str]) -> list[tuple[int, dict[str, float]]]:
     """An online method's schedule.jsonl: (first step, weights) per line, every weight checked."""
-    from doremi.files import read_jsonl
-    from doremi.mixture import validate_weights
+    from doremi.data.mixture import validate_weights
+    from doremi.store.files import read_jsonl
 
     entries = read_jsonl(path) if Path(path).is_file() else None
     if not entries:

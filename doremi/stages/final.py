@@ -7,7 +7,7 @@ from a bare stage=proxy), or any mixture file given as
 batch size (the same token budget) with each seed of `final.seeds`; seed s gives every
 mixture the same initialization. Each model is scored every `final.eval_every` steps on the
 held-out set of doremi.data.heldout (whole splits, or `final.eval_chunks` sequences per
-domain spread over the split), per document, so that doremi.verdict can put an interval on
+domain spread over the split), per document, so that doremi.stats.verdict can put an interval on
 every difference.
 """
 
@@ -17,14 +17,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from doremi import verdict
+from doremi.config.settings import seeds_of
 from doremi.data.heldout import HeldOut
-from doremi.files import read_json, write_json_atomic
-from doremi.mixture import resolve_mixture, validate_weights
-from doremi.settings import seeds_of
+from doremi.data.mixture import resolve_mixture, validate_weights
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, say, start
 from doremi.stages.graph import locate, method_of
 from doremi.stages.trials import Candidate, document_sums, schedule_average, summaries, time_spent, train_all
+from doremi.stats import verdict
+from doremi.store.files import read_json, write_json_atomic
 
 
 def candidate_mixture(cfg: DictConfig, data) -> Candidate:
@@ -87,7 +87,7 @@ def run(cfg: DictConfig) -> None:
 
 def verdict_summary(evaluated: dict) -> str:
     """What stage=final prints when run alone: the candidate's verdict lines and the repetition warnings."""
-    from doremi.report.document import verdict_lines
+    from doremi.outputs.report.document import verdict_lines
 
     lines = [line.replace("**", "") for line in verdict_lines(evaluated)]
     lines += [f"warning: {w}" for w in evaluated.get("repetition_warnings", [])]

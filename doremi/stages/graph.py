@@ -13,9 +13,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from doremi import methods
 from doremi.errors import DoremiError
-from doremi.files import file_record, read_record
-from doremi.stages import methods
+from doremi.store.files import file_record, read_record
 
 # Settings of every training stage that change what it trains (beside its own section).
 TRAINING = ("trainer.grad_clip", "trainer.accumulate_grad_batches", "trainer.precision")
@@ -63,16 +63,20 @@ def stage_dir(cfg: DictConfig, stage: str) -> Path:
     return Path(cfg.run_dir) / stage
 
 
+def made_by(cfg: DictConfig, name: str) -> str:
+    """The stage whose done.json vouches for artifact `name`. A method's learned mixture may come from a bare
+    run of the stage its method names (`Method.made_by`: DoReMi's stage=proxy, older than stage=learn)."""
+    stage = ARTIFACTS[name].stage
+    if name == "learned_mixture" and not (stage_dir(cfg, stage) / "done.json").exists():
+        method = methods.find(method_of(cfg))
+        if method and method.made_by and (stage_dir(cfg, method.made_by) / "done.json").exists():
+            return method.made_by
+    return stage
+
+
 def producer(cfg: DictConfig, name: str) -> Path:
-    """The folder whose done.json vouches for artifact `name`. The learned mixture of method=doremi may
-    come from a bare `stage=proxy` run (before stage=learn existed, and still a way to learn it)."""
-    artifact = ARTIFACTS[name]
-    folder = stage_dir(cfg, artifact.stage)
-    if name == "learned_mixture" and method_of(cfg) == "doremi" and not (folder / "done.json").exists():
-        proxy = stage_dir(cfg, "proxy")
-        if (proxy / "done.json").exists():
-            return proxy
-    return folder
+    """The folder whose done.json vouches for artifact `name` (see made_by)."""
+    return stage_dir(cfg, made_by(cfg, name))
 
 
 def locate(cfg: DictConfig, name: str) -> Path:
@@ -87,9 +91,9 @@ def require(cfg: DictConfig, name: str, reader: str, _checked: set | None = None
     What the producer recorded in its done.json is checked too: the content of the files it wrote (an edited,
     truncated or foreign file is named with the stage to rerun) and, all the way up, that every stage it was
     made from is still finished with the output it was made from (a deleted or redone input makes it stale)."""
-    folder = producer(cfg, name)
+    stage = made_by(cfg, name)
+    folder = stage_dir(cfg, stage)
     path = locate(cfg, name)
-    stage = "proxy" if name == "learned_mixture" and folder == stage_dir(cfg, "proxy") else ARTIFACTS[name].stage
     how = f"stage=learn method={method_of(cfg)}" if stage == "learn" else f"stage={stage}"
     if not (folder / "done.json").is_file() or not path.exists():
         raise DoremiError(
@@ -149,7 +153,7 @@ class Stage:
     inputs: Names  # artifacts it reads (or a function of the config giving them)
     settings: Names  # keys whose values decide its output
     artifacts: tuple[str, ...]  # artifacts it writes
-    locked: bool | Callable[[DictConfig], bool] = True  # one process at a time per run_dir (doremi.lock)
+    locked: bool | Callable[[DictConfig], bool] = True  # one process at a time per run_dir (doremi.store.lock)
     light: bool = False  # trains nothing: must not import torch or Lightning
     runs_first: Names = ()  # stages its recipe runs itself when they are not finished (not refused before it starts)
 
@@ -325,7 +329,7 @@ TABLE: dict[str, Stage] = {
         ),
         Stage(
             "swarm",
-            "the small runs of regmix and mixing_law (swarm.index picks them; Hydra's launchers spread them)",
+            "the small runs the fitted methods learn from (swarm.index picks them; Hydra's launchers spread them)",
             ("prepared",),
             ("swarm",),
             ("swarm_runs",),

@@ -1,18 +1,18 @@
 """The verdicts of stage=compare: every method against stratified and natural on the seeds both trained, with
 seed variances moderated over the run and the family of comparisons behind the recommendation held together
-(doremi.family); compare.resolution's second stage (Stein); the run's noise floor."""
+(doremi.stats.family); compare.resolution's second stage (Stein); the run's noise floor."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from doremi import verdict
-from doremi.decide import BASELINES, Trials, judging, recommend, stein_plan  # noqa: F401  (the compare's statistics)
-from doremi.model import count_params
-from doremi.plan import training_flops
+from doremi.methods.common import final_tokens
+from doremi.outputs.plan import training_flops
 from doremi.stages.common import model_config, say
-from doremi.stages.methods.common import final_tokens
 from doremi.stages.trials import train_seeds
+from doremi.stats import verdict
+from doremi.stats.decide import BASELINES, Trials, judging, recommend, stein_plan  # noqa: F401  (the compare's statistics)
+from doremi.training.model import count_params
 
 
 def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder: Path) -> dict:

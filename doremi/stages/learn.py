@@ -1,9 +1,9 @@
-"""stage=learn method=<name>: learn the mixture with one method of doremi.stages.methods.
+"""stage=learn method=<name>: learn the mixture with one method of doremi.methods.
 
 Writes learn/<method>/mixture.json (the doremi-mixture/v1 format, `provenance.method` and
 `provenance.cost` in FLOPs) and publishes it as mixtures/<name>.json. DoReMi keeps proxy/ (and
 reference/) as its working folders. With `learn.feasible=true` the method's weights are projected
-through the plan's constraints (doremi.plan: plan.max_epochs at the final run's budget, pinned,
+through the plan's constraints (doremi.outputs.plan: plan.max_epochs at the final run's budget, pinned,
 minimum and maximum weights) before anything trains on them.
 """
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from doremi.mixture import make_mixture, write_mixture
-from doremi.plan import plan
+from doremi.data.mixture import make_mixture, write_mixture
+from doremi.methods import LearnContext, Method, resolve
+from doremi.methods.common import constraints
+from doremi.outputs.plan import plan
 from doremi.stages.common import commit, load_prepared, say, start
 from doremi.stages.graph import locate, method_of, stage_dir
-from doremi.stages.methods import LearnContext, Method, resolve
-from doremi.stages.methods.common import constraints
 
 
 def variant_config(cfg: DictConfig, method: Method) -> DictConfig:
@@ -38,7 +38,7 @@ def variant_config(cfg: DictConfig, method: Method) -> DictConfig:
 
 
 def feasible(cfg: DictConfig, data, mixture: dict) -> dict:
-    """The mixture projected through the plan's constraints at the final run's budget (doremi.plan)."""
+    """The mixture projected through the plan's constraints at the final run's budget (doremi.outputs.plan)."""
     learned = mixture["weights"]
     limits = constraints(cfg, data)
     result = plan(learned, **limits)

@@ -9,20 +9,20 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from doremi import settings
-from doremi.checkpoints import save_model
+from doremi.config import settings
+from doremi.config.settings import OptimSettings, TrainerSettings
 from doremi.data.heldout import HeldOut
 from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
-from doremi.lit.averaging import WeightAverage, score_alternatives
-from doremi.lit.lm import LMModule, maybe_compile
-from doremi.lit.shard import whole
-from doremi.lit.train import fit
-from doremi.model import build_model, describe
-from doremi.model.hf_checkpoint import save_hf
-from doremi.runtime import is_main_process, say
-from doremi.settings import OptimSettings, TrainerSettings
 from doremi.stages.common import model_config
+from doremi.store.checkpoints import save_model
+from doremi.store.runtime import is_main_process, say
+from doremi.training.averaging import WeightAverage, score_alternatives
+from doremi.training.lm import LMModule, maybe_compile
+from doremi.training.model import build_model, describe
+from doremi.training.model.hf_checkpoint import save_hf
+from doremi.training.shard import whole
+from doremi.training.train import fit
 
 
 def fit_lm(

@@ -3,7 +3,7 @@
 Reads a mixture (plan.mixture, default mixtures/<name>.json), the tokens available per
 domain (plan.available: a .json of {domain: tokens}, default the prepared run's training
 tokens) and the real run's token budget; writes the KL-closest mixture that satisfies
-plan.max_epochs, plan.pin, plan.min_weight and plan.max_weight (doremi.plan) as a normal
+plan.max_epochs, plan.pin, plan.min_weight and plan.max_weight (doremi.outputs.plan) as a normal
 mixture file (plan.out, default mixtures/<name>-plan.json) whose provenance holds the
 learned weights, the constraints, which of them bind, the epochs per domain and the cost
 of the mixture search next to the real run's.
@@ -15,16 +15,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from doremi import units
+from doremi.config.settings import number
+from doremi.data import units
+from doremi.data.mixture import load_mixture, make_mixture, read_mixture, write_mixture
 from doremi.data.tokenizer import load_pretrained, load_saved
 from doremi.errors import DoremiError
-from doremi.files import read_json
-from doremi.mixture import load_mixture, make_mixture, read_mixture, write_mixture
-from doremi.plan import pinned_weights, plan, training_flops
-from doremi.runtime import say
-from doremi.settings import number
+from doremi.outputs.plan import pinned_weights, plan, training_flops
 from doremi.stages.graph import learned_or_published
 from doremi.stages.prepared import load_prepared, stage_dir
+from doremi.store.files import read_json
+from doremi.store.runtime import say
 
 
 def available_tokens(cfg: DictConfig, domains: list[str]) -> dict[str, float]:

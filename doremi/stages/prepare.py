@@ -14,13 +14,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.data import sources
+from doremi.data.mixture import closest
 from doremi.data.packing import PackWriter, token_dtype
 from doremi.data.shards import ShardWriter, merged_documents
 from doremi.data.tokenizer import ByteTokenizer, Tokenizer, load_pretrained, load_saved, train_bpe
 from doremi.errors import DoremiError
-from doremi.files import write_json_atomic
-from doremi.mixture import closest
 from doremi.stages.common import commit, say, stage_dir, start
+from doremi.store.files import write_json_atomic
 
 BATCH_DOCUMENTS = 512
 PIECE_CHARS = 1 << 20  # documents longer than this are tokenized in pieces
@@ -134,7 +134,7 @@ def cap_thresholds(cfg: DictConfig, tokenizer: Tokenizer) -> dict[str, int] | No
 def heldout_thresholds(cfg: DictConfig, caps: dict[str, int] | None) -> dict[str, int]:
     """Per domain whose val_fraction holds out fewer than data.min_val_documents of its kept documents, the largest
     hash held out so that it holds out that many (at most a third of its documents): a domain's held-out loss
-    from 2 documents cannot say how much it varies (doremi.verdict). One extra pass over the corpus, hashing only.
+    from 2 documents cannot say how much it varies (doremi.stats.verdict). One extra pass over the corpus, hashing only.
     """
     least = cfg.data.get("min_val_documents")
     if not least:

@@ -15,24 +15,22 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from doremi import diagnostics, settings, units
+from doremi.config import settings
+from doremi.config.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
+from doremi.data import units
 from doremi.data.heldout import spread_rows
 from doremi.data.loaders import MixtureDataModule
+from doremi.data.mixture import make_mixture, resolve_mixture, write_mixture
 from doremi.data.packing import PackedData
 from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import no_links, read_json, read_jsonl, write_json_atomic
-from doremi.lit.cache import build_reference_losses
-from doremi.lit.group_dro import train_group_dro
-from doremi.lit.lm import heldout_losses
-from doremi.lit.proxy import ProxyModule
-from doremi.lit.train import device_for
-from doremi.mixture import make_mixture, resolve_mixture, write_mixture
-from doremi.model import build_model, count_params
-from doremi.plan import search_flops
-from doremi.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
+from doremi.methods.doremi import diagnostics
+from doremi.methods.doremi.cache import build_reference_losses
+from doremi.methods.doremi.group_dro import train_group_dro
+from doremi.methods.doremi.proxy import ProxyModule
+from doremi.outputs.plan import search_flops
 from doremi.stages.common import (
     code_version,
     commit,
@@ -47,6 +45,10 @@ from doremi.stages.common import (
     start,
 )
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
+from doremi.store.files import no_links, read_json, read_jsonl, write_json_atomic
+from doremi.training.lm import heldout_losses
+from doremi.training.model import build_model, count_params
+from doremi.training.train import device_for
 
 ENTROPY_ROWS = 4096  # training sequences per domain sampled for its unigram entropy
 
@@ -158,7 +160,7 @@ def provenance_of(
 
 
 def trust_warnings(cfg: DictConfig, data: PackedData, reference: dict, runs: list[dict], per_seed: np.ndarray) -> dict:
-    """The checks of doremi.diagnostics on this round: their figures and the warnings they raise."""
+    """The checks of doremi.methods.doremi.diagnostics on this round: their figures and the warnings they raise."""
     domains = data.domains
     model = build_model(model_config(cfg, data))
     model.load_state_dict(reference["state_dict"])
@@ -188,7 +190,7 @@ def trust_warnings(cfg: DictConfig, data: PackedData, reference: dict, runs: lis
 
 
 def bytes_per_token(data: PackedData) -> dict[str, float]:
-    """UTF-8 bytes per token of each domain's training text under the run's tokenizer (doremi.units):
+    """UTF-8 bytes per token of each domain's training text under the run's tokenizer (doremi.data.units):
     what turns the learned token shares into byte shares and into another tokenizer's token shares."""
     tokenizer = load_saved(data.dir, data.tokenizer["kind"])
     return {
@@ -296,7 +298,7 @@ def run(cfg: DictConfig) -> None:
 
 
 def cost_so_far(cfg: DictConfig, data: PackedData, rounds: int, seeds: int) -> dict:
-    """FLOPs of the references and proxies trained up to and including round `rounds` (doremi.plan)."""
+    """FLOPs of the references and proxies trained up to and including round `rounds` (doremi.outputs.plan)."""
     parameters = count_params(model_config(cfg, data))
     reference_tokens = int(cfg.reference.max_steps) * int(cfg.reference.batch_size) * data.seq_len
     proxy_tokens = int(cfg.proxy.max_steps) * int(cfg.proxy.batch_size) * data.seq_len

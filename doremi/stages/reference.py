@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from doremi.mixture import resolve_mixture
+from doremi.data.mixture import resolve_mixture
 from doremi.stages.common import commit, load_prepared, say, start
 from doremi.stages.lm import fit_lm, save_lm, trained
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from doremi.files import read_json, read_jsonl, staged_dir
-from doremi.report import plots
-from doremi.report.document import sections, terminal_summary, to_html, to_markdown
+from doremi import methods
+from doremi.methods import known, resolve
+from doremi.outputs.report import plots
+from doremi.outputs.report.document import sections, terminal_summary, to_html, to_markdown
 from doremi.stages.common import say
 from doremi.stages.graph import locate, method_of, producer
-from doremi.stages.methods import known, resolve
+from doremi.store.files import read_json, read_jsonl, staged_dir
 
 
 def finished(cfg: DictConfig, artifact: str) -> dict | None:
@@ -44,8 +45,8 @@ def method_sections(cfg: DictConfig, mixture: dict, folder: Path) -> list:
     name = mixture.get("provenance", {}).get("method", method_of(cfg))
     if name not in known():
         return []
+    from doremi.methods import ReportContext
     from doremi.stages.learn import variant_config
-    from doremi.stages.methods import ReportContext
 
     method = resolve(name)
     if method.report is None:
@@ -71,7 +72,7 @@ def run(cfg: DictConfig) -> str:
         if board:
             plots.leaderboard(board, tmp / "leaderboard.png")
         if evaluation and evaluation.get("comparison"):
-            candidate = evaluation.get("candidate", "doremi")
+            candidate = evaluation.get("candidate", "learned")
             plots.differences(domains, evaluation["comparison"], candidate, tmp / "differences.png")
         if evaluation:
             plots.domain_loss_bars(domains, evaluation["mixtures"], tmp / "domain_loss.png")
@@ -84,10 +85,11 @@ def run(cfg: DictConfig) -> str:
             steps = read_jsonl(folder / "learned" / "trajectory.jsonl")
             plots.weights_over_steps(learned_sft["domains"], steps, tmp / "sft_weights_over_steps.png", "Source")
         downstream = read_json(locate(cfg, "downstream"), "") if locate(cfg, "downstream").is_file() else None
-        parts = sections(str(cfg.name), mixture, evaluation, own, sft, sft_mix, downstream, board)
+        words = methods.words(mixture)
+        parts = sections(str(cfg.name), mixture, evaluation, own, sft, sft_mix, downstream, board, words)
         sft_board = finished(cfg, "sft_leaderboard")
         if sft_board:  # the SFT set recommended, first
-            from doremi.report.sft import sft_compare_section
+            from doremi.outputs.report.sft import sft_compare_section
 
             plots.leaderboard(sft_board, tmp / "sft_leaderboard.png")
             parts.insert(0, sft_compare_section(sft_board))
@@ -96,7 +98,9 @@ def run(cfg: DictConfig) -> str:
         (tmp / "report.html").write_text(to_html(title, parts))
     mixture_path = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
     say(f"[report] wrote {target / 'report.md'} and {target / 'report.html'}")
-    summary = terminal_summary(mixture, evaluation, str(mixture_path), str(target / "report.md"))
+    summary = terminal_summary(
+        mixture, evaluation, str(mixture_path), str(target / "report.md"), methods.words(mixture)[1]
+    )
     if board:
         from doremi.stages.compare import summary_text
 

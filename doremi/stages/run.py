@@ -17,8 +17,8 @@ RECIPES = {name: f"doremi.stages.{name}" for name in TABLE}  # a stage's recipe 
 
 def run_recipe(cfg: DictConfig, name: str):
     """Run one stage's recipe under its lock (main process); its summary, if it has one."""
-    from doremi.lock import stage_lock
-    from doremi.runtime import is_main_process, where
+    from doremi.store.lock import stage_lock
+    from doremi.store.runtime import is_main_process, where
 
     recipe = importlib.import_module(RECIPES[name])
     outer = {k: where.get(k) for k in ("stage", "step")}  # a recipe run by another (learn's proxy, compare's prepare)

@@ -13,18 +13,18 @@ import json
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from doremi import settings
+from doremi.config import settings
+from doremi.config.settings import SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.files import write_atomic, write_json_atomic
-from doremi.lit.sft import generate
-from doremi.lit.train import device_for
-from doremi.model import build_model
-from doremi.settings import SftSettings, TrainerSettings
 from doremi.sft.tune import check_lora, encode, fine_tune, response_sums, steps_of
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, say, stage_dir, start
 from doremi.stages.lm import save_hf_beside
 from doremi.stages.sft_sets import check_set_format, load_base
+from doremi.store.files import write_atomic, write_json_atomic
+from doremi.training.model import build_model
+from doremi.training.sft import generate
+from doremi.training.train import device_for
 
 
 def read_records(path) -> list[dict]:
@@ -44,7 +44,7 @@ def per_source(sums, counts, sources: list[str], names: list[str]) -> dict[str, 
 
 
 def heldout_average(model, heldout) -> float:
-    from doremi.lit.lm import heldout_losses
+    from doremi.training.lm import heldout_losses
 
     losses = heldout_losses(model, heldout)
     return sum(losses.values()) / len(losses)

@@ -20,15 +20,12 @@ from types import SimpleNamespace
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from doremi import settings, verdict
+from doremi.config import settings
+from doremi.config.settings import SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
-from doremi.decide import stein_plan
 from doremi.errors import DoremiError
-from doremi.files import no_links, read_json, write_json_atomic
-from doremi.lock import stage_lock
-from doremi.plan import training_flops
-from doremi.report.sft import summary_text
-from doremi.settings import SftSettings, TrainerSettings
+from doremi.outputs.plan import training_flops
+from doremi.outputs.report.sft import summary_text
 from doremi.sft.examples import Example
 from doremi.sft.methods import BASELINES, SetMethod, entries
 from doremi.sft.tune import check_lora, document_sums, encode, fine_tune, response_sums, steps_of
@@ -46,7 +43,11 @@ from doremi.stages.common import (  # fmt: skip
 )
 from doremi.stages.judge import Trials, judging, noise_floor, recommend
 from doremi.stages.sft_sets import check_budget, context, load_base, pools_and_dev, write_jsonl, write_set
-from doremi.trial_store import train_once
+from doremi.stats import verdict
+from doremi.stats.decide import stein_plan
+from doremi.store.files import no_links, read_json, write_json_atomic
+from doremi.store.lock import stage_lock
+from doremi.store.trials import train_once
 
 TRIAL_SETTINGS = ("sft.epochs", "sft.batch_size", "sft.lr", "sft.min_lr_ratio", "sft.betas", "sft.weight_decay",
                   "sft.dropout_top", "sft.lora", *TRAINING)  # fmt: skip
@@ -62,7 +63,7 @@ def target_of(cfg: DictConfig, sources: list[str]) -> tuple[str, list[int] | Non
         return value, None
     unknown = [s for s in value if s not in sources]
     if unknown:
-        from doremi.mixture import closest
+        from doremi.data.mixture import closest
 
         raise DoremiError(f"sft.compare.target names {unknown[0]!r}, not a source of the pools{closest(unknown[0], sources)}")  # fmt: skip
     return "target", [sources.index(s) for s in value]
@@ -272,7 +273,7 @@ def verdicts(cfg, results, shared, seeds_of, groups, owner, tokens, indices, ste
 
 
 def on_dev_set(cfg, results, shared, dev_rows, sources, indices, stein: dict | None = None) -> tuple[dict, dict]:
-    """(the trials' dev losses as doremi.decide reads them, every set's verdicts on the dev set)."""
+    """(the trials' dev losses as doremi.stats.decide reads them, every set's verdicts on the dev set)."""
     owner = np.array([sources.index(s) for s in dev_rows.sources])
     tokens = np.asarray(next(iter(next(iter(results.values())).values()))["dev"]["tokens"], dtype=np.float64)
     seeds_of = {n: list(per_seed) for n, per_seed in results.items()}
@@ -281,7 +282,7 @@ def on_dev_set(cfg, results, shared, dev_rows, sources, indices, stein: dict | N
 
 
 def second_stage(cfg, trainer, chosen, results, shared, dev_rows, sources, target) -> dict:
-    """sft.compare.resolution: Stein's two stages, as stage=compare's (doremi.decide.stein_plan): the pilot's
+    """sft.compare.resolution: Stein's two stages, as stage=compare's (doremi.stats.decide.stein_plan): the pilot's
     seeds (sft.compare.seeds) give every set in contention the seeds that bring its interval against random to
     the resolution; sets limited by their dev examples keep the pilot's; random trains as many as the most."""
     kind, indices = target
@@ -372,9 +373,9 @@ def pre_average(losses: dict) -> float:
 
 def base_heldout(cfg, base: dict, heldout) -> float:
     """The base model's average held-out loss over the pretraining domains (before fine-tuning)."""
-    from doremi.lit.lm import heldout_losses
-    from doremi.lit.train import device_for
-    from doremi.model import build_model
+    from doremi.training.lm import heldout_losses
+    from doremi.training.model import build_model
+    from doremi.training.train import device_for
 
     model = build_model(base["model_config"])
     model.load_state_dict(base["state_dict"])

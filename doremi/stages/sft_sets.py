@@ -11,18 +11,18 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from doremi import settings
+from doremi.config import settings
+from doremi.config.settings import DroSettings, SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.export import ExportInput, export_mixture
-from doremi.export.formats import llama_factory_dataset_info
-from doremi.files import safe_file_name, write_json_atomic
-from doremi.settings import DroSettings, SftSettings, TrainerSettings
+from doremi.outputs.export import ExportInput, export_mixture
+from doremi.outputs.export.formats import llama_factory_dataset_info
 from doremi.sft.demo import demo_pool
 from doremi.sft.devset import hold_out
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.methods import SetContext
 from doremi.stages.common import load_checkpoint, number, say, stage_dir
+from doremi.store.files import safe_file_name, write_json_atomic
 
 SET_FORMAT = "doremi-sft-mix/v2"  # v2: dev.jsonl is the fixed dev set held out of the pools before any selection
 
@@ -80,7 +80,7 @@ def load_base(cfg: DictConfig, data, spec: str, key: str) -> tuple[dict, Path]:
 
 
 def sft_optim(cfg: DictConfig) -> dict:
-    """The fine-tuning optimizer settings (sft.*) in doremi.lit.lm.make_optimizer's form, no warmup."""
+    """The fine-tuning optimizer settings (sft.*) in doremi.training.lm.make_optimizer's form, no warmup."""
     sft = settings.of(cfg, SftSettings)
     return {
         "lr": sft.lr,
@@ -94,14 +94,14 @@ def sft_optim(cfg: DictConfig) -> dict:
 
 def context(cfg: DictConfig, data, pool: dict, folder: Path, scoring_base: tuple[dict, Path] | None) -> SetContext:
     """A method's context; the base model (for scoring) and the learned quotas' base are loaded on first use."""
-    from doremi.lit.train import device_for
+    from doremi.training.train import device_for
 
     cache: dict = {}
 
     def scorer():
         if "scorer" not in cache:
-            from doremi.model import build_model
             from doremi.sft.score import Scorer
+            from doremi.training.model import build_model
 
             base = scoring_base or load_base(cfg, data, str(cfg.sft.base), "sft.base")
             model = build_model(base[0]["model_config"])

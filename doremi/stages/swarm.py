@@ -1,7 +1,7 @@
-"""stage=swarm: the small runs that RegMix and Data Mixing Laws fit (doremi.swarm, doremi.fits).
+"""stage=swarm: the small runs that the fitted methods learn from (doremi.methods.swarm).
 
 Run i trains `swarm.model` (the run's model with these keys changed) for `swarm.steps` on the
-mixture doremi.swarm samples for it, then scores every domain's held-out loss with the final
+mixture doremi.methods.swarm.runs samples for it, then scores every domain's held-out loss with the final
 stage's held-out set. Each run writes only its own folder, swarm/runs/<fingerprint>/ (built as
 <fingerprint>.partial and renamed), so runs may go in any order, on any machine, and a run lost
 to a preempted node is simply run again. `swarm.index` picks runs (null: all); Hydra's launchers
@@ -11,7 +11,7 @@ spread them:
     python -m doremi -m stage=swarm 'swarm.index=range(0,24)' hydra/launcher=swarm_slurm   # conf/hydra/launcher/
 
 Every run uses `swarm.threads` threads (1 by default), so a launch in parallel, one after the
-other, or on a cluster gives the same numbers. `stage=learn method=regmix|mixing_law` trains the
+other, or on a cluster gives the same numbers. `stage=learn` of a fitted method trains the
 runs still missing (with `swarm.train=true`) and fits on what is there, saying how many.
 """
 
@@ -26,16 +26,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from doremi.data.mixture import resolve_mixture
 from doremi.errors import DoremiError
-from doremi.files import read_json, write_json_atomic, write_text_atomic
-from doremi.lit.lm import heldout_losses
-from doremi.mixture import resolve_mixture
-from doremi.plan import training_flops
-from doremi.runtime import is_main_process, say
+from doremi.methods.swarm.runs import read_runs, run_id, sample_mixture
+from doremi.outputs.plan import training_flops
 from doremi.stages.common import heldout_for, load_prepared, model_config
 from doremi.stages.graph import locate, stage_dir
 from doremi.stages.lm import fit_lm, trained
-from doremi.swarm import read_runs, run_id, sample_mixture
+from doremi.store.files import read_json, write_json_atomic, write_text_atomic
+from doremi.store.runtime import is_main_process, say
+from doremi.training.lm import heldout_losses
 
 MODEL_PRESETS = Path(__file__).resolve().parents[2] / "conf" / "model"
 
@@ -67,7 +67,7 @@ def larger_model(name: str, key: str) -> dict:
 
 def preset_model(preset: Path) -> dict:
     """A model preset's settings: the schema's defaults with the preset's changes (conf/model/<name>.yaml)."""
-    from doremi.schema import Model
+    from doremi.config.schema import Model
 
     return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(Model), OmegaConf.load(preset)))
 
@@ -113,9 +113,9 @@ def specs(cfg: DictConfig, data) -> list[dict]:
 def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: list[dict]) -> dict:
     """Does the small scale transfer? The predicted mixture, stratified and the first swarm.check_runs swarm
     mixtures trained again with the model preset swarm.check_scale (for swarm.check_steps); Spearman's rank
-    correlation between the two sizes' target losses, as RegMix reports it, and whether the best one changes."""
-    from doremi.fits import decision_agreement, quality
-    from doremi.swarm import target_values
+    correlation between the two sizes' target losses, as the fitted methods' papers report it, and whether the best one changes."""
+    from doremi.methods.swarm.fits import decision_agreement, quality
+    from doremi.methods.swarm.runs import target_values
 
     larger = larger_model(str(cfg.swarm.check_scale), "swarm.check_scale")
     k = len(data.domains)

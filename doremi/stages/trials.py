@@ -2,7 +2,7 @@
 
 A trial is one mixture trained with one seed at the final stage's settings (same architecture, steps,
 batch size: the same token budget) and scored on the same held-out documents every
-`final.eval_every` steps, per document (doremi.data.heldout), so that doremi.verdict can put an
+`final.eval_every` steps, per document (doremi.data.heldout), so that doremi.stats.verdict can put an
 interval on every difference. Seed s gives every mixture the same initialization and the same
 per-domain data order. Mixtures with the same fixed weights share their trials (same weights and seed:
 the same run); an online method's weights change as it trains (its method's training-time part, a
@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from doremi import verdict
-from doremi.decide import document_sums  # noqa: F401  (stages import it from here)
-from doremi.files import read_json, write_json_atomic
-from doremi.runtime import is_main_process, say
+from doremi.methods import OnlineSetup, known, resolve
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
-from doremi.stages.methods import OnlineSetup, known, resolve
-from doremi.trial_store import train_once
+from doremi.stats import verdict
+from doremi.stats.decide import document_sums  # noqa: F401  (stages import it from here)
+from doremi.store.files import read_json, write_json_atomic
+from doremi.store.runtime import is_main_process, say
+from doremi.store.trials import train_once
 
 
 @dataclass
@@ -282,7 +282,7 @@ def time_spent(results: dict) -> dict:
 def schedule_average(cfg: DictConfig, data, name: str, schedule: list[dict], folder: Path) -> None:
     """<name>/schedule-average.json: an online schedule's weights averaged over the steps they were used (first
     seed), as a mixture file, for trainers that take one mixture (export it like any other)."""
-    from doremi.mixture import FLOOR, make_mixture
+    from doremi.data.mixture import FLOOR, make_mixture
 
     steps = int(cfg.final.max_steps)
     starts = [int(e["step"]) for e in schedule] + [steps]

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from doremi.errors import DoremiError
-from doremi.export import export_input, export_mixture
-from doremi.export.formats import ExportInput, llama_factory_dataset_info
+from doremi.outputs.export import export_input, export_mixture
+from doremi.outputs.export.formats import ExportInput, llama_factory_dataset_info
 
 PILE = Path(__file__).resolve().parents[2] / "mixtures" / "pile_doremi_280m.json"
 
@@ -175,7 +175,7 @@ def test_olmo_core_builds_the_pile_mixture_with_rounded_up_repetition(tmp_path):
 
 
 def test_olmo_core_takes_a_planned_mixtures_budget_and_repetition_limit(tmp_path):
-    from doremi.plan import plan
+    from doremi.outputs.plan import plan
 
     learned = {"Books3": 0.3, "PubMed Central": 0.3, "Pile-CC": 0.4}
     available = {"Books3": 50_000, "PubMed Central": 300_000, "Pile-CC": 2_000_000}

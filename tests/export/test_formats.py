@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from doremi.errors import DoremiError
-from doremi.export import FORMATS, export_input, export_mixture
-from doremi.export.formats import exact_counts, exact_decimals
+from doremi.outputs.export import FORMATS, export_input, export_mixture
+from doremi.outputs.export.formats import exact_counts, exact_decimals
 
 # in sorted order, as a mixture file without a `domains` list is read
 WEIGHTS = {"code": 0.3333333333333333, "math": 0.1666666666666667, "web": 0.5}
@@ -92,7 +92,7 @@ def test_litdata_snippet_is_valid_python_with_the_weights(inp):
 
 
 def test_original_doremi_json_reads_back(inp, tmp_path):
-    from doremi.mixture import load_mixture
+    from doremi.data.mixture import load_mixture
 
     out = tmp_path / "orig.json"
     export_mixture(inp, "doremi-original", out)

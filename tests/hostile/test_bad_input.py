@@ -216,7 +216,7 @@ def disk_full(box, monkeypatch, cleanup):
 
 
 def held_lock(box, monkeypatch, cleanup):
-    from doremi.lock import stage_lock
+    from doremi.store.lock import stage_lock
 
     holder = stage_lock(box / "run", "reference")
     holder.__enter__()  # held by this test as if by another process

@@ -1,4 +1,4 @@
-"""Table-driven, from the schema (doremi.schema): every setting given a wrong type, an out-of-range value and an
+"""Table-driven, from the schema (doremi.config.schema): every setting given a wrong type, an out-of-range value and an
 empty value on the command line is one DoremiError naming that key, raised while the config is composed and
 checked (doremi.cli.compose_checked and apply), before any stage runs or any folder is made."""
 
@@ -8,8 +8,8 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from doremi.cli import apply, compose_checked
+from doremi.config.settings import check, fields
 from doremi.errors import DoremiError
-from doremi.settings import check, fields
 
 NUMBERS = (int, float, int | float)
 

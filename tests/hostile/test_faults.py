@@ -108,7 +108,7 @@ def test_a_domain_named_like_a_path_stays_inside_the_run(tmp_path, make_cfg):
 
 HOLD = """
 import sys
-from doremi.lock import stage_lock
+from doremi.store.lock import stage_lock
 with stage_lock(sys.argv[1], "reference"):
     print("held", flush=True)
     sys.stdin.readline()  # hold the lock until the test writes a line

@@ -9,10 +9,10 @@ import pytest
 
 from doremi.cli import check_command_line, compose_checked
 from doremi.errors import DoremiError
-from doremi.files import no_links
-from doremi.report.document import to_markdown
+from doremi.outputs.report.document import to_markdown
 from doremi.stages import run_stage
 from doremi.stages.common import recover_swap, swap_in
+from doremi.store.files import no_links
 from tests.conftest import domains_override, synthetic_domains
 
 

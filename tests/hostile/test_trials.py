@@ -12,7 +12,7 @@ import pytest
 
 from doremi.errors import DoremiError
 from doremi.stages import run_stage
-from doremi.trial_store import finished, train_once
+from doremi.store.trials import finished, train_once
 from tests.conftest import domains_override, synthetic_domains
 
 

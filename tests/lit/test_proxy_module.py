@@ -5,10 +5,10 @@ import math
 
 import torch
 
-from doremi.lit.parts import DomainWeights, ReferenceScorer
-from doremi.lit.proxy import ProxyModule
-from doremi.model.gpt import GPT, GPTConfig
-from doremi.settings import DroSettings
+from doremi.config.settings import DroSettings
+from doremi.methods.doremi.parts import DomainWeights, ReferenceScorer
+from doremi.methods.doremi.proxy import ProxyModule
+from doremi.training.model.gpt import GPT, GPTConfig
 
 MODEL = {"vocab_size": 16, "seq_len": 4, "n_layer": 1, "n_head": 1, "d_model": 8}
 OPTIM = {"lr": 1e-3, "betas": [0.9, 0.95], "weight_decay": 0.0, "warmup_steps": 0, "min_lr_ratio": 0.1}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from doremi.lit.lm import make_optimizer
+from doremi.training.lm import make_optimizer
 
 OPTIM = {"lr": 2.0, "betas": [0.9, 0.95], "weight_decay": 0.0, "min_lr_ratio": 0.1}
 

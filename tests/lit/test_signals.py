@@ -8,8 +8,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from doremi import runtime
-from doremi.lit.callbacks import Checkpoints
+from doremi.store import runtime
+from doremi.training.callbacks import Checkpoints
 
 
 class Tiny(pl.LightningModule):

@@ -15,9 +15,9 @@ from doremi.__main__ import CONFIG_DIR
 from doremi.cli import compose_checked, renamed
 from doremi.data.tokenizer import ByteTokenizer, load_saved, train_bpe
 from doremi.errors import DoremiError
-from doremi.lit.shard import layer_stack
-from doremi.model import build_model
-from doremi.model.hf_checkpoint import save_hf
+from doremi.training.model import build_model
+from doremi.training.model.hf_checkpoint import save_hf
+from doremi.training.shard import layer_stack
 from tests.conftest import TINY, domains_override, synthetic_domains
 
 TINY_CONFIGS = {

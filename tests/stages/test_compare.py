@@ -131,7 +131,11 @@ def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_pu
     assert stein["pilot_seeds"] == 2 and set(stein["seeds"].values()) <= {2, 3}
     for name in stein["limited_by_documents"]:
         assert stein["seeds"][name] == 2 and name not in stein["unreachable"]
-    others = [n for n in stein["seeds"] if n != "stratified" and n not in stein["limited_by_documents"] + stein["out_after_pilot"]]
+    others = [
+        n
+        for n in stein["seeds"]
+        if n != "stratified" and n not in stein["limited_by_documents"] + stein["out_after_pilot"]
+    ]
     assert all(stein["seeds"][n] == 3 for n in others)
     trained = {p.parent.name: len(list(p.parent.glob("seed-*"))) for p in (tmp_path / "run/compare").glob("*/seed-0")}
     assert trained["stratified"] == max(stein["seeds"].values())
@@ -150,7 +154,11 @@ def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_pu
     assert set(check["at_larger"]) == set(check["methods"]) - {"stratified"}
     for judged in check["at_larger"].values():
         low, high = judged["interval"]
-        assert low <= judged["difference"] <= high and judged["verdict"] in ("better", "worse", "no detectable difference")
+        assert low <= judged["difference"] <= high and judged["verdict"] in (
+            "better",
+            "worse",
+            "no detectable difference",
+        )
     # the recommended mixture is published where other trainers import it
     published = json.loads((tmp_path / "mixtures" / "demo.json").read_text())
     recommended = board["recommendation"]["method"]

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
+from doremi.data.mixture import load_mixture
 from doremi.errors import DoremiError
-from doremi.mixture import load_mixture
 from doremi.stages import run_stage
 from tests.conftest import domains_override, synthetic_domains
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from doremi.data.mixture import load_mixture
 from doremi.errors import DoremiError
-from doremi.mixture import load_mixture
 from doremi.stages import run_stage
 from tests.conftest import domains_override, synthetic_domains
 
@@ -40,7 +40,7 @@ def test_plan_caps_a_small_domain_and_states_the_cost(tmp_path, make_cfg, learne
     assert provenance["binding"] == {"numbers": "max_epochs"} and provenance["epochs"]["numbers"] == pytest.approx(4)
     assert provenance["learned"] == pytest.approx(weights)
     cost = provenance["cost"]
-    from doremi.model.gpt import GPT, GPTConfig
+    from doremi.training.model.gpt import GPT, GPTConfig
 
     n = GPT(GPTConfig(vocab_size=257, seq_len=32, n_layer=1, n_head=2, d_model=32)).num_params()
     tokens = 4 * 8 * 32  # steps x batch x sequence length, for the reference and the proxy alike

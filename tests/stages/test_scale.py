@@ -13,12 +13,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from doremi import dro
+from doremi.data.mixture import load_mixture
 from doremi.data.resample import allocate
 from doremi.errors import DoremiError
-from doremi.lit.callbacks import Checkpoints
-from doremi.mixture import load_mixture
+from doremi.methods.doremi import dro
 from doremi.stages import run_stage
+from doremi.training.callbacks import Checkpoints
 from tests.conftest import TINY, domains_override, synthetic_domains
 from tests.stages.test_pipeline import replay_trajectory
 
@@ -153,7 +153,7 @@ def test_bf16_and_compiled_training_keep_the_algorithm_and_the_weights(upstream,
 
 
 def test_gradient_clipping_clips_over_the_optimizers_parameters():
-    from doremi.lit.lm import clip_norm
+    from doremi.training.lm import clip_norm
 
     torch.manual_seed(0)
     kept, clipped = torch.nn.Parameter(torch.randn(10)), torch.nn.Parameter(torch.randn(10))

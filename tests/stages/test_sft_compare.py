@@ -123,7 +123,10 @@ def test_sft_compare_leaderboard_forgetting_publishing_reuse_and_report(base_run
     "extra, message",
     [
         (["sft.compare.methods=[random,best]"], r"sft.compare.methods: 'best' is not an SFT set method"),
-        (["sft.budget=500"], r"sft.budget=500 is more than the 32 examples the pools hold once the dev set is held out"),
+        (
+            ["sft.budget=500"],
+            r"sft.budget=500 is more than the 32 examples the pools hold once the dev set is held out",
+        ),
         (["sft.lora.r=8"], r"sft.lora.r=8: LoRA \(peft\) adapts Hugging Face models \(model=hf\)"),
         (["sft.compare.methods=[quality]", "SEEDSET"], r"sft.seed_set=.* holds 0 example\(s\)"),
         (["sft.compare.target=[nowhere]"], r"sft.compare.target names 'nowhere', not a source"),
@@ -148,9 +151,9 @@ def test_bad_sft_compare_input_is_one_line_before_any_training(base_run, tmp_pat
 @pytest.mark.slow
 def test_lora_fine_tunes_a_hugging_face_model_and_trains_only_its_adapters(tmp_path):
     """model=hf with sft.lora.r=4: peft's adapters train, the merged model is saved and scored like a full one."""
-    from doremi.checkpoints import read_model
-    from doremi.model import build_model
     from doremi.sft.tune import trainable_share
+    from doremi.store.checkpoints import read_model
+    from doremi.training.model import build_model
 
     files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=120)
     hf = ["model=hf", "model.hf_config={model_type: llama, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2}"]  # fmt: skip

@@ -28,7 +28,7 @@ def resolve(name: str, key: str = "sft.method") -> SetMethod:
     """The SFT set method named `name`; an unknown name is one line naming the key and the known methods."""
     registry = _registry()
     if name not in registry:
-        from doremi.mixture import closest
+        from doremi.data.mixture import closest
 
         raise DoremiError(f"{key}: {name!r} is not an SFT set method{closest(name, list(registry))}; known: {', '.join(registry)}")  # fmt: skip
     return registry[name]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from doremi.alloc import whole_shares
+from doremi.data.alloc import whole_shares
 from doremi.sft.examples import Example
 
 

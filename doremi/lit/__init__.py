@@ -1,1 +1,0 @@
-"""PyTorch Lightning modules and callbacks that train the plain-PyTorch models."""

@@ -1,0 +1,317 @@
+"""Is one mixture better than another? Paired differences with bootstrap intervals.
+
+Pure NumPy, no training code. The inputs are per-document loss sums of final models:
+for every mixture, an array (seeds, evaluations, documents) of summed nats over each
+held-out document's scored tokens, from models trained with the same seeds and scored
+on the same documents (doremi.data.heldout).
+
+Statistics (candidate minus baseline; negative = the candidate's loss is lower):
+  - per domain: the domain's loss (its documents' nats / tokens), averaged over seeds;
+  - average: the uniform mean of the domains' losses;
+  - worst: the highest domain loss;
+  - speed-up: the baseline's steps over the steps the candidate needs to reach the
+    baseline's final average loss, linearly interpolated between evaluations.
+
+Intervals (95%) for loss differences: point ± sqrt((t_s se_seeds)² + (t_d se_documents)²), where
+se_seeds is the standard error of the per-seed paired differences (training noise: each
+seed trains both mixtures from the same initialization), se_documents the standard
+deviation of the difference over a bootstrap of held-out documents within each domain
+(the same documents for both mixtures; for the per-domain, average and target losses,
+each domain's bootstrap variance scaled by n / (n - 1) for its n documents), t_s Student's
+quantile at seeds − 1 degrees of freedom and t_d at the documents' (n − 1 per domain,
+combined over domains by Welch-Satterthwaite; for the worst domain and the speed-up, the
+seeds' df): doremi.stats.family.half_width. The t quantile is what keeps few seeds honest (12.7
+for 2 seeds, 4.3 for 3): a bootstrap over 2 or 3 seeds cannot see beyond the values it
+has and comes out too narrow. With one seed there is no seed term, so the interval covers
+held-out sampling only; `compare` says so in its `caveat`. The speed-up, a ratio that is
+undefined when the baseline's loss is never reached, gets the same interval with such a
+seed or resample counted as a speed-up of 0.
+
+Verdicts: "better" when the whole interval of the loss difference is below 0, "worse"
+when it is above 0, else "no detectable difference"; for the speed-up, "faster" when the
+interval is above 1, "slower" below 1.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+from doremi.stats import family as family_stats
+
+BETTER, WORSE, SAME = "better", "worse", "no detectable difference"
+
+
+def verdict(interval: tuple[float, float]) -> str:
+    low, high = interval
+    if high < 0:
+        return BETTER
+    if low > 0:
+        return WORSE
+    return SAME
+
+
+def steps_to_reach(steps: np.ndarray, curve: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per row, the interpolated step at which `curve` first falls to `target`; NaN if never.
+
+    steps: (E,) evaluation steps; curve: (R, E) losses; target: (R,).
+    """
+    reached = curve <= target[:, None]
+    first = reached.argmax(axis=1)
+    out = np.full(len(curve), np.nan)
+    for r in np.flatnonzero(reached.any(axis=1)):
+        j = first[r]
+        if j == 0:
+            out[r] = steps[0]
+            continue
+        before, after = curve[r, j - 1], curve[r, j]
+        share = (before - target[r]) / (before - after) if before != after else 1.0
+        out[r] = steps[j - 1] + share * (steps[j] - steps[j - 1])
+    return out
+
+
+def _domain_losses(
+    sums: np.ndarray, doc_domain: np.ndarray, doc_tokens: np.ndarray, doc_draws: list[np.ndarray], seed_draw: np.ndarray
+) -> np.ndarray:
+    """(R, domains, evaluations) losses averaged over the drawn seeds, for R replicates.
+
+    sums: (S, E, N); doc_draws[d]: (R, n_d) counts of each of domain d's documents;
+    seed_draw: (R, S) seed indices.
+    """
+    per_domain = []
+    for d, counts in enumerate(doc_draws):
+        mine = np.flatnonzero(doc_domain == d)
+        numerator = np.einsum("rn,sen->rse", counts, sums[:, :, mine])  # (R, S, E)
+        denominator = counts @ doc_tokens[mine]  # (R,)
+        per_domain.append(numerator / denominator[:, None, None])
+    losses = np.stack(per_domain, axis=1)  # (R, D, S, E)
+    drawn = np.take_along_axis(losses, seed_draw[:, None, :, None], axis=2)
+    return drawn.mean(axis=2)
+
+
+def _statistics(
+    losses: dict[str, np.ndarray], candidate: str, steps: np.ndarray, chosen: list[int] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per baseline, the replicates of every statistic from (R, D, E) domain losses; with
+    `chosen`
+    (domain indices), also the mean loss over those domains."""
+    final = {name: x[:, :, -1] for name, x in losses.items()}
+    out = {}
+    for name in losses:
+        if name == candidate:
+            continue
+        mine, theirs = losses[candidate], losses[name]
+        target = theirs.mean(axis=1)[:, -1]
+        reach = steps_to_reach(steps, mine.mean(axis=1), target)
+        out[name] = {
+            "domains": final[candidate] - final[name],  # (R, D)
+            "average": final[candidate].mean(axis=1) - final[name].mean(axis=1),
+            "worst": final[candidate].max(axis=1) - final[name].max(axis=1),
+            "speedup": np.where(np.isnan(reach), 0.0, steps[-1] / np.maximum(np.nan_to_num(reach, nan=1.0), 1e-9)),
+        }
+        if chosen:
+            out[name]["target"] = final[candidate][:, chosen].mean(axis=1) - final[name][:, chosen].mean(axis=1)
+    return out
+
+
+def seeds_to_halve(half: float, se_seeds: float, se_docs: float, n_seeds: int, docs_df: float = np.inf,
+                   family: int = 1, most: int = 64) -> int | None:  # fmt: skip
+    """About how many seeds would halve the interval's half-width, the held-out documents staying the same
+    (the seed term shrinks as 1/sqrt(seeds), its t quantile with the degrees of freedom; the documents' term
+    keeps its quantile: doremi.stats.family.half_width); None when the documents' term alone is more than half of it
+    (more held-out documents are needed, not seeds)."""
+    if half <= 0:
+        return None
+    per_seed_sd = se_seeds * np.sqrt(n_seeds)
+    for n in range(max(n_seeds, 2), most + 1):
+        if family_stats.half_width(per_seed_sd / np.sqrt(n), n - 1, se_docs, docs_df, 0.95, family) <= half / 2:
+            return n
+    return None
+
+
+def t_quantile(df: int) -> float:
+    """Student's t 97.5% quantile (two-sided 95%); the normal one for df = 0 (one seed: no seed term)."""
+    table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+    if df < 1:
+        return NormalDist().inv_cdf(0.975)
+    if df <= len(table):
+        return table[df - 1]
+    z = NormalDist().inv_cdf(0.975)  # Cornish-Fisher expansion, accurate to 1e-3 beyond 10 degrees of freedom
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def compare(
+    sums: dict[str, np.ndarray],
+    candidate: str,
+    doc_domain: np.ndarray,
+    doc_tokens: np.ndarray,
+    steps: list[int],
+    domains: list[str],
+    replicates: int = 2000,
+    seed: int = 0,
+    target: list[int] | None = None,
+    family: int = 1,
+    fixed: dict | None = None,
+) -> dict:
+    """The candidate mixture against every other mixture in `sums` (see the module docstring); with
+    `target` (domain indices), a verdict on the mean loss of those domains too.
+
+    Every loss verdict carries its half-width (the smallest difference this run can detect), its noise (the
+    paired seed standard deviation, the two standard errors and which dominates) and about how many seeds
+    would halve it (`seeds_to_halve`, None when held-out documents limit it).
+
+    `family` widens every interval for that many comparisons (Sidak).
+    `fixed` ({statistic: (variance, df)}, from a pilot) replaces the seeds' own variance: Stein's second stage,
+    whose interval keeps its coverage whatever number of seeds the pilot asked for."""
+    names = list(sums)
+    n_seeds = next(iter(sums.values())).shape[0]
+    steps_arr = np.asarray(steps, dtype=np.float64)
+    n_by_domain = [int((doc_domain == d).sum()) for d in range(len(domains))]
+
+    def stats(doc_draws, seed_draw):
+        losses = {n: _domain_losses(sums[n], doc_domain, doc_tokens, doc_draws, seed_draw) for n in names}
+        return _statistics(losses, candidate, steps_arr, target)
+
+    every_doc = [np.ones((1, n)) for n in n_by_domain]
+    point = stats(every_doc, np.arange(n_seeds)[None, :])
+    per_seed = [stats(every_doc, np.array([[s]])) for s in range(n_seeds)]
+    rng = np.random.default_rng(seed)
+    doc_draws = [rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64) for n in n_by_domain]
+    docs_only = stats(doc_draws, np.tile(np.arange(n_seeds), (replicates, 1)))
+
+    errors: dict[tuple, dict] = {}
+
+    def interval(name: str, key: str, column: int | None = None) -> tuple[float, float]:
+        pick = (lambda x: x[:, column]) if column is not None else (lambda x: x)
+        centre = float(pick(point[name][key])[0])
+        seeds = np.array([float(pick(p[name][key])[0]) for p in per_seed])
+        variance = float(seeds.var(ddof=1)) if n_seeds > 1 else 0.0
+        used, df = variance, n_seeds - 1
+        if fixed and statistic_id(key, column) in fixed:
+            used, df = fixed[statistic_id(key, column)]
+        se_seeds = float(np.sqrt(used / n_seeds))
+        weights = domain_weights(key, column, len(domains), target)
+        if weights is None:  # worst, speed-up: the documents' term as bootstrapped, at the seeds' df
+            se_docs, docs_df = float(pick(docs_only[name][key]).std(ddof=1)), df
+        else:
+            per_domain = docs_only[name]["domains"].var(axis=0, ddof=1)
+            docs_var, docs_df = family_stats.documents_term(list(zip(per_domain, n_by_domain, weights)))
+            se_docs = float(np.sqrt(docs_var))
+        half = family_stats.half_width(se_seeds, df, se_docs, docs_df, 0.95, family)
+        errors[(name, key, column)] = {
+            "seed_sd": float(np.sqrt(variance)),
+            "seed_sd_used": float(np.sqrt(used)),
+            "df": df,
+            "se_seeds": se_seeds,
+            "se_documents": se_docs,
+            "df_documents": docs_df,
+            "dominant": "seeds" if se_seeds >= se_docs else "documents",
+        }
+        return centre - half, centre + half
+
+    def judged(name: str, key: str, difference: float) -> dict:
+        span = interval(name, key)
+        half = (span[1] - span[0]) / 2
+        noise = errors[(name, key, None)]
+        return {
+            "difference": difference,
+            "interval": span,
+            "verdict": verdict(span),
+            "half_width": half,
+            "noise": noise,
+            "seeds_to_halve": (
+                seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], n_seeds, noise["df_documents"], family)
+                if n_seeds > 1
+                else None
+            ),
+        }
+
+    out = {}
+    for name in point:
+        p = point[name]
+        per_domain = {}
+        for i, d in enumerate(domains):
+            span = interval(name, "domains", i)
+            per_domain[d] = {
+                "difference": float(p["domains"][0, i]),
+                "interval": span,
+                "verdict": verdict(span),
+                "seed_sd": errors[(name, "domains", i)]["seed_sd"],
+                "variance_used": errors[(name, "domains", i)]["seed_sd_used"] ** 2,
+                "df": errors[(name, "domains", i)]["df"],
+            }
+        low, high = interval(name, "speedup")
+        factor = float(p["speedup"][0])
+        out[name] = {
+            "average": judged(name, "average", float(p["average"][0])),
+            "worst": judged(name, "worst", float(p["worst"][0])),
+            "domains": per_domain,
+            "domains_better": sum(v["verdict"] == BETTER for v in per_domain.values()),
+            "domains_worse": sum(v["verdict"] == WORSE for v in per_domain.values()),
+            "speedup": {
+                "factor": factor if factor > 0 else None,  # None: the baseline's loss is never reached
+                "interval": [max(low, 0.0), high],
+                "verdict": "faster" if low > 1 else "slower" if high < 1 else SAME,
+            },
+        }
+        if target:
+            out[name]["target"] = {
+                **judged(name, "target", float(p["target"][0])),
+                "domains": [domains[i] for i in target],
+            }
+    adjusted = f", each widened for a family of {family} comparisons (Sidak)" if family > 1 else ""
+    return {
+        "method": (
+            f"paired differences; loss intervals: the standard error from seeds and from a "
+            f"{replicates}-replicate bootstrap over held-out documents, each widened by Student's t at its own "
+            f"degrees of freedom{adjusted} (speed-up likewise, a seed that never reaches the baseline counting as 0)"
+        ),
+        "level": 0.95,
+        "family": family,
+        "seeds": n_seeds,
+        "caveat": caveat(n_seeds),
+        "baselines": out,
+    }
+
+
+def domain_weights(key: str, column: int | None, n_domains: int, target: list[int] | None) -> list[float] | None:
+    """The weight of each domain's loss in a statistic that is a weighted sum of them (None: worst, speed-up)."""
+    if key == "average":
+        return [1.0 / n_domains] * n_domains
+    if key == "target" and target:
+        return [1.0 / len(target) if d in target else 0.0 for d in range(n_domains)]
+    if key == "domains":
+        return [1.0 if d == column else 0.0 for d in range(n_domains)]
+    return None
+
+
+def statistic_id(key: str, column: int | None = None) -> str:
+    return key if column is None else f"{key}:{column}"
+
+
+def pilot_noise(judged: dict) -> dict:
+    """{statistic: (variance, df)} of one pair's verdicts (a `compare` result's baselines[b]): what Stein's
+    second stage takes from its pilot (`fixed`)."""
+    out = {
+        k: (judged[k]["noise"]["seed_sd_used"] ** 2, judged[k]["noise"]["df"])
+        for k in ("average", "worst", "target")
+        if k in judged
+    }
+    for i, entry in enumerate(judged["domains"].values()):
+        out[statistic_id("domains", i)] = (entry["variance_used"], entry["df"])
+    return out
+
+
+def caveat(n_seeds: int) -> str | None:
+    if n_seeds == 1:
+        return (
+            "one seed: the intervals cover held-out sampling only, not training noise; "
+            "set final.seeds to 3 or more before trusting a verdict"
+        )
+    return None
+
+
+def spread(per_seed: np.ndarray) -> np.ndarray:
+    """Standard deviation over seeds (axis 0); 0 with one seed."""
+    return per_seed.std(axis=0, ddof=1) if len(per_seed) > 1 else np.zeros(per_seed.shape[1:])

@@ -1,0 +1,44 @@
+"""The language models doremi trains: the built-in GPT (`model=tiny|small`) or any
+`transformers` causal LM (`model=hf`, `hf-120m`, `hf-280m`). Both give logits for token ids
+and per-token losses; everything that trains or scores a model builds it with `build_model`."""
+
+from __future__ import annotations
+
+import functools
+
+import torch.nn as nn
+
+GPT_KEYS = ("vocab_size", "seq_len", "n_layer", "n_head", "d_model", "dropout")
+
+
+def build_model(settings: dict) -> nn.Module:
+    """A freshly initialized model (or, with model.init_from, a pretrained one) from the run's model settings
+    (the `model` config plus `vocab_size`)."""
+    if settings.get("arch", "gpt") == "hf":
+        from doremi.training.model.hf import HFCausalLM
+
+        return HFCausalLM(settings)
+    from doremi.training.model.gpt import GPT, GPTConfig
+
+    return GPT(GPTConfig(**{k: settings[k] for k in GPT_KEYS if k in settings}))
+
+
+def describe(model: nn.Module) -> str:
+    """One line: the architecture and its parameter count."""
+    lm = getattr(model, "lm", None)
+    kind = f"transformers {type(lm).__name__}" if lm is not None else "built-in GPT"
+    return f"{kind}, {model.num_params() / 1e6:.2f}M parameters"
+
+
+def count_params(settings: dict) -> int:
+    """The parameter count of the model `settings` describe, built once per distinct settings (a stage's FLOPs)."""
+    import json
+
+    return _count(json.dumps(settings, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=16)
+def _count(settings_json: str) -> int:
+    import json
+
+    return int(build_model(json.loads(settings_json)).num_params())
