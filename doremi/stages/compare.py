@@ -39,6 +39,7 @@ from doremi.stages.trials import (
     trials_dir,
 )
 from doremi.stats import verdict
+from doremi.stats.decide import scale_warning, verdicts_at_scale
 from doremi.store.files import read_json, write_json_atomic
 from doremi.store.trials import finished, train_once
 from doremi.training.model import count_params
@@ -259,48 +260,6 @@ def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, fol
         out["warning"] = warning
         say(f"[compare] warning: {warning}")
     return out
-
-
-def verdicts_at_scale(
-    results: dict, seeds: list[int], heldout, domains: list[str], key: str, indices, seed: int
-) -> dict:
-    """Every method of `results` ({method: {seed: result}}, stratified among them) against stratified on `key`,
-    judged as the compare judges (doremi.stats.verdict), the comparisons held together (Sidak):
-    {method: difference, interval, verdict, half_width}."""
-    from doremi.stages.trials import document_sums
-
-    steps = [h["step"] for h in results["stratified"][seeds[0]]["history"]]
-    others = [n for n in results if n != "stratified"]
-    out = {}
-    for name in others:
-        sums = document_sums({n: results[n] for n in (name, "stratified")}, seeds)
-        judged = verdict.compare(
-            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, domains, seed=seed, target=indices,
-            family=len(others),
-        )["baselines"]["stratified"][key]  # fmt: skip
-        out[name] = {k: judged[k] for k in ("difference", "interval", "verdict", "half_width")}
-    return out
-
-
-def scale_warning(recommended: str, at_larger: dict, preset: str, seeds: int = 3) -> str | None:
-    """The larger size's verdicts against the recommendation: a method detectably better than stratified when
-    stratified was recommended, or the recommended method detectably worse than stratified; None when they agree
-    or cannot tell (differences within the larger size's noise are not a reversal). With one seed the intervals
-    cover held-out sampling only, and the warning says so."""
-    caveat = " (one seed at the larger size: its intervals cover held-out sampling only, not training noise; raise compare.check_seeds)" if seeds < 2 else ""  # fmt: skip
-    if recommended == "stratified" or recommended not in at_larger:
-        better = [n for n, v in at_larger.items() if v["verdict"] == verdict.BETTER]
-        if better:
-            shown = ", ".join(f"{n} {at_larger[n]['difference']:+.4f}" for n in better)
-            return f"at {preset} {shown} beat stratified, which this compare recommends: the decision may not hold at scale{caveat}"
-        return None
-    mine = at_larger[recommended]
-    if mine["verdict"] == verdict.WORSE:
-        return (
-            f"at {preset} the recommended {recommended} is worse than stratified ({mine['difference']:+.4f} "
-            f"[{mine['interval'][0]:+.4f}, {mine['interval'][1]:+.4f}]): the decision may not hold at scale{caveat}"
-        )
-    return None
 
 
 def recommended_mixture(data, mixtures: dict, board: dict) -> dict:

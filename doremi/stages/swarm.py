@@ -112,10 +112,13 @@ def specs(cfg: DictConfig, data) -> list[dict]:
 
 def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: list[dict]) -> dict:
     """Does the small scale transfer? The predicted mixture, stratified and the first swarm.check_runs swarm
-    mixtures trained again with the model preset swarm.check_scale (for swarm.check_steps); Spearman's rank
-    correlation between the two sizes' target losses, as the fitted methods' papers report it, and whether the best one changes."""
+    mixtures trained again with the model preset swarm.check_scale (for swarm.check_steps). The rank correlation
+    between the two sizes' target losses and the share of pairs decided alike describe it (point estimates);
+    the warning follows the compare's one rule (doremi.stats.decide.scale_warning): the predicted mixture
+    judged against stratified at the larger size, with the compare's intervals over held-out documents."""
     from doremi.methods.swarm.fits import decision_agreement, quality
     from doremi.methods.swarm.runs import target_values
+    from doremi.stats.decide import scale_warning, verdicts_at_scale
 
     larger = larger_model(str(cfg.swarm.check_scale), "swarm.check_scale")
     k = len(data.domains)
@@ -126,6 +129,7 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
     folder = stage_dir(cfg, "swarm") / "scale"
     heldout = heldout_for(cfg, data)
     sizes: dict[str, dict[str, float]] = {"small": {}, "large": {}}
+    at_size: dict[str, dict] = {}
     bases = {
         "small": spec_base(cfg, data, int(cfg.swarm.steps)),
         "large": spec_base(cfg, data, int(cfg.swarm.check_steps), larger),
@@ -134,32 +138,39 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
         for size, base in bases.items():
             spec = make_spec(cfg, base, data.domains, weights, f"{name}:{size}")
             done = folder / spec["id"] / "result.json"
-            result = read_json(done, "") if done.is_file() else train_run(cfg, data, spec, folder, heldout)
+            result = read_json(done, "") if done.is_file() else None
+            if result is None or (size == "large" and "documents" not in result):  # judged: needs its documents
+                result = train_run(cfg, data, spec, folder, heldout, documents=size == "large")
             losses = np.array([[result["losses"][d] for d in data.domains]])
             sizes[size][name] = float(target_values(losses, kind, indices)[0])
+            if size == "large":
+                at_size[name] = {0: {"history": [{"step": spec["steps"], "documents": result["documents"]}]}}
     names = list(chosen)
     small, large = (np.array([sizes[s][n] for n in names]) for s in ("small", "large"))
-    agreement = quality(large, small)
+    judged = verdicts_at_scale(
+        {n: at_size[n] for n in ("predicted", "stratified")}, [0], heldout, data.domains, kind, indices, int(cfg.seed)
+    )
     out = {
         "preset": str(cfg.swarm.check_scale),
         "steps": int(cfg.swarm.check_steps),
-        "spearman": agreement["spearman"],
+        "spearman": quality(large, small)["spearman"],
         "decision_agreement": decision_agreement(small, large),
         "small": sizes["small"],
         "large": sizes["large"],
         "best_small": names[int(small.argmin())],
         "best_large": names[int(large.argmin())],
+        "at_larger": judged,
     }
+    v = judged["predicted"]
     say(
-        f"[swarm] scale check ({out['preset']}): rank correlation between sizes {out['spearman']:.3f}; "
-        f"best at the swarm's size {out['best_small']}, at the larger {out['best_large']}"
+        f"[swarm] scale check ({out['preset']}): rank correlation between sizes {out['spearman']:.3f} (point "
+        f"estimates); the predicted mixture against stratified there: {v['difference']:+.4f} "
+        f"[{v['interval'][0]:+.4f}, {v['interval'][1]:+.4f}] {v['verdict']}"
     )
-    if out["best_small"] != out["best_large"] or not out["spearman"] > 0:
-        out["warning"] = (
-            f"the ranking flips between sizes (best small: {out['best_small']}, best at {out['preset']}: "
-            f"{out['best_large']}; rank correlation {out['spearman']:.3f}): the swarm's optimum may not transfer"
-        )
-        say(f"[swarm] warning: {out['warning']}")
+    warning = scale_warning("predicted", judged, out["preset"], seeds=1, key="the compare's scale check")
+    if warning:
+        out["warning"] = warning
+        say(f"[swarm] warning: {warning}")
     return out
 
 
@@ -173,8 +184,9 @@ def threads(n: int):
         torch.set_num_threads(before)
 
 
-def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout) -> dict:
-    """One run: train, score, write result.json, rename its folder into place."""
+def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, documents: bool = False) -> dict:
+    """One run: train, score (with `documents`, every held-out document too), write result.json, rename its
+    folder into place."""
     final, partial = folder / spec["id"], folder / f"{spec['id']}.partial"
     if partial.exists():
         shutil.rmtree(partial)
@@ -184,8 +196,9 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout) -> dict:
     with threads(spec["threads"]):
         module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=int(spec["seed"]))
         model = trained(module, small, data)
-        losses = heldout_losses(model, heldout)
-    parameters = model.num_params() if hasattr(model, "num_params") else sum(p.numel() for p in model.parameters())
+        scored = heldout_losses(model, heldout, documents=documents)
+    losses, per_document = scored if documents else (scored, None)
+    parameters = model.num_params()
     tokens = spec["steps"] * spec["batch_size"] * data.seq_len
     result = {
         "index": spec["index"],
@@ -198,6 +211,7 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout) -> dict:
         "parameters": parameters,
         "tokens": tokens,
         "flops": training_flops(parameters, tokens),
+        **({"documents": per_document} if documents else {}),
     }
     if is_main_process():
         for leftover in ("checkpoints", "logs"):

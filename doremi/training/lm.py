@@ -50,19 +50,23 @@ def micro_part(batch: dict, index: int, parts: int) -> dict:
 
 
 @torch.no_grad()
-def heldout_losses(model: torch.nn.Module, heldout, batch_size: int = 64) -> dict[str, float]:
-    """Held-out loss (nats/token) of each domain of a doremi.data.heldout.HeldOut, without gradients."""
+def heldout_losses(model: torch.nn.Module, heldout, batch_size: int = 64, documents: bool = False):
+    """Held-out loss (nats/token) of each domain of a doremi.data.heldout.HeldOut, without gradients; with
+    `documents`, also the summed nats of every held-out document (what doremi.stats.verdict judges)."""
     was_training = model.training
     model.eval()
     k = len(heldout.domains)
     sums, counts = torch.zeros(k, dtype=torch.float64), torch.zeros(k, dtype=torch.float64)
+    doc_sums = torch.zeros(len(heldout.doc_domain), dtype=torch.float64)
     device = next(model.parameters()).device
     for batch in heldout.batches(batch_size):
         losses = model.token_losses(batch["input"].to(device), batch["target"].to(device)).double().cpu()
         sums.index_add_(0, batch["domain"], losses.sum(dim=1))
         counts.index_add_(0, batch["domain"], torch.full((len(losses),), float(losses.shape[1]), dtype=torch.float64))
+        doc_sums.index_add_(0, batch["doc"].reshape(-1), losses.reshape(-1))
     model.train(was_training)
-    return {d: float(s / c) for d, s, c in zip(heldout.domains, sums, counts) if c > 0}
+    by_domain = {d: float(s / c) for d, s, c in zip(heldout.domains, sums, counts) if c > 0}
+    return (by_domain, doc_sums.tolist()) if documents else by_domain
 
 
 def maybe_compile(model: torch.nn.Module, enabled: bool, per_layer: bool = False) -> None:

@@ -132,7 +132,7 @@ def _learn(cfg, *overrides):
 
 
 def test_a_one_seed_scale_check_says_its_warning_rests_on_held_out_sampling_only():
-    from doremi.stages.compare import scale_warning
+    from doremi.stats.decide import scale_warning
 
     judged = {"temperature": {"difference": -0.02, "interval": (-0.03, -0.01), "verdict": "better", "half_width": 0.01}}
     assert "one seed at the larger size" in scale_warning("stratified", judged, "mini", seeds=1)

@@ -235,7 +235,7 @@ def test_a_mixture_that_leaves_a_domain_out_is_called_worse_on_it_at_the_resolut
     ],
 )
 def test_the_scale_check_warns_on_verdicts_not_on_noise(recommended, at_larger, warns):
-    from doremi.stages.compare import scale_warning
+    from doremi.stats.decide import scale_warning
 
     judged = {n: {"verdict": v, "difference": -0.01, "interval": [-0.02, 0.0]} for n, v in at_larger.items()}
     warning = scale_warning(recommended, judged, "mini")

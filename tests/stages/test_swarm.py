@@ -42,6 +42,17 @@ def test_fitted_mixtures_put_weight_on_the_targets_near_copy(tmp_path, make_cfg)
             scale = prov["scale_check"]
             assert set(scale["large"]) == {"predicted", "stratified", "swarm-0", "swarm-1"} == set(scale["small"])
             assert -1 <= scale["spearman"] <= 1 and scale["preset"] == "tiny"
+            # judged by the compare's rule: the predicted mixture against stratified, an interval around the difference
+            judged = scale["at_larger"]["predicted"]
+            low, high = judged["interval"]
+            assert low <= judged["difference"] <= high and judged["verdict"] in (
+                "better",
+                "worse",
+                "no detectable difference",
+            )
+            assert judged["difference"] == pytest.approx(
+                scale["large"]["predicted"] - scale["large"]["stratified"], abs=1e-6
+            )
     table = [json.loads(line) for line in (tmp_path / "run" / "swarm" / "runs.jsonl").read_text().splitlines()]
     assert [r["index"] for r in table] == list(range(16)) and set(table[0]["losses"]) == {"target", "copy", "noise"}
     # growing the swarm trains only the new runs; a lost run is run again
