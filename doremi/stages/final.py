@@ -22,8 +22,8 @@ from doremi.data.heldout import HeldOut
 from doremi.data.mixture import resolve_mixture, validate_weights
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, say, start
 from doremi.stages.graph import locate, method_of
-from doremi.stages.trials import Candidate, document_sums, schedule_average, summaries, time_spent, train_all
-from doremi.stats import verdict
+from doremi.stages.trials import Candidate, schedule_average, summaries, time_spent, train_all
+from doremi.stats.decide import versus
 from doremi.store.files import read_json, write_json_atomic
 
 
@@ -97,11 +97,7 @@ def verdict_summary(evaluated: dict) -> str:
 def evaluation(cfg, data, candidate: str, seeds: list[int], heldout: HeldOut, results: dict) -> dict:
     """eval.json: every mixture's losses (mean and per seed) and the candidate's verdicts."""
     domains = data.domains
-    sums = document_sums(results, seeds)
-    steps = [h["step"] for h in results[candidate][seeds[0]]["history"]]
-    comparison = verdict.compare(
-        sums, candidate, heldout.doc_domain, heldout.doc_tokens, steps, domains, seed=int(cfg.seed)
-    )
+    comparison = versus(results, seeds, candidate, heldout, domains, int(cfg.seed))
     budget_steps = int(cfg.final.max_steps)
     mixtures, warnings = summaries(cfg, domains, results, heldout, "final")
     return {

@@ -24,6 +24,20 @@ def document_sums(results: dict[str, dict[int, dict]], seeds: list[int]) -> dict
     }
 
 
+def versus(results: dict, seeds: list[int], name: str, heldout, domains: list[str], seed: int, target=None,
+           family: int = 1, fixed: dict | None = None, replicates: int = 2000) -> dict:  # fmt: skip
+    """Where every verdict is judged (stage=final's, the compares', the scale checks'): the mixture `name` of
+    `results` ({mixture: {seed: result with per-document sums in its history}}) against every other one there, on
+    `seeds`, by doremi.stats.verdict.compare (its options: `target` domains, a `family` of comparisons, a pilot's
+    `fixed` variance)."""
+    sums = document_sums(results, seeds)
+    steps = [h["step"] for h in results[name][seeds[0]]["history"]]
+    return verdict.compare(
+        sums, name, heldout.doc_domain, heldout.doc_tokens, steps, domains, seed=seed, target=target,
+        family=family, fixed=fixed, replicates=replicates,
+    )  # fmt: skip
+
+
 @dataclass
 class Trials:
     """What the compare trained: {method: {seed: result}}, the methods sharing another's models, each method's seeds."""
@@ -56,11 +70,8 @@ def judging(cfg, data, trials: Trials, steps, heldout, indices, stein: dict | No
 
     def one(name, baseline, family=1, fixed=None, **bootstrap):
         common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
-        sums = document_sums({n: trials.results[n] for n in (name, baseline)}, common)
-        return verdict.compare(
-            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, data.domains, seed=int(cfg.seed),
-            target=indices, family=family, fixed=fixed, **bootstrap,
-        )["baselines"][baseline]  # fmt: skip
+        pair = {n: trials.results[n] for n in (name, baseline)}
+        return versus(pair, common, name, heldout, data.domains, int(cfg.seed), indices, family, fixed, **bootstrap)["baselines"][baseline]  # fmt: skip
 
     out: dict[str, dict] = {name: {} for name in trials.results}
     for baseline in baselines:
@@ -187,15 +198,11 @@ def verdicts_at_scale(
     judged as the compare judges (doremi.stats.verdict), the comparisons held together (Sidak):
     {method: difference, interval, verdict, half_width}. Both scale checks (the compare's and the swarm's) judge
     their larger size here, and warn by one rule (scale_warning)."""
-    steps = [h["step"] for h in results["stratified"][seeds[0]]["history"]]
     others = [n for n in results if n != "stratified"]
     out = {}
     for name in others:
-        sums = document_sums({n: results[n] for n in (name, "stratified")}, seeds)
-        judged = verdict.compare(
-            sums, name, heldout.doc_domain, heldout.doc_tokens, steps, domains, seed=seed, target=indices,
-            family=len(others),
-        )["baselines"]["stratified"][key]  # fmt: skip
+        pair = {n: results[n] for n in (name, "stratified")}
+        judged = versus(pair, seeds, name, heldout, domains, seed, indices, len(others))["baselines"]["stratified"][key]
         out[name] = {k: judged[k] for k in ("difference", "interval", "verdict", "half_width")}
     return out
 
