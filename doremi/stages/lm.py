@@ -73,17 +73,18 @@ def weight_average(stage_cfg: DictConfig) -> WeightAverage | None:
     return WeightAverage(kind, stage_cfg.ema_decay, stage_cfg.lawa_every, stage_cfg.lawa_count)
 
 
-def trained(module, cfg: DictConfig, data: PackedData) -> torch.nn.Module:
+def trained(module) -> torch.nn.Module:
     """A trained module's model with all of its weights on every process (gathered under
-    trainer.strategy=fsdp): what is saved and scored after training. Every process calls it."""
-    return whole(module.model, lambda: build_model(model_config(cfg, data)))
+    trainer.strategy=fsdp, into a copy built from the settings that built it): what is saved and scored after
+    training. Every process calls it."""
+    return whole(module.model, lambda: build_model(module.model.settings))
 
 
 def save_lm(path: Path, model: torch.nn.Module, cfg: DictConfig, data: PackedData, weights: list[float]) -> None:
-    """A trained model (see `trained`) as model.pt, and as a Hugging Face checkpoint in hf/ beside it
-    (main process only)."""
+    """A trained model (see `trained`) as model.pt, with the settings that built it, and as a Hugging Face
+    checkpoint in hf/ beside it (main process only)."""
     if is_main_process():
-        save_model(path, model.state_dict(), model_config(cfg, data), data.tokenizer, data.domains, weights)
+        save_model(path, model.state_dict(), model.settings, data.tokenizer, data.domains, weights)
     save_hf_beside(cfg, model, path.parent / "hf", data)
 
 

@@ -208,7 +208,7 @@ def learn_round(cfg, data, reference, round_dir: Path, label: str, init, r: int,
         else:
             seed_label = label if len(seeds) == 1 else f"{label}:seed-{seed}"
             module, processes = train_proxy(cfg, data, reference, seed_dir, seed_label, init, r, seed)
-            save_hf_beside(cfg, trained(module, cfg, data), seed_dir / "hf", data)
+            save_hf_beside(cfg, trained(module), seed_dir / "hf", data)
             mixture = make_mixture(
                 data.domains,
                 module.domain_weights.average(),
@@ -268,7 +268,7 @@ def run(cfg: DictConfig) -> None:
             else:
                 say(f"[reference:round-{r}] training on round {r - 1}'s weights")
                 lm = fit_lm(cfg, data, previous, cfg.reference, round_dir / "reference", f"reference:round-{r}")
-                model = trained(lm, cfg, data)
+                model = trained(lm)
                 reference = {"state_dict": model.state_dict(), "mixture": dict(zip(data.domains, previous))}
                 save_lm(saved, model, cfg, data, previous)
         mixture = learn_round(cfg, data, reference, round_dir, label, init, r, seeds, baselines)

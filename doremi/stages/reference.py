@@ -20,5 +20,5 @@ def run(cfg: DictConfig) -> None:
         + ", ".join(f"{d} {w:.3f}" for d, w in zip(data.domains, weights))
     )
     module = fit_lm(cfg, data, weights, cfg.reference, out.tmp, "reference")
-    save_lm(out.tmp / "model.pt", trained(module, cfg, data), cfg, data, weights)
+    save_lm(out.tmp / "model.pt", trained(module), cfg, data, weights)
     commit(out)

@@ -195,7 +195,7 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, document
     weights = [spec["weights"][d] for d in data.domains]
     with threads(spec["threads"]):
         module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=int(spec["seed"]))
-        model = trained(module, small, data)
+        model = trained(module)
         scored = heldout_losses(model, heldout, documents=documents)
     losses, per_document = scored if documents else (scored, None)
     parameters = model.num_params()

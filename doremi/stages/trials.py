@@ -92,7 +92,7 @@ def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_
     if part is not None:
         result["schedule"] = part.schedule
         result["online_seconds"] = part.seconds
-    model = trained(module, cfg, data)
+    model = trained(module)
     if save_to is not None:
         save_lm(save_to, model, cfg, data, candidate.weights)
     save_hf_beside(cfg, model, where / "hf", data)  # every mixture and seed

@@ -17,10 +17,13 @@ def build_model(settings: dict) -> nn.Module:
     if settings.get("arch", "gpt") == "hf":
         from doremi.training.model.hf import HFCausalLM
 
-        return HFCausalLM(settings)
-    from doremi.training.model.gpt import GPT, GPTConfig
+        model = HFCausalLM(settings)
+    else:
+        from doremi.training.model.gpt import GPT, GPTConfig
 
-    return GPT(GPTConfig(**{k: settings[k] for k in GPT_KEYS if k in settings}))
+        model = GPT(GPTConfig(**{k: settings[k] for k in GPT_KEYS if k in settings}))
+    model.settings = dict(settings)  # what built it: gathering a sharded copy and saving it read this
+    return model
 
 
 def describe(model: nn.Module) -> str:
