@@ -113,6 +113,11 @@ class Proxy:
     @staticmethod
     def validate(cfg: DictConfig) -> None:
         seeds_of(cfg, "proxy.seeds")
+        if cfg.dro.sampling == "resample" and cfg.proxy.reference_cache:
+            raise DoremiError(
+                "proxy.reference_cache=true needs dro.sampling=reweight: resampled batches depend on the weights, "
+                "so the chunks to cache are not known in advance; set one of them back"
+            )
 
 
 def seeds_of(cfg: DictConfig, key: str) -> list[int]:

@@ -113,6 +113,8 @@ class Sft:
     @staticmethod
     def validate(cfg: DictConfig) -> None:
         betas_rule(cfg, "sft.betas")
+        if cfg.sft.mixture == "learned" and cfg.sft.counts:
+            raise DoremiError("sft.mixture=learned and sft.counts both set: keep one of them")
         target = cfg.sft.compare.target
         if isinstance(target, str) and target not in ("average", "worst"):
             raise DoremiError(f"sft.compare.target={target}: expected average, worst or a list of sources like [a,b]")

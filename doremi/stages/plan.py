@@ -15,7 +15,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from doremi.config.settings import number
 from doremi.data import units
 from doremi.data.mixture import load_mixture, make_mixture, read_mixture, write_mixture
 from doremi.data.tokenizer import load_pretrained, load_saved
@@ -71,10 +70,8 @@ def search_cost(source: str) -> dict | None:
 
 
 def run(cfg: DictConfig) -> None:
-    p = cfg.plan
-    if p.token_budget is None:
-        raise DoremiError("stage=plan needs plan.token_budget=<tokens the real run trains on>")
-    budget = number(cfg, "plan.token_budget", 1, float("inf"))
+    p = cfg.plan  # its bounds, and that token_budget is set, were checked with the schema (doremi.config.settings)
+    budget = float(p.token_budget)
     source = str(p.mixture or learned_or_published(cfg))
     learned = load_mixture(source, normalize=True)
     conversion = None
@@ -82,9 +79,9 @@ def run(cfg: DictConfig) -> None:
         conversion = tokenizer_conversion(cfg, learned, str(p.tokenizer))
         learned = conversion.pop("weights")
     available = available_tokens(cfg, list(learned))
-    max_epochs = None if p.max_epochs is None else number(cfg, "plan.max_epochs", 0, float("inf"), low_open=True)
+    max_epochs = None if p.max_epochs is None else float(p.max_epochs)
     pinned = pinned_weights(p.pin)
-    low, high = number(cfg, "plan.min_weight", 0, 1, high_open=False), number(cfg, "plan.max_weight", 0, 1, True, False)
+    low, high = float(p.min_weight), float(p.max_weight)
     result = plan(learned, available, budget, max_epochs, pinned, low, high)
     provenance = {
         "method": "plan",
@@ -102,7 +99,7 @@ def run(cfg: DictConfig) -> None:
     cost = search_cost(source)
     if cost is not None:
         if p.target_params:
-            target = training_flops(int(number(cfg, "plan.target_params", 1, float("inf"))), budget)
+            target = training_flops(int(p.target_params), budget)
             cost.update(target_flops=target, share_of_target=cost["flops"] / target)
         provenance["cost"] = cost
     out = Path(str(p.out or Path(cfg.mixtures_dir) / f"{cfg.name}-plan.json"))

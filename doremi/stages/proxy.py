@@ -9,7 +9,6 @@ and `proxy/rounds.json` lists every round's weights and change.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,6 @@ from doremi.stages.common import (
     load_checkpoint,
     load_prepared,
     model_config,
-    number,
     say,
     stage_dir,
     start,
@@ -110,19 +108,12 @@ def train_proxy(
 
 def check_settings(cfg: DictConfig, data: PackedData) -> list[float]:
     k = len(data.domains)
-    batch_size = int(number(cfg, "proxy.batch_size", 1, math.inf))
+    batch_size = int(cfg.proxy.batch_size)  # its bounds and the rules below between keys: the schema's (Proxy)
     if batch_size < k:
         raise DoremiError(
             f"proxy.batch_size={batch_size} is smaller than the {k} domains; every proxy batch must hold "
             f"every domain: set proxy.batch_size >= {k}"
         )
-    if cfg.dro.sampling == "resample" and cfg.proxy.reference_cache:
-        raise DoremiError(
-            "proxy.reference_cache=true needs dro.sampling=reweight: resampled batches depend on the weights, "
-            "so the chunks to cache are not known in advance; set one of them back"
-        )
-    if int(cfg.rounds) < 1:
-        raise DoremiError(f"rounds={cfg.rounds}: expected 1 or more")
     init = resolve_mixture(str(cfg.dro.init), data.domains, data.token_counts("train"), "dro.init")
     if min(init) <= 0:
         raise DoremiError(f"dro.init={cfg.dro.init}: initial weights must all be > 0 (the update works in log space)")

@@ -31,8 +31,6 @@ def run(cfg: DictConfig) -> None:
     out = start(cfg, "sft_mix", publish={"learned/mixture.json": published} if learned else None)
     if out is None:
         return
-    if learned and sft.counts:
-        raise DoremiError("sft.mixture=learned and sft.counts both set: keep one of them")
     data = load_prepared(cfg) if method.uses_base else None
     pool, dev, held = pools_and_dev(cfg, "sft_mix")
     check_budget(cfg, pool)

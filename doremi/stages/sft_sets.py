@@ -5,7 +5,6 @@ base model, the services an SFT set method gets (the base model's scorer, learne
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from doremi.sft.demo import demo_pool
 from doremi.sft.devset import hold_out
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.methods import SetContext
-from doremi.stages.common import load_checkpoint, number, say, stage_dir
+from doremi.stages.common import load_checkpoint, say, stage_dir
 from doremi.store.files import safe_file_name, write_json_atomic
 
 SET_FORMAT = "doremi-sft-mix/v2"  # v2: dev.jsonl is the fixed dev set held out of the pools before any selection
@@ -116,8 +115,7 @@ def context(cfg: DictConfig, data, pool: dict, folder: Path, scoring_base: tuple
         base, path = load_base(cfg, data, str(cfg.sft.learn.base), "sft.learn.base")
         return learn_source_weights(
             base, path, load_saved(data.dir, data.tokenizer["kind"]), by_source, sorted(pool), folder / "learned",
-            steps=int(number(cfg, "sft.learn.steps", 1, math.inf)),
-            batch_size=int(number(cfg, "sft.learn.batch_size", 1, math.inf)),
+            steps=int(cfg.sft.learn.steps), batch_size=int(cfg.sft.learn.batch_size),
             optim=sft_optim(cfg), dro=settings.of(cfg, DroSettings), run=settings.of(cfg, TrainerSettings),
             seed=int(cfg.seed),
         )  # fmt: skip
