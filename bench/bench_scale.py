@@ -50,7 +50,7 @@ def judged_again(base: Path, board: dict, cfg) -> dict:
     them now (doremi.stages.compare.verdicts_at_scale)."""
     from doremi.methods.common import target_of
     from doremi.stages.common import heldout_for, load_prepared
-    from doremi.stages.compare import scale_warning, verdicts_at_scale
+    from doremi.stats.decide import scale_warning, verdicts_at_scale
 
     scale = board["scale_check"]
     data = load_prepared(cfg)

@@ -19,7 +19,7 @@ from typing import Any, List, Optional
 
 from omegaconf import DictConfig
 
-from doremi.config.fields import Number, betas_rule, s, section  # noqa: F401  (sections elsewhere import them from here too)
+from doremi.config.fields import Number, betas_rule, s, section
 from doremi.config.methods import Compare, Dro, Learn, Warn  # noqa: F401  (the sections every method shares)
 from doremi.config.sft import Sft, SftDedup, SftFilters, SftLearn  # noqa: F401  (the SFT sections)
 from doremi.errors import DoremiError

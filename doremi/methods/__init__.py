@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from doremi.errors import DoremiError
-from doremi.methods.base import LearnContext, Method, OnlineSetup, ReportContext  # noqa: F401  (methods import them from here too)
+from doremi.methods.base import LearnContext, Method, OnlineSetup, ReportContext  # noqa: F401  (plug-ins import them from here)
 
 
 def _registry() -> dict[str, Method]:

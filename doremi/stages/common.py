@@ -14,17 +14,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config.schema import UNSET_BEFORE
-from doremi.config.settings import number  # noqa: F401  (stages import it from here)
 from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
 from doremi.errors import DoremiError
-from doremi.stages.graph import TABLE, TRAINING, names, producer  # noqa: F401  (stages import TRAINING from here)
+from doremi.stages.graph import TABLE, names, producer
 from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
 from doremi.store.checkpoints import read_model
 from doremi.store.files import no_links, write_atomic, write_json_atomic
 from doremi.store.files import read_record as bookkeeping
-from doremi.store.runtime import barrier, code_version, is_main_process, say  # noqa: F401  (stages import them from here)
+from doremi.store.runtime import barrier, is_main_process, say  # noqa: F401  (stages import is_main_process and say from here)
 
 
 def quiet_lightning() -> None:

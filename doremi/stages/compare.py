@@ -27,7 +27,7 @@ from doremi.outputs.plan import training_flops
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
 from doremi.stages.graph import locate, producer, require, stage_dir
-from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, recommend, second_stage  # noqa: F401  (recommend: tests import it from here)
+from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, recommend, second_stage
 from doremi.stages.trials import (
     Candidate,
     summaries,
@@ -178,8 +178,9 @@ def leaderboard(cfg, data, mixtures, trials: Trials, heldout, target, stein: dic
 
 
 def one_trial(cfg: DictConfig, data, candidates: list[Candidate], seeds: list[int], index: int) -> str:
-    """compare.trial=i: train the i-th trial (a mixture x seed) into <run_dir>/trials/<id>/, reused when done; -1 lists
-    them. Jobs of Hydra's launchers run these side by side; a later stage=compare judges them, training any missing."""
+    """compare.trial=i: train the i-th trial (a mixture x seed) into <run_dir>/trials/<id>/, reused when done; -1 learns
+    every method and lists the trials. Jobs of Hydra's launchers run these side by side; a later stage=compare judges
+    them, training any missing."""
     listed = trial_list(candidates, seeds)
     if index < 0:
         lines = [f"[compare] trial {i}: {c.name}, seed {s}" for i, (c, s) in enumerate(listed)]

@@ -1,6 +1,6 @@
-"""The verdicts of stage=compare: every method against stratified and natural on the seeds both trained, with
-seed variances moderated over the run and the family of comparisons behind the recommendation held together
-(doremi.stats.family); compare.resolution's second stage (Stein); the run's noise floor."""
+"""The verdicts of stage=compare: every method against stratified and natural on the seeds both trained, each
+pair with its own seed variance and the family of comparisons behind the recommendation held together
+(doremi.stats.decide, doremi.stats.family); compare.resolution's second stage (Stein); the run's noise floor."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from doremi.training.model import count_params
 
 
 def second_stage(cfg, data, candidates, trials: Trials, heldout, target, folder: Path) -> dict:
-    """compare.resolution: Stein's two stages. The pilot's moderated noise gives each method still in contention
+    """compare.resolution: Stein's two stages. The pilot's noise gives each method still in contention
     the seeds that bring its interval against stratified to the resolution (methods whose pilot interval lies
     above 0 are out and get none); the cost is stated, then the missing seeds are trained."""
     key, indices = target
@@ -84,7 +84,7 @@ def noise_floor(rows: list[dict], summary: dict, key: str, control: str = "strat
             noise = judged["noise"]
             pairs[row["method"]] = {
                 "paired_sd": noise["seed_sd"],
-                "moderated_sd": noise["seed_sd_used"],
+                "moderated_sd": noise["seed_sd_used"],  # the name of 0.4.0, kept: the seed SD the interval used
                 "df": noise["df"],
                 "dominant": noise["dominant"],
                 "se_documents": noise["se_documents"],
