@@ -34,6 +34,7 @@ interval is above 1, "slower" below 1.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -141,6 +142,111 @@ def t_quantile(df: int) -> float:
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
+@dataclass(frozen=True)
+class Draws:
+    """Every statistic of every mixture against the candidate (_statistics), computed on all documents and seeds
+    (`point`), on each seed alone (`per_seed`), and on `replicates` bootstrap draws of the documents with every
+    seed (`documents`); what the intervals are made of."""
+
+    point: dict
+    per_seed: list[dict]
+    documents: dict
+    n_seeds: int
+    n_by_domain: list[int]
+
+
+def draw(sums, candidate, doc_domain, doc_tokens, steps, n_domains: int, target, replicates: int, seed: int) -> Draws:
+    names = list(sums)
+    n_seeds = next(iter(sums.values())).shape[0]
+    steps_arr = np.asarray(steps, dtype=np.float64)
+    n_by_domain = [int((doc_domain == d).sum()) for d in range(n_domains)]
+
+    def stats(doc_draws, seed_draw):
+        losses = {n: _domain_losses(sums[n], doc_domain, doc_tokens, doc_draws, seed_draw) for n in names}
+        return _statistics(losses, candidate, steps_arr, target)
+
+    every_doc = [np.ones((1, n)) for n in n_by_domain]
+    rng = np.random.default_rng(seed)
+    doc_draws = [rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64) for n in n_by_domain]
+    return Draws(
+        point=stats(every_doc, np.arange(n_seeds)[None, :]),
+        per_seed=[stats(every_doc, np.array([[s]])) for s in range(n_seeds)],
+        documents=stats(doc_draws, np.tile(np.arange(n_seeds), (replicates, 1))),
+        n_seeds=n_seeds,
+        n_by_domain=n_by_domain,
+    )
+
+
+def interval(d: Draws, name: str, key: str, column: int | None, target, family: int, fixed: dict | None):
+    """(centre, (low, high), noise) of one statistic: the seeds' term and the documents' term, each at its own
+    degrees of freedom, widened for `family` comparisons; `fixed` (a pilot's) replaces the seeds' variance."""
+    pick = (lambda x: x[:, column]) if column is not None else (lambda x: x)
+    centre = float(pick(d.point[name][key])[0])
+    seeds = np.array([float(pick(p[name][key])[0]) for p in d.per_seed])
+    variance = float(seeds.var(ddof=1)) if d.n_seeds > 1 else 0.0
+    used, df = variance, d.n_seeds - 1
+    if fixed and statistic_id(key, column) in fixed:
+        used, df = fixed[statistic_id(key, column)]
+    se_seeds = float(np.sqrt(used / d.n_seeds))
+    weights = domain_weights(key, column, len(d.n_by_domain), target)
+    if weights is None:  # worst, speed-up: the documents' term as bootstrapped, at the seeds' df
+        se_docs, docs_df = float(pick(d.documents[name][key]).std(ddof=1)), df
+    else:
+        per_domain = d.documents[name]["domains"].var(axis=0, ddof=1)
+        docs_var, docs_df = family_stats.documents_term(list(zip(per_domain, d.n_by_domain, weights)))
+        se_docs = float(np.sqrt(docs_var))
+    half = family_stats.half_width(se_seeds, df, se_docs, docs_df, 0.95, family)
+    noise = {
+        "seed_sd": float(np.sqrt(variance)),
+        "seed_sd_used": float(np.sqrt(used)),
+        "df": df,
+        "se_seeds": se_seeds,
+        "se_documents": se_docs,
+        "df_documents": docs_df,
+        "dominant": "seeds" if se_seeds >= se_docs else "documents",
+    }
+    return centre, (centre - half, centre + half), noise
+
+
+def loss_verdict(d: Draws, name: str, key: str, target, family: int, fixed: dict | None) -> dict:
+    """A loss statistic's verdict with its half-width, noise and the seeds that would about halve it."""
+    difference, span, noise = interval(d, name, key, None, target, family, fixed)
+    half = (span[1] - span[0]) / 2
+    halve = seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], d.n_seeds, noise["df_documents"], family)
+    return {
+        "difference": difference,
+        "interval": span,
+        "verdict": verdict(span),
+        "half_width": half,
+        "noise": noise,
+        "seeds_to_halve": halve if d.n_seeds > 1 else None,
+    }
+
+
+def domain_verdicts(d: Draws, name: str, domains: list[str], target, family: int, fixed: dict | None) -> dict:
+    out = {}
+    for i, domain in enumerate(domains):
+        difference, span, noise = interval(d, name, "domains", i, target, family, fixed)
+        out[domain] = {
+            "difference": difference,
+            "interval": span,
+            "verdict": verdict(span),
+            "seed_sd": noise["seed_sd"],
+            "variance_used": noise["seed_sd_used"] ** 2,
+            "df": noise["df"],
+        }
+    return out
+
+
+def speedup_verdict(d: Draws, name: str, target, family: int, fixed: dict | None) -> dict:
+    factor, (low, high), _ = interval(d, name, "speedup", None, target, family, fixed)
+    return {
+        "factor": factor if factor > 0 else None,  # None: the baseline's loss is never reached
+        "interval": [max(low, 0.0), high],
+        "verdict": "faster" if low > 1 else "slower" if high < 1 else SAME,
+    }
+
+
 def compare(
     sums: dict[str, np.ndarray],
     candidate: str,
@@ -164,100 +270,21 @@ def compare(
     `family` widens every interval for that many comparisons (Sidak).
     `fixed` ({statistic: (variance, df)}, from a pilot) replaces the seeds' own variance: Stein's second stage,
     whose interval keeps its coverage whatever number of seeds the pilot asked for."""
-    names = list(sums)
-    n_seeds = next(iter(sums.values())).shape[0]
-    steps_arr = np.asarray(steps, dtype=np.float64)
-    n_by_domain = [int((doc_domain == d).sum()) for d in range(len(domains))]
-
-    def stats(doc_draws, seed_draw):
-        losses = {n: _domain_losses(sums[n], doc_domain, doc_tokens, doc_draws, seed_draw) for n in names}
-        return _statistics(losses, candidate, steps_arr, target)
-
-    every_doc = [np.ones((1, n)) for n in n_by_domain]
-    point = stats(every_doc, np.arange(n_seeds)[None, :])
-    per_seed = [stats(every_doc, np.array([[s]])) for s in range(n_seeds)]
-    rng = np.random.default_rng(seed)
-    doc_draws = [rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64) for n in n_by_domain]
-    docs_only = stats(doc_draws, np.tile(np.arange(n_seeds), (replicates, 1)))
-
-    errors: dict[tuple, dict] = {}
-
-    def interval(name: str, key: str, column: int | None = None) -> tuple[float, float]:
-        pick = (lambda x: x[:, column]) if column is not None else (lambda x: x)
-        centre = float(pick(point[name][key])[0])
-        seeds = np.array([float(pick(p[name][key])[0]) for p in per_seed])
-        variance = float(seeds.var(ddof=1)) if n_seeds > 1 else 0.0
-        used, df = variance, n_seeds - 1
-        if fixed and statistic_id(key, column) in fixed:
-            used, df = fixed[statistic_id(key, column)]
-        se_seeds = float(np.sqrt(used / n_seeds))
-        weights = domain_weights(key, column, len(domains), target)
-        if weights is None:  # worst, speed-up: the documents' term as bootstrapped, at the seeds' df
-            se_docs, docs_df = float(pick(docs_only[name][key]).std(ddof=1)), df
-        else:
-            per_domain = docs_only[name]["domains"].var(axis=0, ddof=1)
-            docs_var, docs_df = family_stats.documents_term(list(zip(per_domain, n_by_domain, weights)))
-            se_docs = float(np.sqrt(docs_var))
-        half = family_stats.half_width(se_seeds, df, se_docs, docs_df, 0.95, family)
-        errors[(name, key, column)] = {
-            "seed_sd": float(np.sqrt(variance)),
-            "seed_sd_used": float(np.sqrt(used)),
-            "df": df,
-            "se_seeds": se_seeds,
-            "se_documents": se_docs,
-            "df_documents": docs_df,
-            "dominant": "seeds" if se_seeds >= se_docs else "documents",
-        }
-        return centre - half, centre + half
-
-    def judged(name: str, key: str, difference: float) -> dict:
-        span = interval(name, key)
-        half = (span[1] - span[0]) / 2
-        noise = errors[(name, key, None)]
-        return {
-            "difference": difference,
-            "interval": span,
-            "verdict": verdict(span),
-            "half_width": half,
-            "noise": noise,
-            "seeds_to_halve": (
-                seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], n_seeds, noise["df_documents"], family)
-                if n_seeds > 1
-                else None
-            ),
-        }
-
+    d = draw(sums, candidate, doc_domain, doc_tokens, steps, len(domains), target, replicates, seed)
     out = {}
-    for name in point:
-        p = point[name]
-        per_domain = {}
-        for i, d in enumerate(domains):
-            span = interval(name, "domains", i)
-            per_domain[d] = {
-                "difference": float(p["domains"][0, i]),
-                "interval": span,
-                "verdict": verdict(span),
-                "seed_sd": errors[(name, "domains", i)]["seed_sd"],
-                "variance_used": errors[(name, "domains", i)]["seed_sd_used"] ** 2,
-                "df": errors[(name, "domains", i)]["df"],
-            }
-        low, high = interval(name, "speedup")
-        factor = float(p["speedup"][0])
+    for name in d.point:
+        per_domain = domain_verdicts(d, name, domains, target, family, fixed)
         out[name] = {
-            "average": judged(name, "average", float(p["average"][0])),
-            "worst": judged(name, "worst", float(p["worst"][0])),
+            "average": loss_verdict(d, name, "average", target, family, fixed),
+            "worst": loss_verdict(d, name, "worst", target, family, fixed),
             "domains": per_domain,
             "domains_better": sum(v["verdict"] == BETTER for v in per_domain.values()),
             "domains_worse": sum(v["verdict"] == WORSE for v in per_domain.values()),
-            "speedup": {
-                "factor": factor if factor > 0 else None,  # None: the baseline's loss is never reached
-                "interval": [max(low, 0.0), high],
-                "verdict": "faster" if low > 1 else "slower" if high < 1 else SAME,
-            },
+            "speedup": speedup_verdict(d, name, target, family, fixed),
         }
         if target:
             out[name]["target"] = {
-                **judged(name, "target", float(p["target"][0])),
+                **loss_verdict(d, name, "target", target, family, fixed),
                 "domains": [domains[i] for i in target],
             }
     adjusted = f", each widened for a family of {family} comparisons (Sidak)" if family > 1 else ""
@@ -269,8 +296,8 @@ def compare(
         ),
         "level": 0.95,
         "family": family,
-        "seeds": n_seeds,
-        "caveat": caveat(n_seeds),
+        "seeds": d.n_seeds,
+        "caveat": caveat(d.n_seeds),
         "baselines": out,
     }
 
