@@ -85,3 +85,19 @@ def test_the_mention_check_sees_prose_and_code(tmp_path):
     (package / "plots.py").write_text("odmetric = 1\n")  # a longer word is no mention
     found = mentions_a_method(tmp_path, "doremi.methods", ["regmix", "mixing_law", "odm"])
     assert found == [("doremi.report", "mixing_law")]
+
+
+def test_every_module_imports():
+    """A name moved or removed is found here, not in the one run that reaches its import."""
+    import importlib
+    import pkgutil
+
+    import doremi
+
+    failed = {}
+    for found in pkgutil.walk_packages(doremi.__path__, "doremi."):
+        try:
+            importlib.import_module(found.name)
+        except Exception as error:  # noqa: BLE001  (any failure is the finding)
+            failed[found.name] = repr(error)
+    assert failed == {}

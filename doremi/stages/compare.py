@@ -300,7 +300,7 @@ def notes_of(provenance: dict, per_seed: dict) -> dict:
 
 def summary_text(board: dict) -> str:
     """The leaderboard as printed at the end of stage=compare."""
-    from doremi.outputs.report.document import leaderboard_table, plain_table
+    from doremi.outputs.report.tables import leaderboard_table, plain_table
 
     lines = ["", *plain_table(*leaderboard_table(board)), ""]
     if board.get("caveat"):

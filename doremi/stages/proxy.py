@@ -31,7 +31,6 @@ from doremi.methods.doremi.group_dro import train_group_dro
 from doremi.methods.doremi.proxy import ProxyModule
 from doremi.outputs.plan import search_flops
 from doremi.stages.common import (
-    code_version,
     commit,
     heldout_for,
     is_main_process,
@@ -44,6 +43,7 @@ from doremi.stages.common import (
 )
 from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
 from doremi.store.files import no_links, read_json, read_jsonl, write_json_atomic
+from doremi.store.runtime import code_version
 from doremi.training.lm import heldout_losses
 from doremi.training.model import build_model, count_params
 from doremi.training.train import device_for

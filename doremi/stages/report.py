@@ -12,7 +12,8 @@ from omegaconf import DictConfig
 from doremi import methods
 from doremi.methods import known, resolve
 from doremi.outputs.report import plots
-from doremi.outputs.report.document import sections, terminal_summary, to_html, to_markdown
+from doremi.outputs.report.document import sections, terminal_summary
+from doremi.outputs.report.render import to_html, to_markdown
 from doremi.stages.common import say
 from doremi.stages.graph import locate, method_of, producer
 from doremi.store.files import read_json, read_jsonl, staged_dir

@@ -30,7 +30,6 @@ from doremi.sft.examples import Example
 from doremi.sft.methods import BASELINES, SetMethod, entries
 from doremi.sft.tune import check_lora, document_sums, encode, fine_tune, response_sums, steps_of
 from doremi.stages.common import (  # fmt: skip
-    TRAINING,
     _flat,
     _select,
     commit,
@@ -41,6 +40,7 @@ from doremi.stages.common import (  # fmt: skip
     say,
     start,
 )
+from doremi.stages.graph import TRAINING
 from doremi.stages.judge import Trials, judging, noise_floor, recommend
 from doremi.stages.sft_sets import check_budget, context, load_base, pools_and_dev, write_jsonl, write_set
 from doremi.stats import verdict

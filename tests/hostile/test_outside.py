@@ -9,7 +9,7 @@ import pytest
 
 from doremi.cli import check_command_line, compose_checked
 from doremi.errors import DoremiError
-from doremi.outputs.report.document import to_markdown
+from doremi.outputs.report.render import to_markdown
 from doremi.stages import run_stage
 from doremi.stages.common import recover_swap, swap_in
 from doremi.store.files import no_links

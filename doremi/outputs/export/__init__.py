@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from doremi.data.mixture import closest, load_mixture
 from doremi.errors import DoremiError
 from doremi.outputs.export.formats import FORMATS, ExportInput
 from doremi.store.files import read_json, write_text_atomic
-from doremi.data.mixture import closest, load_mixture
 
 __all__ = ["FORMATS", "ExportInput", "export_all", "export_input", "export_mixture"]
 

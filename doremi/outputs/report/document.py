@@ -1,42 +1,18 @@
-"""The report's text: tables built once, rendered as Markdown, HTML and a terminal summary."""
+"""The report's text: its sections in order (the answer first), the verdicts and the mixture in words, and the
+terminal summary. The tables are doremi.outputs.report.tables'; the rendering is doremi.outputs.report.render's."""
 
 from __future__ import annotations
 
-import html
-
-
-def weights_table(mixture: dict) -> tuple[list[str], list[list[str]]]:
-    domains = mixture["domains"]
-    baselines = mixture.get("baseline_weights", {})
-    header = ["domain", *baselines, "learned", "learned / uniform"]
-    rows = []
-    for d in domains:
-        learned = mixture["weights"][d]
-        rows.append(
-            [d, *(f"{b[d]:.4f}" for b in baselines.values()), f"{learned:.4f}", f"{learned * len(domains):.2f}x"]
-        )
-    return header, rows
-
-
-def loss_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
-    results = evaluation["mixtures"]
-    header = ["domain", *results]
-    rows = [[d, *(f"{r['losses'][d]:.4f}" for r in results.values())] for d in evaluation["domains"]]
-    rows.append(["**average**", *(f"{r['average']:.4f}" for r in results.values())])
-    rows.append(["**worst**", *(f"{r['worst']['loss']:.4f} ({r['worst']['domain']})" for r in results.values())])
-    return header, rows
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.4f}"
-
-
-def _span(interval) -> str:
-    return f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
-
-
-def _factor(value) -> str:
-    return "not reached" if not value else f"{value:.2f}x"
+from doremi.outputs.report.tables import (
+    difference_table,
+    factor,
+    leaderboard_table,
+    loss_table,
+    plain_table,
+    signed,
+    span,
+    weights_table,
+)
 
 
 def verdict_lines(evaluation: dict) -> list[str]:
@@ -54,17 +30,16 @@ def verdict_lines(evaluation: dict) -> list[str]:
     for baseline, c in comparison["baselines"].items():
         avg, worst, speed = c["average"], c["worst"], c["speedup"]
         lines.append(
-            f"- vs {baseline}: average {_signed(avg['difference'])} {_span(avg['interval'])} → **{avg['verdict']}**"
+            f"- vs {baseline}: average {signed(avg['difference'])} {span(avg['interval'])} → **{avg['verdict']}**"
             f"{detectable(avg)}; "
-            f"worst domain {_signed(worst['difference'])} {_span(worst['interval'])} → {worst['verdict']}; "
+            f"worst domain {signed(worst['difference'])} {span(worst['interval'])} → {worst['verdict']}; "
             f"domains better {c['domains_better']}, worse {c['domains_worse']} of {k}; "
-            f"speed-up to {baseline}'s final average loss {_factor(speed['factor'])} "
-            f"[{_factor(speed['interval'][0])}, {_factor(speed['interval'][1])}]"
+            f"speed-up to {baseline}'s final average loss {factor(speed['factor'])} "
+            f"[{factor(speed['interval'][0])}, {factor(speed['interval'][1])}]"
         )
     if comparison.get("caveat"):
         lines.append(f"Note: {comparison['caveat']}.")
     return lines
-
 
 def detectable(judged: dict) -> str:
     """' (detects ±h; about n seeds would halve it)': what a verdict could have seen."""
@@ -73,27 +48,6 @@ def detectable(judged: dict) -> str:
     n = judged.get("seeds_to_halve")
     halve = f"; about {n} seeds would halve it" if n else "; more held-out documents, not seeds, would narrow it"
     return f" (detects ±{judged['half_width']:.4f}{halve})"
-
-
-def difference_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
-    """Per domain, the candidate's loss difference from each baseline with its interval."""
-    baselines = evaluation["comparison"]["baselines"]
-    header = ["domain", *(f"vs {b}" for b in baselines)]
-    rows = []
-    for d in evaluation["domains"]:
-        cells = [
-            f"{_signed(c['domains'][d]['difference'])} {_span(c['domains'][d]['interval'])}" for c in baselines.values()
-        ]
-        rows.append([d, *cells])
-    for key in ("average", "worst"):
-        rows.append(
-            [
-                f"**{key}**",
-                *(f"{_signed(c[key]['difference'])} {_span(c[key]['interval'])}" for c in baselines.values()),
-            ]
-        )
-    return header, rows
-
 
 def heldout_text(evaluation: dict) -> str:
     held = evaluation.get("heldout")
@@ -110,32 +64,6 @@ def heldout_text(evaluation: dict) -> str:
         f"{sum(held['tokens'].values()):,} tokens; the same for every mixture and seed."
     )
 
-
-def md_text(text: str) -> str:
-    """Text that may hold data (domain and source names) made inert in Markdown: no line breaks (a new
-    line could start a heading), no links or images (`[`, `](`), as the HTML report escapes it."""
-    text = " ".join(str(text).splitlines())
-    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("<", "&lt;")
-
-
-def md_cell(text: str) -> str:
-    return md_text(text).replace("|", "\\|")
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(map(md_cell, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c.replace('**', ''))}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def sft_section(sft: dict) -> tuple[str, list]:
     sources = list(sft["dev_loss_after"])
     rows = [
@@ -149,7 +77,6 @@ def sft_section(sft: dict) -> tuple[str, list]:
     for sample in sft["samples"]:
         parts.append(f"**[{sample['source']}] {sample['prompt']}** → {sample['answer']!r}")
     return ("SFT", parts)
-
 
 def downstream_section(downstream: dict) -> tuple[str, list]:
     """stage=eval's results: each task's metrics per mixture (mean over seeds), then per seed."""
@@ -168,7 +95,6 @@ def downstream_section(downstream: dict) -> tuple[str, list]:
         "final/downstream.json. With few seeds and small tasks these differences are mostly noise."
     )
     return ("Downstream tasks", [text, (header, rows)])
-
 
 def sft_mix_section(manifest: dict) -> tuple[str, list]:
     """The SFT set: per source, the funnel, the weight and quota, the examples chosen."""
@@ -199,7 +125,6 @@ def sft_mix_section(manifest: dict) -> tuple[str, list]:
         ]
     return ("SFT mix", parts)
 
-
 def intro(name: str, mixture: dict, words: tuple[str | None, str | None] = (None, None)) -> str:
     """What the mixture is: its method, in the method's own `words` (how it learned, what its cost went on)."""
     prov = mixture.get("provenance", {})
@@ -216,34 +141,6 @@ def intro(name: str, mixture: dict, words: tuple[str | None, str | None] = (None
             f"{', '.join(f'{d} ({why})' for d, why in binding.items()) or 'none binds'}."
         )
     return text
-
-
-def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
-    """One row per method, best first: its loss, its verdicts against stratified and natural, its cost."""
-    kind = board["target"]["kind"]
-    header = ["method", "average loss", "vs stratified", "verdict", "vs natural", "verdict"]
-    if kind != "average":
-        header += [f"{kind} vs stratified", "verdict"]
-    header += ["domains better/worse vs stratified", "cost (FLOPs)", "most epochs"]
-    pairs = [("stratified", "average"), ("natural", "average")]
-    pairs += [("stratified", kind)] if kind != "average" else []
-    rows = []
-    for row in board["rows"]:
-        cells = [row["method"], f"{row['average']:.4f}"]
-        for baseline, key in pairs:
-            judged = row["vs"].get(baseline, {}).get(key)
-            cells += (
-                [f"{_signed(judged['difference'])} {_span(judged['interval'])}", judged["verdict"]]
-                if judged
-                else ["(itself)", ""]
-            )
-        versus = row["vs"].get("stratified")
-        cells.append(f"{versus['domains_better']}/{versus['domains_worse']}" if versus else "")
-        cells.append(f"{row['cost']['flops']:.3g} ({row['cost']['share_of_final_run']:.1%})")
-        cells.append(f"{max(row['epochs'].values()):.2f}")
-        rows.append(cells)
-    return header, rows
-
 
 def leaderboard_section(board: dict) -> tuple[str, list]:
     seeds = ", ".join(map(str, board["seeds"]))
@@ -263,7 +160,6 @@ def leaderboard_section(board: dict) -> tuple[str, list]:
     parts += [f"**Warning:** {w}." for w in board.get("repetition_warnings", [])]
     parts.append("How to read it (intervals, family, decision, resolution): docs/concepts/verdicts.md in doremi's repository.")  # fmt: skip
     return ("Which mixture should I train on?", parts)
-
 
 def sections(
     name: str,
@@ -321,52 +217,9 @@ def sections(
         )
     return out
 
-
-def to_markdown(title: str, parts: list[tuple[str, list]]) -> str:
-    lines = [f"# {md_text(title)}", ""]
-    for heading, items in parts:
-        lines += [f"## {md_text(heading)}", ""]
-        for item in items:
-            if isinstance(item, str):
-                lines.append(md_text(item))
-            elif isinstance(item, dict):
-                lines.append(f"![{md_text(item['alt'])}]({item['src']})")
-            else:
-                lines.append(_md_table(*item))
-            lines.append("")
-    return "\n".join(lines)
-
-
-def to_html(title: str, parts: list[tuple[str, list]]) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for heading, items in parts:
-        body.append(f"<h2>{html.escape(heading)}</h2>")
-        for item in items:
-            if isinstance(item, str):
-                text = html.escape(item)
-                while "**" in text:
-                    text = text.replace("**", "<b>", 1).replace("**", "</b>", 1)
-                body.append(f"<p>{text}</p>")
-            elif isinstance(item, dict):
-                body.append(f'<img src="{item["src"]}" alt="{html.escape(item["alt"])}">')
-            else:
-                body.append(_html_table(*item))
-    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}img{max-width:100%}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-
-
 def cost_line(cost: dict, words: str | None = None) -> str:
     """What learning the mixture cost: its FLOPs and, in its method's `words`, what they were spent on."""
     return f"cost: learning the mixture took {cost.get('flops', 0.0):.3g} FLOPs {words or '(' + cost.get('what', 'as the method reports') + ')'}"
-
-
-def plain_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A table as aligned lines of text, for the terminal."""
-    rows = [[str(c).replace("**", "") for c in row] for row in rows]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
-    return [fmt(header), *map(fmt, rows)]
-
 
 def terminal_summary(
     mixture: dict, evaluation: dict | None, mixture_path: str, report_path: str, cost_words: str | None = None
