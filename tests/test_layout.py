@@ -2,13 +2,32 @@
 
 from pathlib import Path
 
-from tools.layout import MOST_LINES, cycles, graph_of, mentions_a_method, names_a_method, oversized, upward
+from tools.layout import (
+    MOST_LINES,
+    against_the_floors,
+    cycles,
+    graph_of,
+    mentions_a_method,
+    names_a_method,
+    oversized,
+    upward,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_no_component_imports_a_stage():
     assert upward(graph_of(ROOT)) == []
+
+
+def test_each_folder_imports_only_the_folders_below_it():
+    assert against_the_floors(graph_of(ROOT)) == []
+
+
+def test_the_floor_check_sees_an_import_upward():
+    graph = {"doremi.data.sampler": {"doremi.training.lm"}, "doremi.config.schema": {"doremi.store.files"}}
+    graph["doremi.training.lm"] = {"doremi.data.sampler"}
+    assert against_the_floors(graph) == [("doremi.config.schema", "doremi.store.files"), ("doremi.data.sampler", "doremi.training.lm")]  # fmt: skip
 
 
 def test_no_import_cycles():

@@ -94,6 +94,26 @@ def graph_of(root: Path, top_level_only: bool = False) -> dict[str, set[str]]:
     return {name: imports(path, known, top_level_only) - {name} for name, path in known.items()}
 
 
+# doremi's folders from the top down: a folder imports only folders after it (config and store share a floor).
+FLOORS = (("stages",), ("sft",), ("methods",), ("training",), ("outputs",), ("data",), ("config", "store"), ("stats",))
+
+
+def floor_of(module: str) -> int | None:
+    parts = module.split(".")
+    return next((i for i, names in enumerate(FLOORS) if len(parts) > 1 and parts[1] in names), None)
+
+
+def against_the_floors(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) where a module imports one of its own floor's other folder or of a floor above."""
+    out = []
+    for a, targets in graph.items():
+        for b in targets:
+            fa, fb = floor_of(a), floor_of(b)
+            if fa is not None and fb is not None and a.split(".")[1] != b.split(".")[1] and fa >= fb:
+                out.append((a, b))
+    return sorted(out)
+
+
 MOST_LINES = 400
 
 
@@ -167,6 +187,8 @@ def main() -> None:
     print(f"imports from a component up into doremi.stages: {len(up)}" + "".join(f"\n  {a} -> {b}" for a, b in up))
     found = cycles(graph)
     print(f"import cycles (any import): {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
+    against = against_the_floors(graph)
+    print(f"imports against the folders' order: {len(against)}" + "".join(f"\n  {a} -> {b}" for a, b in against))
     big = oversized(root)
     print(f"modules over {MOST_LINES} lines: {len(big)}" + "".join(f"\n  {n} ({s})" for n, s in big))
 
