@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from doremi.sft.methods.base import Selection, SetContext, SetMethod, top
-from doremi.sft.score import ifd
 
 
 def ifd_set(ctx: SetContext) -> Selection:
+    from doremi.sft.score import ifd  # torch: only when a set is chosen, never to list the methods
+
     scorer = ctx.scorer()
     pool = ctx.everything()
     before = scorer.forward_passes
