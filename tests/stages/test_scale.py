@@ -59,6 +59,16 @@ def cli(cwd, run_dir, overrides, *args, launcher=(sys.executable, "-m", "doremi"
     return result
 
 
+def here(make_cfg, run_dir, overrides, *args):
+    """`cli`'s run in this process (one thread, as the command line's runs get): no interpreter to start."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_stage(make_cfg(*overrides, f"run_dir={run_dir}", f"mixtures_dir={run_dir}-mixtures", *args))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def proxy_with_and_without(upstream, tmp_path, make_cfg, option):
     """Proxy trajectories of the upstream run as configured, and of a copy with `option`."""
     overrides, run = upstream
@@ -80,12 +90,12 @@ def test_gradient_accumulation_moves_weights_once_per_step_like_one_batch(upstre
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sampling", ["reweight", "resample"])
-def test_two_processes_match_one_process(upstream, tmp_path, sampling):
+def test_two_processes_match_one_process(upstream, tmp_path, make_cfg, sampling):
     overrides, run = upstream
     overrides = [*overrides, f"dro.sampling={sampling}"]
     single = copy_upstream(run, tmp_path / "single")
     double = copy_upstream(run, tmp_path / "double")
-    cli(tmp_path, single, overrides, "stage=proxy", "trainer.accelerator=cpu")
+    here(make_cfg, single, overrides, "stage=proxy", "trainer.accelerator=cpu")
     torchrun = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "doremi")
     ddp = ["stage=proxy", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
     cli(tmp_path, double, overrides, *ddp, launcher=torchrun)
@@ -98,7 +108,7 @@ def test_two_processes_match_one_process(upstream, tmp_path, sampling):
 
 
 @pytest.mark.slow
-def test_fully_sharded_training_matches_one_process(upstream, tmp_path):
+def test_fully_sharded_training_matches_one_process(upstream, tmp_path, make_cfg):
     """trainer.strategy=fsdp (fully_shard over two CPU processes) trains the reference and the proxy as one
     process does, and saves whole models gathered from the shards."""
     overrides, run = upstream
@@ -109,7 +119,7 @@ def test_fully_sharded_training_matches_one_process(upstream, tmp_path):
     fsdp = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=fsdp", "checkpoint.every=10"]
     cli(tmp_path, sharded, overrides, "stage=reference", *fsdp, launcher=torchrun)
     cli(tmp_path, sharded, overrides, "stage=proxy", *fsdp, launcher=torchrun)
-    cli(tmp_path, single, overrides, "stage=proxy", "trainer.accelerator=cpu")
+    here(make_cfg, single, overrides, "stage=proxy", "trainer.accelerator=cpu")
 
     one = torch.load(run / "reference" / "model.pt", weights_only=True)["state_dict"]
     two = torch.load(sharded / "reference" / "model.pt", weights_only=True)["state_dict"]
@@ -128,7 +138,7 @@ def test_fully_sharded_training_matches_one_process(upstream, tmp_path):
 
 
 @pytest.mark.slow
-def test_bf16_and_compiled_training_keep_the_algorithm_and_the_weights(upstream, tmp_path):
+def test_bf16_and_compiled_training_keep_the_algorithm_and_the_weights(upstream, tmp_path, make_cfg):
     """trainer.precision=bf16-mixed (autocast; CPU here, GPU the same) keeps the exact update and lands near
     float32's weights; trainer.compile=true trains the same model and saves it under the plain names."""
     overrides, run = upstream
@@ -136,7 +146,7 @@ def test_bf16_and_compiled_training_keep_the_algorithm_and_the_weights(upstream,
     bf16 = copy_upstream(run, tmp_path / "bf16")
     compiled = copy_upstream(run, tmp_path / "compiled")
     shutil.rmtree(compiled / "reference")
-    cli(tmp_path, single, overrides, "stage=proxy")
+    here(make_cfg, single, overrides, "stage=proxy")
     # with fused AdamW, as a GPU gets it (optim.fused=auto): Lightning's own clipping refused that pair
     cli(tmp_path, bf16, overrides, "stage=proxy", "trainer.precision=bf16-mixed", "optim.fused=true")
     cli(tmp_path, compiled, overrides, "stage=reference", "trainer.compile=true")

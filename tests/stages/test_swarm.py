@@ -65,7 +65,9 @@ def test_fitted_mixtures_put_weight_on_the_targets_near_copy(tmp_path, make_cfg)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+@pytest.mark.parametrize(
+    "launcher", ["submitit_local"]
+)  # joblib: stage=compare's trials (tests/stages/test_compare.py)
 def test_hydra_launchers_give_the_sequential_runs(tmp_path, make_cfg, launcher):
     files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, n_docs=60)
     small = [*TINY, domains_override(files), *SWARM, "swarm.runs=2", "swarm.steps=10"]

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -41,9 +41,9 @@ def weights_bar(
         )
     ax.set_xticks(x, domains, rotation=30, ha="right")
     ax.set_ylabel("share of tokens")
-    ax.set_title("Domain weights: learned (DoReMi) vs baselines")
+    ax.set_title("Domain weights: learned vs baselines")
     ax.legend()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def weights_over_steps(
@@ -60,25 +60,7 @@ def weights_over_steps(
     ax.set_ylabel(f"{what.lower()} weight")
     ax.set_title(f"{what} weights over {steps_of} steps (dashed: running average)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def weights_per_round(domains: list[str], rounds: list[dict], path: Path) -> Path:
-    """Iterated DoReMi: each domain's weight after every round, and the L1 change between rounds."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    numbers = [r["round"] for r in rounds]
-    for domain in domains:
-        left.plot(numbers, [r["weights"][domain] for r in rounds], marker="o", label=domain)
-    left.set_xlabel("round")
-    left.set_ylabel("domain weight")
-    left.set_title("Weights per round")
-    left.legend(fontsize=8)
-    changes = [(r["round"], r["l1_change"]) for r in rounds if r["l1_change"] is not None]
-    right.bar([c[0] for c in changes], [c[1] for c in changes])
-    right.set_xlabel("round")
-    right.set_ylabel("L1 change from the previous round")
-    right.set_title("Change between rounds")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def domain_loss_bars(domains: list[str], results: dict[str, dict], path: Path) -> Path:
@@ -92,7 +74,7 @@ def domain_loss_bars(domains: list[str], results: dict[str, dict], path: Path) -
     ax.set_ylabel("held-out loss (nats/token)")
     ax.set_title("Final models: held-out loss per domain")
     ax.legend()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def loss_over_steps(results: dict[str, dict], path: Path) -> Path:
@@ -114,7 +96,7 @@ def loss_over_steps(results: dict[str, dict], path: Path) -> Path:
     ax.set_ylabel("held-out loss (nats/token)")
     ax.set_title("Final models: average and worst-domain held-out loss")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def differences(domains: list[str], comparison: dict, candidate: str, path: Path) -> Path:
@@ -138,7 +120,7 @@ def differences(domains: list[str], comparison: dict, candidate: str, path: Path
         f"Held-out loss difference, {round(comparison['level'] * 100)}% intervals, {comparison['seeds']} seed(s)"
     )
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def leaderboard(board: dict, path: Path) -> Path:
@@ -173,4 +155,4 @@ def leaderboard(board: dict, path: Path) -> Path:
         f"{'Which SFT set' if sft else 'Which mixture'}? {len(board['seeds'])} seed(s), 95% intervals{resolves}"
     )
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
