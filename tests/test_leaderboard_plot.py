@@ -31,7 +31,7 @@ def test_the_plot_shows_the_resolution(tmp_path, monkeypatch, resolution, band, 
         seen["spans"] = [ax.transData.inverted().transform(p.get_window_extent()) for p in ax.patches]
         return path
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save", keep)
     plots.leaderboard(board(resolution), tmp_path / "leaderboard.png")
     assert f"resolves ±{band:.3f}" in seen["title"]
     assert any(label in text and f"±{band:.3f}" in text for text in seen["labels"])

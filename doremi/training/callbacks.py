@@ -47,7 +47,7 @@ class Progress(pl.Callback):
         elapsed = time.perf_counter() - self.start
         rate = step * self.tokens_per_step / max(elapsed, 1e-9)
         eta = elapsed / max(step, 1) * (self.max_steps - step)
-        loss = trainer.callback_metrics.get("train/loss")
+        loss = getattr(pl_module, "last_logged", {}).get("train/loss")
         loss_text = f"loss {float(loss):.3f}  " if loss is not None else ""
         say(
             f"[{self.label}] step {step:>{len(str(self.max_steps))}}/{self.max_steps}  {loss_text}"

@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from doremi.training.lm import masked_sum, mean_loss, micro_part
+from doremi.training.lm import log_loss, masked_sum, mean_loss, micro_part
 from doremi.training.model import build_model
 from doremi.training.shard import shard
 
@@ -69,7 +69,7 @@ class SFTModule(pl.LightningModule):
         """Mean loss over the response tokens of the batch (doremi.data.loaders.ChatData's, "mask" on targets)."""
         part = micro_part(batch, int(batch.get("micro", 0)), int(self.hparams.micro_batches))
         loss = mean_loss(self.model.token_losses(part["input"], part["target"]), part["mask"])
-        self.log("train/loss", loss, prog_bar=True)
+        log_loss(self, "train/loss", loss, prog_bar=True)
         return loss
 
     def configure_model(self) -> None:

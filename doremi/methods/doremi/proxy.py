@@ -9,7 +9,16 @@ from torch import nn
 from doremi.errors import DoremiError
 from doremi.methods.doremi import dro
 from doremi.methods.doremi.parts import BatchDraw, DomainWeights, ReferenceScorer
-from doremi.training.lm import clip_norm, loss_scaled, make_optimizer, masked_sum, mean_loss, micro_part, reduce_sum
+from doremi.training.lm import (
+    clip_norm,
+    log_loss,
+    loss_scaled,
+    make_optimizer,
+    masked_sum,
+    mean_loss,
+    micro_part,
+    reduce_sum,
+)
 from doremi.training.shard import shard
 
 # Buffers a proxy checkpoint must carry (a resumed run refuses a checkpoint without them).
@@ -121,8 +130,8 @@ class ProxyModule(pl.LightningModule):
             weights = self.domain_weights.weights
             objective = dro.weighted_objective(proxy_loss, part["domain"], weights, self._step_counts, mask)
         objective = objective * self.trainer.world_size * m
-        self.log("train/loss", mean_loss(proxy_loss.detach(), mask), prog_bar=True)
-        self.log("train/objective", objective.detach())
+        log_loss(self, "train/loss", mean_loss(proxy_loss.detach(), mask), prog_bar=True)
+        log_loss(self, "train/objective", objective.detach())
         # per-domain values only on the steps written to the log (the trajectory has them all)
         logged = (self.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0
         if j == 0 and self.last_record is not None and logged:
