@@ -33,14 +33,28 @@ def weights_of(records):
     return [list(r["weights"].values()) for r in records]
 
 
-@pytest.fixture
-def upstream(tmp_path, make_cfg):
-    """A run directory with prepare and reference done; returns (overrides, run path)."""
-    files = synthetic_domains(tmp_path / "src", DOMAINS, n_docs=150)
+@pytest.fixture(scope="module")
+def prepared_and_referenced(tmp_path_factory):
+    """prepare and reference, done once for the module (tests get copies: see upstream)."""
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONFIG_DIR
+
+    root = tmp_path_factory.mktemp("upstream")
+    files = synthetic_domains(root / "src", DOMAINS, n_docs=150)
     overrides = [domains_override(files), "trainer.batch_size=12"]
     for stage in ("prepare", "reference"):
-        run_stage(make_cfg(*overrides, f"stage={stage}"))
-    return overrides, tmp_path / "run"
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            base = [f"run_dir={root / 'run'}", f"mixtures_dir={root / 'mixtures'}", f"reports_dir={root / 'reports'}"]
+            run_stage(compose(config_name="config", overrides=[*base, *TINY, *overrides, f"stage={stage}"]))
+    return overrides, root / "run"
+
+
+@pytest.fixture
+def upstream(prepared_and_referenced, tmp_path):
+    """A run directory of this test's own with prepare and reference done; returns (overrides, run path)."""
+    overrides, run = prepared_and_referenced
+    return list(overrides), copy_upstream(run, tmp_path / "run")
 
 
 def copy_upstream(run, to):
@@ -176,7 +190,7 @@ def test_gradient_clipping_clips_over_the_optimizers_parameters():
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_bit_identical(upstream, tmp_path):
+def test_killed_run_resumes_bit_identical(upstream, tmp_path, make_cfg):
     overrides, run = upstream
     slow = ["model.d_model=64", "proxy.max_steps=240", "checkpoint.every=20", "stage=proxy"]
     straight = copy_upstream(run, tmp_path / "straight")
@@ -184,9 +198,9 @@ def test_killed_run_resumes_bit_identical(upstream, tmp_path):
     for stage in ("reference",):  # the bigger proxy needs a reference of the same shape
         shutil.rmtree(straight / stage)
         shutil.rmtree(killed / stage)
-    cli(tmp_path, straight, overrides, *slow[:1], "stage=reference")
+    here(make_cfg, straight, overrides, *slow[:1], "stage=reference")  # in this process, at one thread, as cli's
     shutil.copytree(straight / "reference", killed / "reference")
-    cli(tmp_path, straight, overrides, *slow)
+    here(make_cfg, straight, overrides, *slow)
 
     process = cli(tmp_path, killed, overrides, *slow, wait=False)
     checkpoints = killed / "proxy.partial" / "checkpoints"
