@@ -143,7 +143,7 @@ def names_a_method(root: Path, generic: tuple[str, ...], methods: list[str]) -> 
 
 
 def spelled(name: str) -> str:
-    """A pattern for a method's name as prose and code spell it: mixing_law, mixing law, Mixing-Law."""
+    """A pattern for a method's name as prose and code spell it: snake_case, the words apart, or joined by a hyphen."""
     import re
 
     return r"(?<![\w])" + r"[ _-]?".join(re.escape(part) for part in name.split("_")) + r"(?![\w])"
