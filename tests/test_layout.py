@@ -120,3 +120,13 @@ def test_every_module_imports():
         except Exception as error:  # noqa: BLE001  (any failure is the finding)
             failed[found.name] = repr(error)
     assert failed == {}
+
+
+def test_no_file_of_the_package_is_ignored_by_git():
+    """A pattern of .gitignore meant for a run's folders (outputs/, runs/) must not hide a module of the package."""
+    import subprocess
+
+    files = [str(p.relative_to(ROOT)) for p in (ROOT / "doremi").rglob("*.py")]
+    result = subprocess.run(["git", "check-ignore", *files], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode in (0, 1), result.stderr  # 1: none ignored
+    assert result.stdout.split() == []
