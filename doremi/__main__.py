@@ -11,8 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from doremi.cli import CONFIG_DIR, check_command_line, help_text, renamed
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
+from doremi.stages.cli import CONFIG_DIR, check_command_line, help_text, renamed
 
 
 def _separate_multirun_jobs(cfg: DictConfig) -> None:

@@ -89,8 +89,8 @@ def test_the_site_builds_strictly_offline(tmp_path):
 def test_every_command_of_the_docs_composes_and_passes_the_settings_checks(tmp_path, page, tail):
     """What runs before any work (the schema's types, bounds and rules, the stage, the methods) accepts it; a
     command needing a GPU, a cluster or the internet gets this check only."""
-    from doremi.cli import compose_checked, renamed
     from doremi.stages import STAGES, check_name
+    from doremi.stages.cli import compose_checked, renamed
 
     items = overrides(tail)
     if items[:1] == ["--help"]:

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.methods import known, resolve
 from doremi.stages.graph import ARTIFACTS, TABLE, locate, names, require
 from doremi.stages.run import RECIPES

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from doremi.config.errors import DoremiError
 from doremi.data.mixture import load_mixture
-from doremi.errors import DoremiError
 
 
 def write(tmp_path, obj, name="m.json"):

@@ -5,10 +5,13 @@ import sys
 
 import pytest
 
-from doremi.moved import MOVED, new_name
+from doremi import MOVED, new_name
 
 
-@pytest.mark.parametrize("old", ["doremi.verdict", "doremi.lit.lm", "doremi.stages.methods", "doremi.model.gpt"])
+@pytest.mark.parametrize(
+    "old",
+    ["doremi.verdict", "doremi.lit.lm", "doremi.stages.methods", "doremi.model.gpt", "doremi.cli", "doremi.errors"],
+)
 def test_an_old_path_is_the_new_module_with_a_deprecation_warning(old):
     sys.modules.pop(old, None)
     with pytest.warns(DeprecationWarning, match=f"{old} moved to {new_name(old)}"):

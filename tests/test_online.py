@@ -139,7 +139,7 @@ def test_a_schedule_exports_as_nanotron_data_stages(tmp_path, make_cfg):
     text = out.read_text()
     assert text.count("start_training_step:") == 2 and "start_training_step: 12" in text
     assert "0.700000" in text and "0.300000" in text
-    from doremi.errors import DoremiError
+    from doremi.config.errors import DoremiError
 
     with pytest.raises(DoremiError, match=r"format=megatron takes one mixture"):
         run_stage(make_cfg("stage=export", f"mixture={mixture}", "format=megatron", f"export.schedule={schedule}"))

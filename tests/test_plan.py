@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.outputs.plan import plan, training_flops
 
 LEARNED = {"web": 0.5, "code": 0.3, "books": 0.2}

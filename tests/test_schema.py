@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from doremi.cli import CONFIG_DIR, compose_checked
 from doremi.config.settings import fields
 from doremi.stages import run_stage
+from doremi.stages.cli import CONFIG_DIR, compose_checked
 from tests.conftest import TINY, domains_override, synthetic_domains
 
 PRESETS = [f"{group}={p.stem}" for group in ("model", "tokenizer", "data") for p in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]  # fmt: skip

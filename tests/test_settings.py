@@ -2,9 +2,9 @@
 
 import pytest
 
-from doremi.cli import compose_checked
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.stages import run_stage
+from doremi.stages.cli import compose_checked
 from tests.conftest import TINY
 from tests.test_cli import run_cli
 

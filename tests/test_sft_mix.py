@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.methods.doremi import dro
 from doremi.outputs.export.formats import exact_counts
 from doremi.sft.choose import sample_across_categories, select

@@ -74,7 +74,7 @@ def settings_page() -> str:
 
 
 def cli_page() -> str:
-    from doremi.cli import help_text
+    from doremi.stages.cli import help_text
 
     return "\n".join([
         "# The command line",

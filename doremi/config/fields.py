@@ -8,7 +8,7 @@ from typing import Any, Union
 
 from omegaconf import MISSING, DictConfig
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 
 Number = Union[int, float]
 

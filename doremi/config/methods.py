@@ -9,8 +9,8 @@ from typing import Any, List, Optional
 
 from omegaconf import DictConfig
 
+from doremi.config.errors import DoremiError
 from doremi.config.fields import Number, s
-from doremi.errors import DoremiError
 
 
 @dataclass

@@ -19,10 +19,10 @@ from typing import Any, List, Optional
 
 from omegaconf import DictConfig
 
+from doremi.config.errors import DoremiError
 from doremi.config.fields import Number, betas_rule, s, section
 from doremi.config.methods import Compare, Dro, Learn, Warn  # noqa: F401  (the sections every method shares)
 from doremi.config.sft import Sft, SftDedup, SftFilters, SftLearn  # noqa: F401  (the SFT sections)
-from doremi.errors import DoremiError
 
 
 @dataclass

@@ -20,11 +20,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from doremi.config import schema
+from doremi.config.errors import DoremiError, first_line
 from doremi.config.schema import Dro as DroSettings  # noqa: F401  (components' names for their sections)
 from doremi.config.schema import Optim as OptimSettings  # noqa: F401
 from doremi.config.schema import Sft as SftSettings  # noqa: F401
 from doremi.config.schema import seeds_of  # noqa: F401  (stages import it from here)
-from doremi.errors import DoremiError, first_line
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Any, List, Optional
 
 from omegaconf import DictConfig
 
+from doremi.config.errors import DoremiError
 from doremi.config.fields import Number, betas_rule, s, section
-from doremi.errors import DoremiError
 
 
 @dataclass

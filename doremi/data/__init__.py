@@ -2,4 +2,4 @@
 mixture files (`mixture`) and the whole-count allocation of weights (`alloc`), and sampling batches by
 mixture weights (MixtureSampler, the loaders trainers of your own can use).
 
-May import: doremi.store, doremi.errors. Never training, a method or a stage."""
+May import: doremi.store, doremi.config.errors. Never training, a method or a stage."""

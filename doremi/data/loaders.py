@@ -18,9 +18,9 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from doremi.config.errors import DoremiError
 from doremi.data.packing import PackedData
 from doremi.data.sampler import MixtureBatches, MixtureSampler
-from doremi.errors import DoremiError
 
 
 def mixture_batches(

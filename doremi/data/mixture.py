@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.store.files import parse_json, read_text, write_json_atomic
 
 FLOOR = 1e-6  # the smallest weight a mixture the tool makes keeps: the file format keeps every domain above 0

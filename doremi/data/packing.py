@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.store.files import read_json
 
 SPLITS = ("train", "val")

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from doremi.config.errors import DoremiError
 from doremi.data.alloc import largest_remainder
-from doremi.errors import DoremiError
 from doremi.store.runtime import rank_world
 
 

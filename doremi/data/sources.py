@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 
 BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".txt": "text", ".arrow": "arrow"}
 COMPRESSION = {".gz", ".zst", ".bz2", ".xz"}

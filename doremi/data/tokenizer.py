@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 
 EOD_TOKEN = "<|endoftext|>"
 _BYTE_FALLBACK = re.compile(r"<0x[0-9A-Fa-f]{2}>")

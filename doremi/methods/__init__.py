@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.methods.base import LearnContext, Method, OnlineSetup, ReportContext  # noqa: F401  (plug-ins import them from here)
 
 

@@ -39,7 +39,7 @@ def mixture_for(ctx, weights, provenance: dict) -> dict:
 
 def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | None]:
     """learn.target: ('average', None), ('worst', None) or ('target', domain indices)."""
-    from doremi.errors import DoremiError
+    from doremi.config.errors import DoremiError
 
     value = cfg.learn.target
     if isinstance(value, str) and value in ("average", "worst"):

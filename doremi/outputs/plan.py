@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 
 DEFAULT_MAX_EPOCHS = 4.0
 

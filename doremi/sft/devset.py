@@ -14,7 +14,7 @@ import hashlib
 import math
 import re
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.sft.examples import Example
 
 

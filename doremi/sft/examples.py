@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from doremi.config.errors import DoremiError
 from doremi.data.sources import expand_paths, field_of, records
-from doremi.errors import DoremiError
 
 
 @dataclass

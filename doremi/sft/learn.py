@@ -22,11 +22,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from doremi.config.errors import DoremiError
 from doremi.config.settings import DroSettings, TrainerSettings
 from doremi.data.loaders import ChatData
 from doremi.data.mixture import make_mixture, write_mixture
 from doremi.data.resample import ResampledBatches
-from doremi.errors import DoremiError
 from doremi.methods.doremi.group_dro import train_group_dro
 from doremi.sft.examples import Example
 from doremi.store.files import write_atomic

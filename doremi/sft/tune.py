@@ -12,8 +12,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from doremi.config.errors import DoremiError
 from doremi.data.loaders import ChatData
-from doremi.errors import DoremiError
 from doremi.training.model import build_model
 from doremi.training.sft import SFTModule, encode_chat
 from doremi.training.shard import whole

@@ -7,7 +7,7 @@ import re
 
 from omegaconf import DictConfig
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.stages.graph import PIPELINE, STAGES, TABLE  # noqa: F401  (the graph, re-exported)
 from doremi.stages.run import run_recipe
 

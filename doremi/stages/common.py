@@ -13,11 +13,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.config.errors import DoremiError
 from doremi.config.schema import UNSET_BEFORE
 from doremi.data.heldout import HeldOut, heldout_set
 from doremi.data.packing import PackedData
 from doremi.data.tokenizer import load_saved
-from doremi.errors import DoremiError
 from doremi.stages.graph import TABLE, names, producer
 from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
 from doremi.store.checkpoints import read_model

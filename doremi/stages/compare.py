@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, open_dict
 
+from doremi.config.errors import DoremiError
 from doremi.config.settings import seeds_of
 from doremi.data.mixture import resolve_mixture
-from doremi.errors import DoremiError
 from doremi.methods import Entry, entries, resolve
 from doremi.methods.common import final_tokens, target_of
 from doremi.outputs.plan import training_flops

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.stages.common import commit, stage_dir, start
 from doremi.store.files import write_json_atomic
 from doremi.store.runtime import say

@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from doremi import methods
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.store.files import file_record, read_record
 
 # Settings of every training stage that change what it trains (beside its own section).

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from doremi.config.errors import DoremiError
 from doremi.data import units
 from doremi.data.mixture import load_mixture, make_mixture, read_mixture, write_mixture
 from doremi.data.tokenizer import load_pretrained, load_saved
-from doremi.errors import DoremiError
 from doremi.outputs.plan import pinned_weights, plan, training_flops
 from doremi.stages.graph import learned_or_published
 from doremi.stages.prepared import load_prepared, stage_dir

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.config.errors import DoremiError
 from doremi.data import sources
 from doremi.data.mixture import closest
 from doremi.data.packing import PackWriter, token_dtype
 from doremi.data.shards import ShardWriter, merged_documents
 from doremi.data.tokenizer import ByteTokenizer, Tokenizer, load_pretrained, load_saved, train_bpe
-from doremi.errors import DoremiError
 from doremi.stages.common import commit, say, stage_dir, start
 from doremi.store.files import write_json_atomic
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.config.errors import DoremiError
 from doremi.data.packing import PackedData
-from doremi.errors import DoremiError
 from doremi.stages.graph import stage_dir  # noqa: F401  (stages import it from here)
 
 

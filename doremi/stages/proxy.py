@@ -15,6 +15,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config import settings
+from doremi.config.errors import DoremiError
 from doremi.config.settings import DroSettings, OptimSettings, TrainerSettings, seeds_of
 from doremi.data import units
 from doremi.data.heldout import spread_rows
@@ -24,7 +25,6 @@ from doremi.data.packing import PackedData
 from doremi.data.resample import ResampledBatches
 from doremi.data.sampler import MixtureSampler
 from doremi.data.tokenizer import load_saved
-from doremi.errors import DoremiError
 from doremi.methods.doremi import diagnostics
 from doremi.methods.doremi.cache import build_reference_losses
 from doremi.methods.doremi.group_dro import train_group_dro

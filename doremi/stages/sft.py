@@ -14,9 +14,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config import settings
+from doremi.config.errors import DoremiError
 from doremi.config.settings import SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
-from doremi.errors import DoremiError
 from doremi.sft.tune import check_lora, encode, fine_tune, response_sums, steps_of
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, say, stage_dir, start
 from doremi.stages.lm import save_hf_beside

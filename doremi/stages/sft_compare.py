@@ -21,9 +21,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config import settings
+from doremi.config.errors import DoremiError
 from doremi.config.settings import SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
-from doremi.errors import DoremiError
 from doremi.outputs.plan import training_flops
 from doremi.outputs.report.sft import summary_text
 from doremi.sft.examples import Example

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.sft.methods import resolve
 from doremi.stages.common import commit, load_prepared, say, start
 from doremi.stages.sft_sets import check_budget, context, pools_and_dev, write_set

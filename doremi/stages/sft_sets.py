@@ -11,9 +11,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config import settings
+from doremi.config.errors import DoremiError
 from doremi.config.settings import DroSettings, SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
-from doremi.errors import DoremiError
 from doremi.outputs.export import ExportInput, export_mixture
 from doremi.outputs.export.formats import llama_factory_dataset_info
 from doremi.sft.demo import demo_pool

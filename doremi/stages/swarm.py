@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from doremi.config.errors import DoremiError
 from doremi.data.mixture import resolve_mixture
-from doremi.errors import DoremiError
 from doremi.methods.swarm.runs import read_runs, run_id, sample_mixture
 from doremi.outputs.plan import training_flops
 from doremi.stages.common import heldout_for, load_prepared, model_config

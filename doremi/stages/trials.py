@@ -45,7 +45,7 @@ def online_part(candidate: Candidate, data, where: Path, cfg: DictConfig, seed: 
     method_name = candidate.method or str(candidate.online.get("method", ""))
     method = resolve(method_name) if method_name in known() else None
     if method is None or method.online is None:
-        from doremi.errors import DoremiError
+        from doremi.config.errors import DoremiError
 
         raise DoremiError(
             f"the {candidate.name} mixture changes online (provenance.online) but method {method_name!r} has no "

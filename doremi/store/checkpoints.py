@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from doremi.errors import DoremiError, first_line
+from doremi.config.errors import DoremiError, first_line
 from doremi.store.files import write_atomic
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 
 
 def safe_file_name(name: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 
 
 @contextmanager

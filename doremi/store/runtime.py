@@ -74,7 +74,7 @@ def code_version() -> str:
     import subprocess
     from pathlib import Path
 
-    from doremi.version import VERSION as __version__
+    from doremi.config.version import VERSION as __version__
 
     try:
         commit_id = subprocess.run(

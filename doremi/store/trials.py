@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.store.files import file_record, no_links, read_json, write_json_atomic
 from doremi.store.lock import stage_lock
 

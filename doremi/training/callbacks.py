@@ -16,7 +16,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.store import runtime
 from doremi.store.runtime import say
 

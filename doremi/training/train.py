@@ -15,8 +15,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
+from doremi.config.errors import DoremiError, first_line
 from doremi.config.settings import TrainerSettings
-from doremi.errors import DoremiError, first_line
 from doremi.training.callbacks import Checkpoints, Progress, belongs, resume_checkpoint
 from doremi.training.shard import lightning_strategy
 

@@ -7,8 +7,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from doremi.config.errors import DoremiError
 from doremi.data.loaders import MixtureDataModule, MixtureLoader, MixtureSequences, mixture_batches
-from doremi.errors import DoremiError
 
 WEIGHTS = [0.5, 0.3, 0.2]
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from doremi.config.errors import DoremiError
 from doremi.data.packing import PackedData
 from doremi.data.sources import heldout_fraction
-from doremi.errors import DoremiError
 from doremi.stages import prepare
 from tests.conftest import digits_text, domains_override, synthetic_domains, words_text, write_jsonl
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from doremi.config.errors import DoremiError
 from doremi.data.sampler import MixtureSampler
-from doremi.errors import DoremiError
 
 
 def random_weights(rng, k, zeros=0):

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.outputs.export import export_input, export_mixture
 from doremi.outputs.export.formats import ExportInput, llama_factory_dataset_info
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.outputs.export import FORMATS, export_input, export_mixture
 from doremi.outputs.export.formats import exact_counts, exact_decimals
 

@@ -1,15 +1,15 @@
 """Table-driven, from the schema (doremi.config.schema): every setting given a wrong type, an out-of-range value and an
 empty value on the command line is one DoremiError naming that key, raised while the config is composed and
-checked (doremi.cli.compose_checked and apply), before any stage runs or any folder is made."""
+checked (doremi.stages.cli.compose_checked and apply), before any stage runs or any folder is made."""
 
 import typing
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from doremi.cli import apply, compose_checked
+from doremi.config.errors import DoremiError
 from doremi.config.settings import check, fields
-from doremi.errors import DoremiError
+from doremi.stages.cli import apply, compose_checked
 
 NUMBERS = (int, float, int | float)
 
@@ -59,7 +59,7 @@ def composed(tmp_path_factory):
 @pytest.mark.parametrize("key, value", cases())
 def test_a_bad_value_names_its_key(composed, key, value):
     """Each case is set as Hydra sets a command-line override (its own parser reads the value), into a copy of
-    one composed config: the schema's type check, then the bounds and rules (doremi.cli.apply, settings.check)."""
+    one composed config: the schema's type check, then the bounds and rules (doremi.stages.cli.apply, settings.check)."""
     override = OverridesParser.create().parse_override(f"{key}={value}")
     cfg = composed.copy()
     with pytest.raises(DoremiError, match=rf"^{key.replace('.', '[.]')}[=: ]"):
@@ -116,7 +116,7 @@ def test_good_values_pass_and_keep_their_type(tmp_path):
 
 
 def test_the_old_name_prepare_from_still_works():
-    from doremi.cli import renamed
+    from doremi.stages.cli import renamed
 
     assert renamed(["prepare.from=/x", "+prepare.from=/y", "seed=1"]) == [
         "prepare.reuse=/x",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.stages import run_stage
 from tests.conftest import domains_override, synthetic_domains, write_jsonl
 from tests.hostile.test_bad_input import cli, files_under

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from doremi.cli import check_command_line, compose_checked
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.outputs.report.render import to_markdown
 from doremi.stages import run_stage
+from doremi.stages.cli import check_command_line, compose_checked
 from doremi.stages.common import recover_swap, swap_in
 from doremi.store.files import no_links
 from tests.conftest import domains_override, synthetic_domains

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.stages import run_stage
 from doremi.store.trials import finished, train_once
 from tests.conftest import domains_override, synthetic_domains

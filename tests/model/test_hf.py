@@ -12,9 +12,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from doremi.__main__ import CONFIG_DIR
-from doremi.cli import compose_checked, renamed
+from doremi.config.errors import DoremiError
 from doremi.data.tokenizer import ByteTokenizer, load_saved, train_bpe
-from doremi.errors import DoremiError
+from doremi.stages.cli import compose_checked, renamed
 from doremi.training.model import build_model
 from doremi.training.model.hf_checkpoint import save_hf
 from doremi.training.shard import layer_stack

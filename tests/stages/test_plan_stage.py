@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from doremi.config.errors import DoremiError
 from doremi.data.mixture import load_mixture
-from doremi.errors import DoremiError
 from doremi.stages import run_stage
 from tests.conftest import domains_override, synthetic_domains
 

@@ -66,8 +66,8 @@ def test_a_plugged_in_method_and_an_online_one_with_settings_and_report_run_thro
 
 
 def test_a_method_brings_its_settings_section_into_the_schema_and_the_checks(make_cfg, plugged):
+    from doremi.config.errors import DoremiError
     from doremi.config.settings import check
-    from doremi.errors import DoremiError
 
     assert make_cfg("toy_online.every=7").toy_online.every == 7
     with pytest.raises(DoremiError, match=r"toy_online.sliver=0.7: expected a number in \(0, 0.5\)"):

@@ -13,9 +13,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from doremi.config.errors import DoremiError
 from doremi.data.mixture import load_mixture
 from doremi.data.resample import allocate
-from doremi.errors import DoremiError
 from doremi.methods.doremi import dro
 from doremi.stages import run_stage
 from doremi.training.callbacks import Checkpoints

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from doremi.__main__ import CONFIG_DIR
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.stages import run_stage
 from tests.conftest import TINY, domains_override, synthetic_domains, write_jsonl
 from tests.planted_sft import corrupted_pool, duplicated_pool, lookup

@@ -23,7 +23,7 @@ PROBE_CONDITION = 50  # the largest condition number of the probe mixtures' matr
 def check(k: int, a, run_steps: int) -> float:
     """Settings that would make Aioli a no-op or solve a (near-)singular system are refused in one line; the share
     of the run its LearnParams sweeps take is returned (said before training, warned above a half)."""
-    from doremi.errors import DoremiError
+    from doremi.config.errors import DoremiError
     from doremi.methods.aioli.rules import probe_condition
 
     if int(a.update_steps) >= run_steps:

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.methods.doremi import dro
 from doremi.methods.doremi.parts import BatchDraw, DomainWeights, ReferenceScorer
 from doremi.training.lm import (

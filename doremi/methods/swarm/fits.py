@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 
 
 def need(module: str):

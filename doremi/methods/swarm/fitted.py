@@ -38,8 +38,8 @@ class Swarm:
 
 
 def swarm_of(ctx: LearnContext) -> Swarm:
+    from doremi.config.errors import DoremiError
     from doremi.data.mixture import resolve_mixture
-    from doremi.errors import DoremiError
     from doremi.methods.swarm.runs import table, target_values
 
     cfg, data = ctx.cfg, ctx.data

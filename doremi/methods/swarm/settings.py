@@ -7,9 +7,9 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig
 
+from doremi.config.errors import DoremiError
 from doremi.config.fields import Number, s
 from doremi.config.methods import model_preset
-from doremi.errors import DoremiError
 
 
 @dataclass

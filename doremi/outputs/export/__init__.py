@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from doremi.config.errors import DoremiError
 from doremi.data.mixture import closest, load_mixture
-from doremi.errors import DoremiError
 from doremi.outputs.export.formats import FORMATS, ExportInput
 from doremi.store.files import read_json, write_text_atomic
 

@@ -11,8 +11,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from doremi.config.errors import DoremiError
 from doremi.data.alloc import whole_shares
-from doremi.errors import DoremiError
 
 DIGITS = 6
 

@@ -41,6 +41,7 @@ def verdict_lines(evaluation: dict) -> list[str]:
         lines.append(f"Note: {comparison['caveat']}.")
     return lines
 
+
 def detectable(judged: dict) -> str:
     """' (detects ±h; about n seeds would halve it)': what a verdict could have seen."""
     if "half_width" not in judged:
@@ -48,6 +49,7 @@ def detectable(judged: dict) -> str:
     n = judged.get("seeds_to_halve")
     halve = f"; about {n} seeds would halve it" if n else "; more held-out documents, not seeds, would narrow it"
     return f" (detects ±{judged['half_width']:.4f}{halve})"
+
 
 def heldout_text(evaluation: dict) -> str:
     held = evaluation.get("heldout")
@@ -64,6 +66,7 @@ def heldout_text(evaluation: dict) -> str:
         f"{sum(held['tokens'].values()):,} tokens; the same for every mixture and seed."
     )
 
+
 def sft_section(sft: dict) -> tuple[str, list]:
     sources = list(sft["dev_loss_after"])
     rows = [
@@ -77,6 +80,7 @@ def sft_section(sft: dict) -> tuple[str, list]:
     for sample in sft["samples"]:
         parts.append(f"**[{sample['source']}] {sample['prompt']}** → {sample['answer']!r}")
     return ("SFT", parts)
+
 
 def downstream_section(downstream: dict) -> tuple[str, list]:
     """stage=eval's results: each task's metrics per mixture (mean over seeds), then per seed."""
@@ -95,6 +99,7 @@ def downstream_section(downstream: dict) -> tuple[str, list]:
         "final/downstream.json. With few seeds and small tasks these differences are mostly noise."
     )
     return ("Downstream tasks", [text, (header, rows)])
+
 
 def sft_mix_section(manifest: dict) -> tuple[str, list]:
     """The SFT set: per source, the funnel, the weight and quota, the examples chosen."""
@@ -125,12 +130,17 @@ def sft_mix_section(manifest: dict) -> tuple[str, list]:
         ]
     return ("SFT mix", parts)
 
+
 def intro(name: str, mixture: dict, words: tuple[str | None, str | None] = (None, None)) -> str:
     """What the mixture is: its method, in the method's own `words` (how it learned, what its cost went on)."""
     prov = mixture.get("provenance", {})
     method, k = prov.get("method", "an unnamed method"), len(mixture["domains"])
     how, cost_words = words
-    text = f"Mixture **{name}** learned with {method} over {k} domains: {how}." if how else f"Mixture **{name}** from method {method} over {k} domains."
+    text = (
+        f"Mixture **{name}** learned with {method} over {k} domains: {how}."
+        if how
+        else f"Mixture **{name}** from method {method} over {k} domains."
+    )
     text += " Weights are shares of tokens."
     if prov.get("cost"):
         text += " " + cost_line(prov["cost"], cost_words).removeprefix("cost: ").capitalize() + "."
@@ -141,6 +151,7 @@ def intro(name: str, mixture: dict, words: tuple[str | None, str | None] = (None
             f"{', '.join(f'{d} ({why})' for d, why in binding.items()) or 'none binds'}."
         )
     return text
+
 
 def leaderboard_section(board: dict) -> tuple[str, list]:
     seeds = ", ".join(map(str, board["seeds"]))
@@ -160,6 +171,7 @@ def leaderboard_section(board: dict) -> tuple[str, list]:
     parts += [f"**Warning:** {w}." for w in board.get("repetition_warnings", [])]
     parts.append("How to read it (intervals, family, decision, resolution): docs/concepts/verdicts.md in doremi's repository.")  # fmt: skip
     return ("Which mixture should I train on?", parts)
+
 
 def sections(
     name: str,
@@ -217,9 +229,11 @@ def sections(
         )
     return out
 
+
 def cost_line(cost: dict, words: str | None = None) -> str:
     """What learning the mixture cost: its FLOPs and, in its method's `words`, what they were spent on."""
     return f"cost: learning the mixture took {cost.get('flops', 0.0):.3g} FLOPs {words or '(' + cost.get('what', 'as the method reports') + ')'}"
+
 
 def terminal_summary(
     mixture: dict, evaluation: dict | None, mixture_path: str, report_path: str, cost_words: str | None = None

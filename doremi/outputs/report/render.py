@@ -12,13 +12,16 @@ def md_text(text: str) -> str:
     text = " ".join(str(text).splitlines())
     return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("<", "&lt;")
 
+
 def md_cell(text: str) -> str:
     return md_text(text).replace("|", "\\|")
+
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(map(md_cell, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in rows]
     return "\n".join(lines)
+
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -26,6 +29,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(c.replace('**', ''))}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
 
 def to_markdown(title: str, parts: list[tuple[str, list]]) -> str:
     lines = [f"# {md_text(title)}", ""]
@@ -40,6 +44,7 @@ def to_markdown(title: str, parts: list[tuple[str, list]]) -> str:
                 lines.append(_md_table(*item))
             lines.append("")
     return "\n".join(lines)
+
 
 def to_html(title: str, parts: list[tuple[str, list]]) -> str:
     body = [f"<h1>{html.escape(title)}</h1>"]

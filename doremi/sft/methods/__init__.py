@@ -7,7 +7,7 @@ judges against, as stratified and natural are for pretraining mixtures."""
 
 from __future__ import annotations
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.sft.methods.base import Selection, SetContext, SetMethod  # noqa: F401  (methods import them from here)
 
 BASELINES = ("random", "stratified")

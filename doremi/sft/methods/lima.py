@@ -8,9 +8,9 @@ from collections import Counter, defaultdict
 
 from omegaconf import DictConfig
 
+from doremi.config.errors import DoremiError
 from doremi.data.alloc import whole_shares
 from doremi.data.mixture import closest, load_mixture
-from doremi.errors import DoremiError
 from doremi.sft.choose import select
 from doremi.sft.dedup import deduplicate
 from doremi.sft.examples import Example

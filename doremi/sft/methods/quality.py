@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from doremi.errors import DoremiError
+from doremi.config.errors import DoremiError
 from doremi.sft.examples import Example, _records, to_example
 from doremi.sft.filters import apply_filters
 from doremi.sft.methods.base import Selection, SetContext, SetMethod, random_subset, top

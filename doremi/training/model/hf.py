@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from doremi.errors import DoremiError, first_line
+from doremi.config.errors import DoremiError, first_line
 
 # Keys naming the longest sequence, by architecture family (GPT-2 calls it n_positions).
 POSITION_KEYS = ("max_position_embeddings", "n_positions")
