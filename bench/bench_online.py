@@ -26,8 +26,8 @@ from doremi.methods.aioli.callback import AioliMixing
 from doremi.methods.odm.callback import OnlineMixing
 from doremi.stages import run_stage
 from doremi.stages.common import quiet_lightning
-from doremi.stages.lm import fit_lm
 from doremi.stages.trials import probe_rows
+from doremi.training.fitting import fit_lm
 
 
 def main() -> None:

@@ -30,8 +30,8 @@ from hydra import compose, initialize_config_dir
 from doremi.__main__ import CONFIG_DIR
 from doremi.stages import run_stage
 from doremi.stages.common import load_checkpoint, load_prepared, quiet_lightning, stage_dir
-from doremi.stages.lm import fit_lm
-from doremi.stages.proxy import train_proxy
+from doremi.methods.doremi.learning import train_proxy
+from doremi.training.fitting import fit_lm
 
 
 def main() -> None:

@@ -86,6 +86,7 @@ MOVED = {  # the import paths of 0.5.0 that moved in 0.6.0 (to be removed in 0.8
     "doremi.stages.methods.mixing_law": "doremi.methods.mixing_law",
     "doremi.stages.methods.odm": "doremi.methods.odm",
     "doremi.stages.methods.regmix": "doremi.methods.regmix",
+    "doremi.stages.lm": "doremi.training.fitting",
     "doremi.swarm": "doremi.methods.swarm.runs",
     "doremi.trial_store": "doremi.store.trials",
     "doremi.units": "doremi.data.units",

@@ -124,3 +124,15 @@ def heldout_set(data: PackedData, per_domain: int | None, eod_id: int, token_byt
         per_domain=per_domain,
         available=available,
     )
+
+
+def heldout_for(cfg, data) -> HeldOut:
+    """The run's held-out set: final.eval_chunks sequences per domain (null: all) with the tokenizer's byte counts."""
+    from doremi.config.errors import DoremiError
+    from doremi.data.tokenizer import load_saved
+
+    cap = cfg.final.eval_chunks
+    if cap is not None and (isinstance(cap, bool) or int(cap) < 1):
+        raise DoremiError(f"final.eval_chunks={cap}: give a number of sequences per domain (1 or more) or null (all)")
+    tokenizer = load_saved(data.dir, str(cfg.tokenizer.kind))
+    return heldout_set(data, None if cap is None else int(cap), tokenizer.eod_id, tokenizer.token_bytes())

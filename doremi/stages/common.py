@@ -14,16 +14,17 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config.errors import DoremiError
-from doremi.config.schema import UNSET_BEFORE
-from doremi.data.heldout import HeldOut, heldout_set
+from doremi.data.heldout import (
+    heldout_for,  # noqa: F401  (stages import it from here)
+)
 from doremi.data.packing import PackedData
-from doremi.data.tokenizer import load_saved
 from doremi.stages.graph import TABLE, names, producer
 from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
 from doremi.store.checkpoints import read_model
 from doremi.store.files import no_links, write_atomic, write_json_atomic
 from doremi.store.files import read_record as bookkeeping
 from doremi.store.runtime import barrier, is_main_process, say  # noqa: F401  (stages import is_main_process and say from here)
+from doremi.training.model import model_config  # noqa: F401  (stages import it from here)
 
 
 def quiet_lightning() -> None:
@@ -272,13 +273,6 @@ def commit(out: StageOutput) -> Path:
     return out.final
 
 
-def model_config(cfg: DictConfig, data: PackedData) -> dict:
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    model = {k: v for k, v in model.items() if v is not None or f"model.{k}" not in UNSET_BEFORE}
-    model["vocab_size"] = int(data.tokenizer["vocab_size"])
-    return model
-
-
 def load_checkpoint(path: Path, data: PackedData, what: str) -> dict:
     """A saved model of an earlier stage, checked against the prepared data it must match."""
     saved = read_model(path, what)
@@ -290,11 +284,3 @@ def load_checkpoint(path: Path, data: PackedData, what: str) -> dict:
     if saved["domains"] != data.domains:
         raise DoremiError(f"{path} was trained on domains {saved['domains']} but the data has {data.domains}")
     return saved
-
-
-def heldout_for(cfg: DictConfig, data) -> HeldOut:
-    cap = cfg.final.eval_chunks
-    if cap is not None and (isinstance(cap, bool) or int(cap) < 1):
-        raise DoremiError(f"final.eval_chunks={cap}: give a number of sequences per domain (1 or more) or null (all)")
-    tokenizer = load_saved(data.dir, str(cfg.tokenizer.kind))
-    return heldout_set(data, None if cap is None else int(cap), tokenizer.eod_id, tokenizer.token_bytes())

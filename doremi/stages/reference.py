@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 from doremi.data.mixture import resolve_mixture
 from doremi.stages.common import commit, load_prepared, say, start
-from doremi.stages.lm import fit_lm, save_lm, trained
+from doremi.training.fitting import fit_lm, save_lm, trained
 
 
 def run(cfg: DictConfig) -> None:

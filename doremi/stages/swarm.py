@@ -32,9 +32,9 @@ from doremi.methods.swarm.runs import read_runs, run_id, sample_mixture
 from doremi.outputs.plan import training_flops
 from doremi.stages.common import heldout_for, load_prepared, model_config
 from doremi.stages.graph import locate, stage_dir
-from doremi.stages.lm import fit_lm, trained
 from doremi.store.files import read_json, write_json_atomic, write_text_atomic
 from doremi.store.runtime import is_main_process, say
+from doremi.training.fitting import fit_lm, trained
 from doremi.training.lm import heldout_losses
 
 MODEL_PRESETS = Path(__file__).resolve().parents[2] / "conf" / "model"

@@ -20,11 +20,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 from doremi.methods import OnlineSetup, known, resolve
-from doremi.stages.lm import fit_lm, save_hf_beside, save_lm, trained
 from doremi.stats import verdict
 from doremi.store.files import read_json, write_json_atomic
 from doremi.store.runtime import is_main_process, say
 from doremi.store.trials import train_once
+from doremi.training.fitting import fit_lm, save_hf_beside, save_lm, trained
 
 
 @dataclass

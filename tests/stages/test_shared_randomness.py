@@ -4,7 +4,7 @@
 import pytorch_lightning as pl
 import torch
 
-from doremi.stages.lm import fit_lm
+from doremi.training.fitting import fit_lm
 
 
 class Seen(pl.Callback):

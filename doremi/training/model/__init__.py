@@ -45,3 +45,15 @@ def _count(settings_json: str) -> int:
     import json
 
     return int(build_model(json.loads(settings_json)).num_params())
+
+
+def model_config(cfg, data) -> dict:
+    """The model settings of this run (the `model` config, its vocabulary from the prepared data): what builds it."""
+    from omegaconf import OmegaConf
+
+    from doremi.config.schema import UNSET_BEFORE
+
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model = {k: v for k, v in model.items() if v is not None or f"model.{k}" not in UNSET_BEFORE}
+    model["vocab_size"] = int(data.tokenizer["vocab_size"])
+    return model

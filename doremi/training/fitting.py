@@ -1,5 +1,5 @@
-"""A recipe step shared by stages reference, proxy (rounds) and final: train a plain language
-model on a mixture of the prepared data, and save it."""
+"""Train one plain language model with the run's settings on a mixture of the prepared data, and save it: what
+stage=reference, DoReMi's rounds, stage=final, the compares' trials and the swarm share."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from doremi.config.settings import OptimSettings, TrainerSettings
 from doremi.data.heldout import HeldOut
 from doremi.data.loaders import MixtureDataModule
 from doremi.data.packing import PackedData
-from doremi.stages.common import model_config
 from doremi.store.checkpoints import save_model
 from doremi.store.runtime import is_main_process, say
 from doremi.training.averaging import WeightAverage, score_alternatives
 from doremi.training.lm import LMModule, maybe_compile
-from doremi.training.model import build_model, describe
+from doremi.training.model import build_model, describe, model_config
 from doremi.training.model.hf_checkpoint import save_hf
 from doremi.training.shard import whole
 from doremi.training.train import fit
