@@ -16,6 +16,15 @@ from tools.layout import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def package_at(tmp_path: Path, *folders: str) -> Path:
+    """A `doremi` package under tmp_path with these (empty) sub-packages, for the checks to find a violation in."""
+    package = tmp_path / "doremi"
+    for folder in ("", *folders):
+        (package / folder).mkdir(parents=True, exist_ok=True)
+        (package / folder / "__init__.py").write_text("")
+    return package
+
+
 def test_no_component_imports_a_stage():
     assert upward(graph_of(ROOT)) == []
 
@@ -36,11 +45,7 @@ def test_no_import_cycles():
 
 
 def test_the_checks_see_a_violation_when_there_is_one(tmp_path):
-    package = tmp_path / "doremi"
-    (package / "stages").mkdir(parents=True)
-    (package / "training").mkdir()
-    for init in (package, package / "stages", package / "training"):
-        (init / "__init__.py").write_text("")
+    package = package_at(tmp_path, "stages", "training")
     (package / "stages" / "proxy.py").write_text("from doremi.training.runner import go\n")
     (package / "training" / "runner.py").write_text("def go():\n    from doremi.stages.proxy import x\n")
     graph = graph_of(tmp_path)
@@ -49,10 +54,7 @@ def test_the_checks_see_a_violation_when_there_is_one(tmp_path):
 
 
 def test_a_string_import_is_an_edge(tmp_path):
-    package = tmp_path / "doremi"
-    (package / "stages").mkdir(parents=True)
-    for init in (package, package / "stages"):
-        (init / "__init__.py").write_text("")
+    package = package_at(tmp_path, "stages")
     (package / "stages" / "graph.py").write_text('import importlib\nM = importlib.import_module("doremi.stages.m")\n')
     (package / "stages" / "m.py").write_text("from doremi.stages.graph import TABLE\n")
     assert cycles(graph_of(tmp_path)) == [["doremi.stages.graph", "doremi.stages.m"]]
@@ -72,10 +74,7 @@ def test_generic_sft_code_names_no_sft_method_but_asks_the_registry():
 
 
 def test_the_size_and_naming_checks_see_a_violation(tmp_path):
-    package = tmp_path / "doremi"
-    (package / "stages").mkdir(parents=True)
-    for init in (package, package / "stages"):
-        (init / "__init__.py").write_text("")
+    package = package_at(tmp_path, "stages")
     (package / "stages" / "big.py").write_text("x = 1\n" * 401)
     (package / "stages" / "generic.py").write_text('if method == "ifd":\n    pass\n')
     assert oversized(tmp_path) == [("doremi.stages.big", 401)]
@@ -96,10 +95,7 @@ def test_no_module_outside_the_methods_folder_mentions_a_method():
 
 
 def test_the_mention_check_sees_prose_and_code(tmp_path):
-    package = tmp_path / "doremi"
-    (package / "methods").mkdir(parents=True)
-    for init in (package, package / "methods"):
-        (init / "__init__.py").write_text("")
+    package = package_at(tmp_path, "methods")
     (package / "methods" / "regmix.py").write_text("NAME = 'regmix'\n")
     (package / "report.py").write_text("# what the Mixing Law predicts\n")
     (package / "plots.py").write_text("odmetric = 1\n")  # a longer word is no mention

@@ -345,18 +345,20 @@ UNSET_BEFORE = ("model.arch", "model.n_layer", "model.n_head", "model.d_model", 
                 "model.init_from", "model.attn_implementation")  # fmt: skip
 
 
-_ROOT: list = [Config]
+_root: type = Config  # the schema as registered (see register)
 
 
 def root() -> type:
     """The schema as registered: Config with the sections the methods bring (doremi.methods.sections)."""
-    return _ROOT[0]
+    return _root
 
 
 def register(extra: list[tuple[str, type, str]] = ()) -> type:
     """Make `doremi_schema` known to Hydra (conf/config.yaml's defaults list starts with it): Config with the
-    methods' own sections (key, dataclass, doc) added after compare.*, so that a method brings its settings."""
+    methods' own sections (key, dataclass, doc) added after the generic ones, so that a method brings its settings."""
     import dataclasses
+
+    global _root
 
     from hydra.core.config_store import ConfigStore
 
@@ -369,6 +371,6 @@ def register(extra: list[tuple[str, type, str]] = ()) -> type:
         fields = [(key, section_cls, section(section_cls, doc)) for key, section_cls, doc in extra]
         cls = dataclasses.make_dataclass("Config", fields, bases=(Config,), namespace={"__doc__": Config.__doc__})
         cls.__module__ = __name__
-    _ROOT[0] = cls
+    _root = cls
     ConfigStore.instance().store(name="doremi_schema", node=cls)
     return cls

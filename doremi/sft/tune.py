@@ -111,15 +111,3 @@ def response_sums(model: torch.nn.Module, rows: Rows, batch_size: int = 32) -> t
         sums.append((losses * keep).sum(dim=1).cpu().numpy())
         counts.append(keep.sum(dim=1).cpu().numpy())
     return (np.concatenate(sums), np.concatenate(counts)) if sums else (np.zeros(0), np.zeros(0))
-
-
-@torch.no_grad()
-def document_sums(model: torch.nn.Module, heldout, batch_size: int = 64) -> np.ndarray:
-    """Summed nats of every pretraining held-out document (doremi.data.heldout): what forgetting is judged on."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = torch.zeros(heldout.documents, dtype=torch.float64)
-    for batch in heldout.batches(batch_size):
-        losses = model.token_losses(batch["input"].to(device), batch["target"].to(device)).double().cpu()
-        out.index_add_(0, batch["doc"].reshape(-1), losses.reshape(-1))
-    return out.numpy()

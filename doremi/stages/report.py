@@ -9,8 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from doremi import methods
-from doremi.methods import known, resolve
+from doremi.methods import known, resolve, words
 from doremi.outputs.report import plots
 from doremi.outputs.report.document import sections, terminal_summary
 from doremi.outputs.report.render import to_html, to_markdown
@@ -70,6 +69,7 @@ def run(cfg: DictConfig) -> str:
         errors = {"learned": spread} if spread and len(mixture["provenance"].get("seeds", [])) > 1 else None
         plots.weights_bar(domains, series, tmp / "weights.png", errors)
         own = method_sections(cfg, mixture, tmp)
+        said = words(mixture)  # the method's own words: how it learned, what its cost went on
         if board:
             plots.leaderboard(board, tmp / "leaderboard.png")
         if evaluation and evaluation.get("comparison"):
@@ -86,8 +86,7 @@ def run(cfg: DictConfig) -> str:
             steps = read_jsonl(folder / "learned" / "trajectory.jsonl")
             plots.weights_over_steps(learned_sft["domains"], steps, tmp / "sft_weights_over_steps.png", "Source")
         downstream = read_json(locate(cfg, "downstream"), "") if locate(cfg, "downstream").is_file() else None
-        words = methods.words(mixture)
-        parts = sections(str(cfg.name), mixture, evaluation, own, sft, sft_mix, downstream, board, words)
+        parts = sections(str(cfg.name), mixture, evaluation, own, sft, sft_mix, downstream, board, said)
         sft_board = finished(cfg, "sft_leaderboard")
         if sft_board:  # the SFT set recommended, first
             from doremi.outputs.report.sft import sft_compare_section
@@ -99,9 +98,7 @@ def run(cfg: DictConfig) -> str:
         (tmp / "report.html").write_text(to_html(title, parts))
     mixture_path = Path(cfg.mixtures_dir) / f"{cfg.name}.json"
     say(f"[report] wrote {target / 'report.md'} and {target / 'report.html'}")
-    summary = terminal_summary(
-        mixture, evaluation, str(mixture_path), str(target / "report.md"), methods.words(mixture)[1]
-    )
+    summary = terminal_summary(mixture, evaluation, str(mixture_path), str(target / "report.md"), said[1])
     if board:
         from doremi.stages.compare import summary_text
 

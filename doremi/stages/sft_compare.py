@@ -28,7 +28,7 @@ from doremi.outputs.plan import training_flops
 from doremi.outputs.report.sft import summary_text
 from doremi.sft.examples import Example
 from doremi.sft.methods import BASELINES, SetMethod, entries
-from doremi.sft.tune import check_lora, document_sums, encode, fine_tune, response_sums, steps_of
+from doremi.sft.tune import check_lora, encode, fine_tune, response_sums, steps_of
 from doremi.stages.common import (  # fmt: skip
     _flat,
     _select,
@@ -48,6 +48,7 @@ from doremi.stats.decide import stein_plan
 from doremi.store.files import no_links, read_json, write_json_atomic
 from doremi.store.lock import stage_lock
 from doremi.store.trials import train_once
+from doremi.training.lm import heldout_scores
 
 TRIAL_SETTINGS = ("sft.epochs", "sft.batch_size", "sft.lr", "sft.min_lr_ratio", "sft.betas", "sft.weight_decay",
                   "sft.dropout_top", "sft.lora", *TRAINING)  # fmt: skip
@@ -228,7 +229,7 @@ class TrialTrainer:
                 "seed": seed,
                 "examples": len(examples),
                 "dev": {"sums": sums.tolist(), "tokens": tokens.tolist()},
-                "heldout_documents": document_sums(model, self.heldout).tolist(),
+                "heldout_documents": heldout_scores(model, self.heldout)[1].tolist(),
                 "seconds": time.perf_counter() - started,
             }
             if is_main_process():

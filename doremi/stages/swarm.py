@@ -35,7 +35,7 @@ from doremi.stages.graph import locate, stage_dir
 from doremi.store.files import read_json, write_json_atomic, write_text_atomic
 from doremi.store.runtime import is_main_process, say
 from doremi.training.fitting import fit_lm, trained
-from doremi.training.lm import heldout_losses
+from doremi.training.lm import heldout_scores
 
 MODEL_PRESETS = Path(__file__).resolve().parents[2] / "conf" / "model"
 
@@ -196,8 +196,7 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, document
     with threads(spec["threads"]):
         module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=int(spec["seed"]))
         model = trained(module)
-        scored = heldout_losses(model, heldout, documents=documents)
-    losses, per_document = scored if documents else (scored, None)
+        losses, per_document = heldout_scores(model, heldout)
     parameters = model.num_params()
     tokens = spec["steps"] * spec["batch_size"] * data.seq_len
     result = {
@@ -211,7 +210,7 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, document
         "parameters": parameters,
         "tokens": tokens,
         "flops": training_flops(parameters, tokens),
-        **({"documents": per_document} if documents else {}),
+        **({"documents": per_document.tolist()} if documents else {}),
     }
     if is_main_process():
         for leftover in ("checkpoints", "logs"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -61,9 +62,10 @@ def log_loss(module: pl.LightningModule, name: str, value: torch.Tensor, **optio
         module.log(name, value, **options)
 
 
-def heldout_losses(model: torch.nn.Module, heldout, batch_size: int = 64, documents: bool = False):
-    """Held-out loss (nats/token) of each domain of a doremi.data.heldout.HeldOut, without gradients; with
-    `documents`, also the summed nats of every held-out document (what doremi.stats.verdict judges)."""
+@torch.no_grad()
+def heldout_scores(model: torch.nn.Module, heldout, batch_size: int = 64) -> tuple[dict[str, float], np.ndarray]:
+    """One pass over a doremi.data.heldout.HeldOut: each domain's loss (nats/token) and the summed nats of every
+    held-out document (what doremi.stats.verdict judges)."""
     was_training = model.training
     model.eval()
     k = len(heldout.domains)
@@ -76,8 +78,12 @@ def heldout_losses(model: torch.nn.Module, heldout, batch_size: int = 64, docume
         counts.index_add_(0, batch["domain"], torch.full((len(losses),), float(losses.shape[1]), dtype=torch.float64))
         doc_sums.index_add_(0, batch["doc"].reshape(-1), losses.reshape(-1))
     model.train(was_training)
-    by_domain = {d: float(s / c) for d, s, c in zip(heldout.domains, sums, counts) if c > 0}
-    return (by_domain, doc_sums.tolist()) if documents else by_domain
+    return {d: float(s / c) for d, s, c in zip(heldout.domains, sums, counts) if c > 0}, doc_sums.numpy()
+
+
+def heldout_losses(model: torch.nn.Module, heldout, batch_size: int = 64) -> dict[str, float]:
+    """Held-out loss (nats/token) of each domain of a doremi.data.heldout.HeldOut."""
+    return heldout_scores(model, heldout, batch_size)[0]
 
 
 def maybe_compile(model: torch.nn.Module, enabled: bool, per_layer: bool = False) -> None:
