@@ -21,12 +21,12 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from doremi.__main__ import CONFIG_DIR
+from doremi.compare.mixtures import probe_rows
 from doremi.data.packing import PackedData
 from doremi.methods.aioli.callback import AioliMixing
 from doremi.methods.odm.callback import OnlineMixing
 from doremi.stages import run_stage
 from doremi.stages.common import quiet_lightning
-from doremi.stages.trials import probe_rows
 from doremi.training.fitting import fit_lm
 
 

@@ -31,11 +31,11 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 
 from doremi.__main__ import CONFIG_DIR
+from doremi.compare.mixtures import Candidate, train_one
 from doremi.data.packing import PackedData
 from doremi.stages import run_stage
 from doremi.stages.common import heldout_for, quiet_lightning
 from doremi.stages.final import evaluation
-from doremi.stages.trials import Candidate, train_one
 
 SYSTEM_SOURCES = {
     "man_en": ("/usr/share/man", "man[1-8]/*.gz"),

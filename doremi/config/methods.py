@@ -65,8 +65,12 @@ class Compare:
     """stage=compare: every method learned and trained at the final settings, same seeds."""
 
     methods: List[str] = s(["doremi", "stratified", "natural", "unimax", "temperature"], "methods (or mixture .json files); stratified and natural always run")  # fmt: skip
-    resolution: Optional[Number] = s(None, "nats/token: a pilot measures the noise, then each method in contention gets the seeds that bring its interval against stratified to this half-width (Stein's two stages; null: final.seeds for all)", gt=0)  # fmt: skip
-    pilot_seeds: int = s(3, "compare.resolution: seeds of the pilot (from `seed`)", ge=2)
+    design: str = s("screen", "screen: every method on a few seeds judged on half the held-out documents, the best compare.confirm_top and stratified retrained on new seeds and decided on the other half (same compute as single) | single: every method on final.seeds, all decided together", choices=("screen", "single"))  # fmt: skip
+    screen_seeds: int = s(1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1)
+    confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
+    confirm_top: int = s(2, "compare.design=screen: methods confirmed (the best of the screen by point estimate)", ge=1)
+    resolution: Optional[Number] = s(None, "nats/token: a pilot measures the noise, then each method in contention gets the seeds that bring its interval against stratified to this half-width (Stein's two stages, one stage of judging; null: compare.design)", gt=0)  # fmt: skip
+    pilot_seeds: int = s(5, "compare.resolution: seeds of the pilot (from `seed`; 3 or more: 2 seeds leave 1 degree of freedom, whose t quantile asks for hundreds of seeds)", ge=3)  # fmt: skip
     max_seeds: int = s(16, "compare.resolution: the most seeds a method gets", ge=2)
     trial: Optional[int] = s(None, "train only this trial (a mixture x seed; with -m and Hydra's launchers: 'compare.trial=range(0,N)'), into <run_dir>/trials/; -1 learns every method and lists the trials", ge=-1)  # fmt: skip
     publish: bool = s(True, "publish the recommended mixture as mixtures/<name>.json, where other trainers import it")
@@ -79,6 +83,12 @@ class Compare:
     @staticmethod
     def validate(cfg: DictConfig) -> None:
         model_preset(cfg, "compare.check_scale")
+        if cfg.compare.resolution is not None and cfg.learn.target == "worst":
+            raise DoremiError(
+                "compare.resolution with learn.target=worst: Stein's plan reads one variance per comparison, and the "
+                "worst domain's interval is the union of the domains' (no single variance); use learn.target=average "
+                "or a list of domains"
+            )
         if cfg.compare.resolution is not None and cfg.compare.max_seeds < cfg.compare.pilot_seeds:
             raise DoremiError(
                 f"compare.max_seeds={cfg.compare.max_seeds} is below compare.pilot_seeds={cfg.compare.pilot_seeds}: "

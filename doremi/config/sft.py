@@ -60,8 +60,12 @@ class SftCompare:
     set fine-tunes the same base with the same seeds and is scored on the same dev set."""
 
     methods: List[str] = s(list(SFT_METHODS), "SFT set methods judged side by side; random and stratified always run")  # fmt: skip
-    seeds: int = s(3, "fine-tunes of every set (seeds `seed`, `seed`+1, ...); with resolution, the pilot", ge=1)
-    resolution: Optional[Number] = s(None, "nats/token: the pilot measures the noise, then each set in contention gets the seeds that bring its interval against random to this half-width (Stein's two stages; null: sft.compare.seeds for all)", gt=0)  # fmt: skip
+    seeds: int = s(3, "fine-tunes of every set with design=single (seeds `seed`, `seed`+1, ...); the budget the screen design keeps within; with resolution, the pilot", ge=1)  # fmt: skip
+    design: str = s("screen", "screen: every set on a few seeds judged on half the dev set, the best sft.compare.confirm_top and random retrained on new seeds and decided on the other half (same compute as single) | single: every set on sft.compare.seeds, all decided together", choices=("screen", "single"))  # fmt: skip
+    screen_seeds: int = s(1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1)
+    confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
+    confirm_top: int = s(2, "design=screen: sets confirmed (the best of the screen by point estimate)", ge=1)
+    resolution: Optional[Number] = s(None, "nats/token: the pilot (sft.compare.seeds, 3 or more) measures the noise, then each set in contention gets the seeds that bring its interval against random to this half-width (Stein's two stages, one stage of judging; null: sft.compare.design)", gt=0)  # fmt: skip
     max_seeds: int = s(16, "sft.compare.resolution: the most seeds a set gets", ge=1)
     target: Any = s("average", "what the recommendation reads: average (over sources) | worst | a list of sources")
     trial: Optional[int] = s(None, "train only this trial (a set x seed) into <run_dir>/trials/; -1 lists them (Hydra's launchers spread them)", ge=-1)  # fmt: skip
@@ -116,6 +120,16 @@ class Sft:
         if cfg.sft.mixture == "learned" and cfg.sft.counts:
             raise DoremiError("sft.mixture=learned and sft.counts both set: keep one of them")
         target = cfg.sft.compare.target
+        if cfg.sft.compare.resolution is not None and int(cfg.sft.compare.seeds) < 3:
+            raise DoremiError(
+                f"sft.compare.resolution with sft.compare.seeds={cfg.sft.compare.seeds}: a pilot of fewer than 3 seeds "
+                "leaves at most 1 degree of freedom, whose t quantile asks for hundreds of seeds; set sft.compare.seeds=5"
+            )
+        if cfg.sft.compare.resolution is not None and target == "worst":
+            raise DoremiError(
+                "sft.compare.resolution with sft.compare.target=worst: the worst source's interval is the union of the "
+                "sources' (no single variance for Stein's plan); use average or a list of sources"
+            )
         if isinstance(target, str) and target not in ("average", "worst"):
             raise DoremiError(f"sft.compare.target={target}: expected average, worst or a list of sources like [a,b]")
         if cfg.sft.filters.min_chars > cfg.sft.filters.max_chars:

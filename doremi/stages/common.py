@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from doremi.config.errors import DoremiError
+from doremi.config.keys import file_digest, flat, select  # noqa: F401  (stages import file_digest from here)
 from doremi.data.heldout import (
     heldout_for,  # noqa: F401  (stages import it from here)
 )
@@ -47,18 +48,7 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
-def _select(cfg: DictConfig, key: str) -> Any:
-    value = OmegaConf.select(cfg, key)
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
-
-
-def _flat(prefix: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(f"{prefix}.{k}", v))
-        return out
-    return {prefix: value}
+_select, _flat = select, flat  # the names of 0.6.0
 
 
 def declared(stage: str, cfg: DictConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -66,20 +56,6 @@ def declared(stage: str, cfg: DictConfig) -> tuple[tuple[str, ...], tuple[str, .
     keys whose values decide its output."""
     row = TABLE[stage]
     return names(row.inputs, cfg), names(row.settings, cfg)
-
-
-def file_digest(value: Any) -> str | None:
-    """sha256 of a file a setting names (a mixture .json, a model.pt), so that a changed file marks the stage stale."""
-    if not isinstance(value, str) or not value.endswith((".json", ".pt", ".jsonl")):
-        return None
-    path = Path(value)
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
@@ -90,7 +66,7 @@ def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     inputs, keys = declared(stage, cfg)
     settings: dict[str, Any] = {}
     for key in keys:
-        settings.update(_flat(key, _select(cfg, key)))
+        settings.update(flat(key, select(cfg, key)))
     for key, value in list(settings.items()):
         digest = file_digest(value)
         if digest:

@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, open_dict
 
+from doremi.compare import engine
+from doremi.compare.judge import noise_lines
+from doremi.compare.mixtures import Candidate, MixtureContestant, history, summaries, train_seeds
 from doremi.config.errors import DoremiError
 from doremi.config.settings import seeds_of
 from doremi.data.mixture import resolve_mixture
@@ -27,21 +30,9 @@ from doremi.outputs.plan import training_flops
 from doremi.stages import learn
 from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
 from doremi.stages.graph import locate, producer, require, stage_dir
-from doremi.stages.judge import BASELINES, Trials, judging, noise_floor, noise_lines, recommend, second_stage
-from doremi.stages.trials import (
-    Candidate,
-    summaries,
-    train_all,
-    train_one,
-    train_seeds,
-    trial_id,
-    trial_list,
-    trials_dir,
-)
-from doremi.stats import verdict
-from doremi.stats.decide import scale_warning, verdicts_at_scale
+from doremi.stats import decide
+from doremi.stats.decide import BASELINES, scale_warning, verdicts_at_scale
 from doremi.store.files import read_json, write_json_atomic
-from doremi.store.trials import finished, train_once
 from doremi.training.model import count_params
 
 
@@ -72,6 +63,14 @@ def mixture_of(cfg: DictConfig, data, entry: Entry, runner) -> dict:
     return read_json(require(sub, "learned_mixture", "compare"), "")  # checked against what stage=learn recorded
 
 
+def design_of(cfg: DictConfig, distinct: int) -> decide.Design:
+    """compare.design at this compare's size (compare.resolution: Stein's pilot, one stage of judging)."""
+    if cfg.compare.resolution:
+        return decide.plan_design("single", distinct, [int(cfg.seed) + i for i in range(int(cfg.compare.pilot_seeds))])  # fmt: skip
+    c = cfg.compare
+    return decide.plan_design(str(c.design), distinct, seeds_of(cfg, "final.seeds"), int(c.screen_seeds), c.confirm_seeds, int(c.confirm_top))  # fmt: skip
+
+
 def run(cfg: DictConfig, runner=None) -> str | None:
     if not (stage_dir(cfg, "prepare") / "done.json").is_file():  # a first comparison is one command
         if cfg.compare.get("trial") is not None and cfg.compare.trial >= 0:
@@ -80,11 +79,6 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     rows = entries(cfg.compare.methods)
     rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
     data = load_prepared(cfg)
-    target = target_of(cfg, data.domains)
-    resolution = cfg.compare.resolution
-    seeds = (
-        [int(cfg.seed) + i for i in range(int(cfg.compare.pilot_seeds))] if resolution else seeds_of(cfg, "final.seeds")
-    )
     mixtures = {}
     for entry in rows:
         say(
@@ -97,25 +91,34 @@ def run(cfg: DictConfig, runner=None) -> str | None:
             [float(m["weights"][d]) for d in data.domains],
             m["provenance"].get("online"),
             m["provenance"].get("method"),
-        )
+        )  # fmt: skip
         for name, m in mixtures.items()
     ]
-    if cfg.compare.get("trial") is not None:
-        return one_trial(cfg, data, candidates, seeds, int(cfg.compare.trial))
-    publish = {"recommended.json": Path(cfg.mixtures_dir) / f"{cfg.name}.json"} if cfg.compare.publish else None
-    out = start(cfg, "compare", publish=publish)
-    if out is None:
-        return summary_text(read_json(locate(cfg, "leaderboard"), ""))
     heldout = heldout_for(cfg, data)
-    results, shared = train_all(cfg, data, candidates, seeds, heldout, out.tmp, shared_trials=True)
-    trials = Trials(results, shared, {name: seeds for name in results})
-    stein = second_stage(cfg, data, candidates, trials, heldout, target, out.tmp) if resolution else None
+    trial = cfg.compare.get("trial")
+    publish = {"recommended.json": Path(cfg.mixtures_dir) / f"{cfg.name}.json"} if cfg.compare.publish else None
+    out = None if trial is not None else start(cfg, "compare", publish=publish)
+    if trial is None and out is None:
+        return summary_text(read_json(locate(cfg, "leaderboard"), ""))
+    folder = out.tmp if out is not None else stage_dir(cfg, "compare")
+    contestants = [MixtureContestant(cfg, data, c, heldout, folder) for c in candidates]
+    design = design_of(cfg, len(engine.distinct(contestants)))
+    if trial is not None:
+        return engine.one_trial(contestants, design, int(trial), "compare", "compare.trial")
+    one_run = training_flops(count_params(model_config(cfg, data)), final_tokens(cfg, data))
+    say(f"[compare] design: {design.describe()}; {design.runs * one_run:.3g} FLOPs")
+    kind, indices = target_of(cfg, data.domains)
+    fitted = [n for n, m in mixtures.items() if m["provenance"].get("fit")]
+    docs = decide.Documents(data.domains, heldout.doc_domain, heldout.doc_tokens)
+    setup = engine.Setup(docs, history, kind, indices, int(cfg.seed), split=bool(fitted))
+    untrusted = [n for n, m in mixtures.items() if m["provenance"].get("fit", {}).get("warning")]
+    outcome = engine.run(contestants, design, setup, untrusted, stein_settings(cfg, one_run))
     if not is_main_process():
         commit(out)
         return None
-    board = leaderboard(cfg, data, mixtures, trials, heldout, target, stein)
+    board = leaderboard(cfg, data, mixtures, outcome, setup, heldout)
     if cfg.compare.check_scale:
-        board["scale_check"] = scale_check(cfg, data, board, candidates, trials, heldout, out.tmp / "scale")
+        board["scale_check"] = scale_check(cfg, data, board, candidates, outcome.trials, heldout, out.tmp / "scale")
     if publish:
         board["published"] = str(publish["recommended.json"])
     write_json_atomic(out.tmp / "leaderboard.json", board)
@@ -125,42 +128,53 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     return summary_text(board)
 
 
-def leaderboard(cfg, data, mixtures, trials: Trials, heldout, target, stein: dict | None = None) -> dict:
+def stein_settings(cfg: DictConfig, one_run: float) -> dict | None:
+    """compare.resolution for the engine's second stage, with the line that states its cost before training."""
+    if not cfg.compare.resolution:
+        return None
+    resolution, most = float(cfg.compare.resolution), int(cfg.compare.max_seeds)
+
+    def say_cost(plan: dict, need: dict, extra: int) -> None:
+        lists = (("out", "out after the pilot (worse than stratified)"),
+                 ("documents", "limited by their held-out documents (more seeds cannot narrow them; they keep the pilot's)"),
+                 ("unreachable", f"not reachable within compare.max_seeds={most}"))  # fmt: skip
+        say(
+            f"[compare] compare.resolution={resolution}: the pilot of {int(cfg.compare.pilot_seeds)} seeds asks for "
+            + ", ".join(f"{n} {k}" for n, k in need.items())
+            + f" seeds: {extra} more final runs, {extra * one_run:.3g} FLOPs"
+            + "".join(f"; {what}: {', '.join(plan[key])}" for key, what in lists if plan[key])
+        )
+
+    return {"half_width": resolution, "most": most, "say_cost": say_cost}
+
+
+def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setup, heldout) -> dict:
     domains = data.domains
-    key, indices = target
-    results, shared = trials.results, trials.shared
-    steps = [h["step"] for h in next(iter(results["stratified"].values()))["history"]]
-    parameters = count_params(model_config(cfg, data))
-    one_run = training_flops(parameters, final_tokens(cfg, data))
-    summary, warnings = summaries(cfg, domains, results, heldout, "compare")
-    judge = judging(cfg, data, trials, steps, heldout, indices, stein)
+    one_run = training_flops(count_params(model_config(cfg, data)), final_tokens(cfg, data))
+    summary, warnings = summaries(cfg, domains, outcome.raw, heldout, "compare")
     rows = []
     for name, mixture in mixtures.items():
-        comparison = {"baselines": {b: judge[name][b] for b in BASELINES if b in judge[name]}}
         flops = float(mixture["provenance"].get("cost", {}).get("flops", 0.0))
-        rows.append(
-            {
-                "method": name,
-                "source": mixture["provenance"].get("source"),
-                "same_models_as": shared.get(name),
-                "seeds": trials.seeds[name],
-                "weights": mixture["weights"],
-                "cost": {"flops": flops, "share_of_final_run": flops / one_run},
-                "average": summary[name]["average"],
-                "worst": summary[name]["worst"],
-                "epochs": summary[name]["passes"],
-                "vs": comparison["baselines"],
-                "notes": notes_of(mixture["provenance"], results[name]),
-            }
-        )
-    for row in rows:
-        row["rank_key"] = row["vs"]["stratified"][key]["difference"] if "stratified" in row["vs"] else 0.0
-    rows.sort(key=lambda r: r["rank_key"])
+        rows.append({
+            "method": name,
+            "source": mixture["provenance"].get("source"),
+            "same_models_as": outcome.trials.shared.get(name),
+            "seeds": outcome.trials.seeds[name],
+            "weights": mixture["weights"],
+            "cost": {"flops": flops, "share_of_final_run": flops / one_run},
+            "average": summary[name]["average"],
+            "worst": summary[name]["worst"],
+            "epochs": summary[name]["passes"],
+            "vs": {b: v for b, v in outcome.verdicts[name].items() if b in BASELINES},
+            "notes": notes_of(mixture["provenance"], outcome.raw[name]),
+        })  # fmt: skip
+    common = engine.finish(rows, outcome, setup, "sampling", summary)
+    if outcome.stein:
+        common["resolution"] = {**outcome.stein, "extra_flops": outcome.stein["extra_runs"] * one_run}
     return {
         "domains": domains,
-        "seeds": trials.seeds["stratified"],
-        "resolution": stein,
-        "target": {"kind": key, "domains": [domains[i] for i in indices] if indices else None},
+        "seeds": outcome.trials.seeds["stratified"],
+        "target": {"kind": setup.key, "domains": [domains[i] for i in setup.indices] if setup.indices else None},
         "budget": {
             "steps": int(cfg.final.max_steps),
             "batch_size": int(cfg.final.batch_size),
@@ -168,43 +182,13 @@ def leaderboard(cfg, data, mixtures, trials: Trials, heldout, target, stein: dic
             "flops_per_run": one_run,
         },  # fmt: skip
         "heldout": heldout.describe(),
-        "caveat": verdict.caveat(min(len(v) for v in trials.seeds.values())),
-        "noise": noise_floor(rows, summary, key),
-        "rows": rows,
         "mixtures": summary,
         "repetition_warnings": warnings,
-        "recommendation": recommend(rows, key),
+        **common,
     }
 
 
-def one_trial(cfg: DictConfig, data, candidates: list[Candidate], seeds: list[int], index: int) -> str:
-    """compare.trial=i: train the i-th trial (a mixture x seed) into <run_dir>/trials/<id>/, reused when done; -1 learns
-    every method and lists the trials. Jobs of Hydra's launchers run these side by side; a later stage=compare judges
-    them, training any missing."""
-    listed = trial_list(candidates, seeds)
-    if index < 0:
-        lines = [f"[compare] trial {i}: {c.name}, seed {s}" for i, (c, s) in enumerate(listed)]
-        command = (
-            f"python -m doremi -m stage=compare 'compare.trial=range(0,{len(listed)})' hydra/launcher=joblib "
-            "hydra.launcher.n_jobs=2   # then: python -m doremi stage=compare"
-        )
-        return "\n".join([*lines, f"{len(listed)} trials; train them with", command])
-    if index >= len(listed):
-        raise DoremiError(f"compare.trial={index}: this compare has {len(listed)} trials (0 to {len(listed) - 1})")
-    candidate, seed = listed[index]
-    where = trials_dir(cfg) / trial_id(cfg, data, candidate, seed)
-    if finished(cfg.run_dir, where) is not None:
-        return f"[compare] trial {index} ({candidate.name}, seed {seed}) is done: {where}"
-
-    def train() -> dict:
-        say(f"[compare] trial {index}: {candidate.name}, seed {seed} -> {where}")
-        return train_one(cfg, data, candidate, seed, heldout_for(cfg, data), where, None)
-
-    train_once(cfg.run_dir, where, train, is_main_process())
-    return f"[compare] trial {index} done: {where}"
-
-
-def scale_check(cfg, data, board: dict, candidates, trials: Trials, heldout, folder: Path) -> dict:
+def scale_check(cfg, data, board: dict, candidates, trials: decide.Trials, heldout, folder: Path) -> dict:
     """Does the small-scale decision hold at a larger size? Stratified, natural, the recommended method and the
     compare.check_top best methods retrained with the model preset compare.check_scale and the compare's first
     compare.check_seeds seeds (as fingerprinted trials: a rerun reuses them); the share of pairs decided the

@@ -15,10 +15,8 @@ from omegaconf import DictConfig
 
 from doremi import methods
 from doremi.config.errors import DoremiError
+from doremi.config.keys import FINAL_SETTINGS, TRAINING  # noqa: F401  (other stages import them from here)
 from doremi.store.files import file_record, read_record
-
-# Settings of every training stage that change what it trains (beside its own section).
-TRAINING = ("trainer.grad_clip", "trainer.accumulate_grad_batches", "trainer.precision")
 
 
 @dataclass(frozen=True)
@@ -265,7 +263,6 @@ def _mixture_reader(key: str) -> Callable[[DictConfig], tuple[str, ...]]:
     )
 
 
-FINAL_SETTINGS = ("model", "optim", "final", "reference.mixture", "seed", "plan.max_epochs", *TRAINING)
 
 TABLE: dict[str, Stage] = {
     s.name: s

@@ -4,7 +4,7 @@ set between them, updates the proportions from the matrix it learned, and trains
 the round. Every change of weights goes through the sampler (from the first batch not yet drawn) and into
 the schedule (`probe` names the domain of a LearnParams segment), so replay and export work as for ODM.
 
-The probe set is a slice of the training split (doremi.stages.trials.probe_rows), never the held-out
+The probe set is a slice of the training split (doremi.compare.mixtures.probe_rows), never the held-out
 documents the verdicts score. Resume is exact: the round's state (order, position, matrix, losses, smoothed
 matrix) and the schedule are in the checkpoint; the sampler's schedule is restored with the loader's state.
 """

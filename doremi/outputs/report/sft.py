@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from doremi.outputs.report.tables import DECISION_HEADER, decision_cells, plain_table
+
 COSTS = {"forward_passes": ("forward pass", "forward passes"), "fits": ("classifier fit", "classifier fits"),
          "fine_tune_steps": ("fine-tuning step", "fine-tuning steps")}  # fmt: skip
 
@@ -14,20 +16,18 @@ def cost_words(cost: dict) -> str:
 
 def sft_compare_section(board: dict) -> tuple[str, list]:
     kind = board["target"]["kind"]
-    header = ["set", "examples", "dev loss", f"vs random ({kind})", "verdict", "worst source vs random",
-              "forgetting", "forgetting vs random", "selection cost"]  # fmt: skip
+    header = ["set", "examples", "dev loss", *[f"{h} ({kind} vs random)" if h == "estimate" else h for h in DECISION_HEADER],
+              "worst source vs random", "forgetting", "forgetting vs random", "selection cost"]  # fmt: skip
     rows = []
     for row in board["rows"]:
         mine = row["vs"].get("random", {})
-        judged, worst = mine.get(kind), mine.get("worst")
+        worst = mine.get("worst")
         forget = row["forgetting"]["vs"].get("random", {})
         cost = row["cost"]
         spent = cost_words(cost)
         rows.append([
             f"**{row['method']}**" if row["method"] == board["recommendation"]["method"] else row["method"],
-            str(row["examples"]), f"{row['average']:.4f}",
-            f"{judged['difference']:+.4f} [{judged['interval'][0]:+.4f}, {judged['interval'][1]:+.4f}]" if judged else "(control)",
-            judged["verdict"] if judged else "",
+            str(row["examples"]), f"{row['average']:.4f}", *decision_cells(row, "random", kind),
             f"{worst['difference']:+.4f} ({worst['verdict']})" if worst else "",
             f"{row['forgetting']['increase']:+.4f}",
             f"{forget['difference']:+.4f} ({forget['verdict']})" if forget else "",
@@ -41,7 +41,9 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
         f"Each SFT set ({budget['examples']} examples) fine-tuned the same base model ({board['base']}) for "
         f"{budget['epochs']} epochs ({budget['steps']} steps, {how}) with seeds {board['seeds']}; every model scored "
         f"on the same {dev} dev examples, held out of the pools before any method saw them (loss on response "
-        "tokens, nats/token). Verdicts against random hold together for the whole family (Sidak). Forgetting: the "
+        "tokens, nats/token). The decision against random is one-sided, its bound printed ('decided better' exactly "
+        "when it lies below 0), held together over the confirmed sets (Bonferroni); the two-sided intervals, held "
+        "together for the family (Sidak), describe. Forgetting: the "
         "pretraining held-out loss after fine-tuning minus the base model's "
         f"({board['rows'][0]['forgetting']['before']:.4f} nats/token).",
         (header, rows),
@@ -60,21 +62,20 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
 def summary_text(board: dict) -> str:
     """The SFT leaderboard as printed at the end of stage=sft_compare."""
     kind = board["target"]["kind"]
-    header = ["set", "examples", "dev loss", f"vs random ({kind})", "verdict", "worst source vs random", "forgetting", "selection cost"]  # fmt: skip
-    lines = ["", "  ".join(header)]
+    header = ["set", "examples", "dev loss", *[f"{h} ({kind} vs random)" if h == "estimate" else h for h in DECISION_HEADER],
+              "worst source vs random", "forgetting", "selection cost"]  # fmt: skip
+    table = []
     for row in board["rows"]:
         mine = row["vs"].get("random", {})
-        judged, worst = mine.get(kind), mine.get("worst")
+        worst = mine.get("worst")
         cost = row["cost"]
         spent = cost_words(cost)
-        lines.append("  ".join([
-            row["method"], str(row["examples"]), f"{row['average']:.4f}",
-            f"{judged['difference']:+.4f} [{judged['interval'][0]:+.4f}, {judged['interval'][1]:+.4f}]" if judged else "(control)",
-            judged["verdict"] if judged else "",
+        table.append([
+            row["method"], str(row["examples"]), f"{row['average']:.4f}", *decision_cells(row, "random", kind),
             f"{worst['difference']:+.4f} {worst['verdict']}" if worst else "",
             f"{row['forgetting']['increase']:+.4f}", spent,
-        ]))  # fmt: skip
-    lines.append("")
+        ])  # fmt: skip
+    lines = ["", *plain_table(header, table), ""]
     lines.append(
         f"Dev set: the same {sum(v['dev'] for v in board['dev_set'].values())} held-out examples for every set (nats/token "
         f"on response tokens); seeds {board['seeds']}; forgetting: the pretraining held-out loss after fine-tuning minus "
@@ -82,6 +83,8 @@ def summary_text(board: dict) -> str:
     )  # fmt: skip
     if board.get("caveat"):
         lines.append(f"Note: {board['caveat']}.")
+    if board.get("design", {}).get("kind") == "screen":
+        lines.append(f"Design: {board['design']['describe']}.")
     lines.append(board["recommendation"]["line"])
     lines.append(f"published: {board['published']} (the recommended set: train.jsonl, sources/, exports/)")
     return "\n".join(lines)

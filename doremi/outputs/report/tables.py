@@ -58,26 +58,55 @@ def difference_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+DECISION_HEADER = ["judged", "estimate", "decision bound", "decision", "95% interval (description)"]
+
+
+def decision_cells(row: dict, control: str, key: str) -> list[str]:
+    """What decided a row against the control: which stage judged it, the estimate, the one-sided bound the
+    decision used ("decided better" exactly when it is below 0), the decision, and the two-sided family interval,
+    kept for description only."""
+    judged = row["vs"].get(control, {}).get(key)
+    if not judged:
+        return [row.get("stage", ""), "(control)", "", "", ""]
+    made = row.get("decision", {})
+    word = (
+        "decided better"
+        if made.get("better")
+        else "screened out"
+        if row.get("stage") == "screened out"
+        else "not decided"
+    )
+    if row.get("same_models_as") == control:
+        word = f"the same models as {control}"
+    bound = f"<= {signed(made['bound'])}" if "bound" in made else ""
+    return [
+        row.get("stage", ""),
+        signed(judged["difference"]),
+        bound,
+        word,
+        f"{span(judged['interval'])} {judged['verdict']}",
+    ]
+
+
 def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
-    """One row per method, best first: its loss, its verdicts against stratified and natural, its cost."""
+    """One row per method, best first: its loss, the decision against stratified (with the bound it used), the
+    two-sided intervals for description, its cost."""
     kind = board["target"]["kind"]
-    header = ["method", "average loss", "vs stratified", "verdict", "vs natural", "verdict"]
-    if kind != "average":
-        header += [f"{kind} vs stratified", "verdict"]
-    header += ["domains better/worse vs stratified", "cost (FLOPs)", "most epochs"]
-    pairs = [("stratified", "average"), ("natural", "average")]
-    pairs += [("stratified", kind)] if kind != "average" else []
+    control = board.get("control", "stratified")
+    header = [
+        "method",
+        "average loss",
+        *[f"{h} ({kind} vs {control})" if h == "estimate" else h for h in DECISION_HEADER],
+    ]
+    header += ["vs natural (average, description)", "domains better/worse", "cost (FLOPs)", "most epochs"]
     rows = []
     for row in board["rows"]:
-        cells = [row["method"], f"{row['average']:.4f}"]
-        for baseline, key in pairs:
-            judged = row["vs"].get(baseline, {}).get(key)
-            cells += (
-                [f"{signed(judged['difference'])} {span(judged['interval'])}", judged["verdict"]]
-                if judged
-                else ["(itself)", ""]
-            )
-        versus = row["vs"].get("stratified")
+        cells = [row["method"], f"{row['average']:.4f}", *decision_cells(row, control, kind)]
+        other = row["vs"].get("natural", {}).get("average")
+        cells.append(
+            f"{signed(other['difference'])} {span(other['interval'])} {other['verdict']}" if other else "(itself)"
+        )
+        versus = row["vs"].get(control)
         cells.append(f"{versus['domains_better']}/{versus['domains_worse']}" if versus else "")
         cells.append(f"{row['cost']['flops']:.3g} ({row['cost']['share_of_final_run']:.1%})")
         cells.append(f"{max(row['epochs'].values()):.2f}")

@@ -1,4 +1,4 @@
-"""Train mixtures x seeds and judge them: the one component under stage=final and stage=compare.
+"""Mixtures as contestants: the trials under stage=final, stage=compare and the scale checks.
 
 A trial is one mixture trained with one seed at the final stage's settings (same architecture, steps,
 batch size: the same token budget) and scored on the same held-out documents every
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
+from doremi.config.keys import FINAL_SETTINGS, digest, flat_settings
 from doremi.methods import OnlineSetup, known, resolve
 from doremi.stats import verdict
 from doremi.store.files import read_json, write_json_atomic
@@ -107,21 +108,12 @@ NOT_A_TRIALS = ("final.seeds", "final.mixture", "final.baselines")
 def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
     """The fingerprint of one trial: the final stage's settings, the prepared data, the mixture (weights and
     online settings) and the seed. The same trial has the same id in every run of a run_dir, whoever trains it."""
-    import hashlib
-    import json
-
-    from doremi.stages.common import _flat, _select
-    from doremi.stages.graph import FINAL_SETTINGS
-
-    settings: dict = {}
-    for key in FINAL_SETTINGS:
-        settings.update(_flat(key, _select(cfg, key)))
+    settings = flat_settings(cfg, FINAL_SETTINGS)
     for key in NOT_A_TRIALS:  # what decides which trials run, not what one trial trains
         settings.pop(key, None)
     spec = {"settings": settings, "data": data.manifest.get("data_hash"), "weights": [round(w, 12) for w in candidate.weights],
             "online": candidate.online, "seed": int(seed)}  # fmt: skip
-    text = json.dumps(spec, sort_keys=True, default=str)
-    return f"{candidate.name}-seed-{seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return f"{candidate.name}-seed-{seed}-{digest(spec)}"
 
 
 def trials_dir(cfg: DictConfig) -> Path:
@@ -156,6 +148,26 @@ def train_seeds(cfg, data, candidate: Candidate, seeds, heldout, folder: Path, s
                     where.mkdir(parents=True, exist_ok=True)
                     (where / name).write_bytes((trained_in / name).read_bytes())
     return out
+
+
+class MixtureContestant:
+    """A mixture in a compare (doremi.compare.engine's contestant): each seed one fingerprinted trial under
+    <run_dir>/trials/, its result copied into the stage's folder; equal fixed weights share their trials."""
+
+    def __init__(self, cfg, data, candidate: Candidate, heldout, folder: Path, cost: float = 0.0):
+        self.cfg, self.data, self.candidate, self.heldout, self.folder = cfg, data, candidate, heldout, folder
+        self.name, self.cost = candidate.name, cost
+        self.key = None if candidate.online else digest([round(w, 12) for w in candidate.weights])
+
+    def train(self, seed: int) -> dict:
+        return train_seeds(self.cfg, self.data, self.candidate, [seed], self.heldout, self.folder, shared_trials=True)[
+            seed
+        ]
+
+
+def history(result: dict) -> list:
+    """A mixture trial's evaluations, each with its per-document sums."""
+    return result["history"]
 
 
 def same_weights(a: Candidate, b: Candidate) -> bool:
