@@ -1,104 +1,79 @@
-"""Do the compare's statistics keep their promises? doremi.stats.simulate's table, on the path that makes the recommendation.
+"""The compares' statistical promises, measured through the engine that makes the recommendation
+(doremi.compare.simulate: simulated contestants trained by doremi.compare.engine.run, judged by
+doremi.stats.decide.judging with 2,000 bootstrap replicates, decided by doremi.stats.decide.recommend).
 
-For each family size (methods beside stratified and natural: 1, 2, 3, 5, 9) and each noise (equal: every pair's
-seed noise 0.02 nats/token; unequal: 0.007, 0.01 and 0.068 in turn, the spread measured on two corpora):
+Cells: family sizes (contestants besides the control: 1, 2, 5 and 8, the last a compare of 9 mixtures with natural
+among them), equal noise (every paired seed SD 0.02 nats/token) and unequal noise (0.007, 0.01, 0.068 in turn,
+measured on two corpora), the decision read on the average, the worst domain (the control's two worst domains
+tied) and a target list (two of four domains). Held-out documents: 4 domains x 12, token counts log-uniform
+between 2 and 1,152, per-document deviation 0.02 and a seed x document interaction of 0.005 nats/token.
 
-  coverage    every interval against stratified holds its method's true difference (every mixture equal), stated 95%
-  false rec.  a method other than stratified recommended with every mixture equal, promised at most 5%
-  power       a method planted better by twice the cell's median half-width recommended, promised at least 80%
-  Stein       with compare.resolution=0.02 (pilot 3 seeds, at most 64): of the methods Stein's rule gives seeds to
-              (neither out after the pilot, nor limited by their held-out documents, nor needing more than 64),
-              the share whose interval reached 0.02 and the coverage of the second stage's intervals; the share of
-              all that needed more than 64; and how many methods limited by documents trained beyond the pilot
-              (promised: none)
+- false: the share of compares, every mixture equal, that recommend anything but the control (family-wise error);
+- bounds hold: the share whose printed one-sided decision bounds all lie above the truth;
+- intervals hold: the share whose printed two-sided intervals (the judged contestants') all hold the truth;
+- power at k sigma: the share recommending the one method truly better by k paired seed-SDs (its own);
+- contradictions: recommendations printed beside a bound at or above 0 (must be 0).
 
-Each rate carries its Monte Carlo 95% interval (Wilson), so a miss cannot hide in the simulation's own noise.
-
-    python bench/bench_verdicts.py                 # 1,000 runs per cell (about 20 minutes on one core)
-    python bench/bench_verdicts.py --runs 200 --sizes 3,9
+    OMP_NUM_THREADS=1 python bench/bench_verdicts.py [--runs 1000] [--small-runs 200] [--part 0/1]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from doremi.stats import simulate  # noqa: E402
+from doremi.compare import simulate as sim
 
 UNEQUAL = [0.007, 0.01, 0.068]
+NOISES = {"equal": lambda m: [0.02] * m, "unequal": lambda m: [0.01] + [UNEQUAL[i % 3] for i in range(1, m)]}
+KEYS = {"average": {}, "worst": {"key": "worst", "tied_worst": True}, "target": {"key": "target", "target": [0, 1]}}
 
 
-def wilson(hits: int, n: int) -> tuple[float, float]:
-    """The Wilson score 95% interval of a proportion."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(hits, n).proportion_ci(method="wilson")
-    return ci.low, ci.high
-
-
-def noise_of(kind: str, m: int) -> list[float]:
-    return [UNEQUAL[i % 3] for i in range(m)] if kind == "unequal" else [0.02] * m
+def scenario(family: int, noise: str, key: str, shift: float = 0.0) -> sim.Scenario:
+    natural = family >= 2
+    m = family - natural
+    sds = NOISES[noise](m)
+    truths = [-shift * sds[0]] + [0.0] * (m - 1)
+    return sim.Scenario(truths=truths, seed_sd=sds, natural=natural, docs=12, doc_sd=0.02, interaction_sd=0.005,
+                        tokens="real", **KEYS[key])  # fmt: skip
 
 
-def cell(m: int, kind: str, runs: int, seed: int) -> dict:
-    sds = noise_of(kind, m)
-    rng = np.random.default_rng([m, len(kind), seed])
-    equal = simulate.Scenario(truths=[0.0] * m, seed_sd=sds, doc_sd=0.02)
-    results = [simulate.one_run(equal, rng) for _ in range(runs)]
-    half = float(np.median([r["half_width"] for r in results]))
-    planted = simulate.Scenario(truths=[-2 * half] + [0.0] * (m - 1), seed_sd=[float(np.median(sds))] + sds[1:], doc_sd=0.02)  # fmt: skip
-    found = [simulate.one_run(planted, rng)["recommended"] == "m0" for _ in range(runs)]
-    stein = [simulate.stein_run(equal, rng, 0.02) for _ in range(max(runs // 4, 50))]
-    free = [v for run in stein for v in run.values() if not (v["limited_by_documents"] or v["out"] or v["unreachable"])]
-    beyond = sum(v["unreachable"] for run in stein for v in run.values())
-    limited = [v for run in stein for v in run.values() if v["limited_by_documents"]]
-    return {
-        "covered": sum(r["covered"] for r in results),
-        "false": sum(r["recommended"] != "stratified" for r in results),
-        "power": sum(found),
-        "runs": runs,
-        "half": half,
-        "reached": sum(v["half_width"] <= 0.02 + 1e-12 for v in free),
-        "free": len(free),
-        "stein_covered": sum(v["covered"] for v in free),
-        "stein_seeds": float(np.median([v["seeds"] for v in free])) if free else 0.0,
-        "beyond": beyond,
-        "limited_extra": sum(v["seeds"] > 3 for v in limited),
-        "judged": sum(len(run) for run in stein),
-    }
-
-
-def show(rate: int, n: int) -> str:
-    low, high = wilson(rate, n)
-    return f"{rate / n:.1%} [{low:.1%}, {high:.1%}]"
+def cells(runs: int, small: int) -> list[tuple]:
+    out = []
+    for family in (1, 2, 5, 8):
+        n = runs if family == 8 else small
+        for noise in NOISES:
+            for key in KEYS:
+                out.append((family, noise, key, 0.0, n))
+            for shift in (1.5, 2.0, 3.0):
+                out.append((family, noise, "average", shift, n))
+            out += [(family, noise, key, 2.0, n) for key in ("worst", "target")]
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--sizes", default="1,2,3,5,9")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=1000, help="simulated compares in each cell of 9 mixtures")
+    parser.add_argument("--small-runs", type=int, default=200, help="... in the smaller families' cells")
+    parser.add_argument("--part", default="0/1", help="i/n: this process's share of the cells")
+    parser.add_argument("--design", default="screen", choices=("screen", "single"))
     args = parser.parse_args()
-    print("| methods | noise | coverage (≥ 95%) | false rec. (≤ 5%) | median half-width | power at 2× (≥ 80%) | Stein: reached 0.02 | Stein coverage | Stein seeds (median) | beyond 64 | documents-limited trained more |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for m in [int(x) for x in args.sizes.split(",")]:
-        for kind in ("equal", "unequal"):
-            started = time.perf_counter()
-            c = cell(m, kind, args.runs, args.seed)
-            print(
-                f"| {m} | {kind} | {show(c['covered'], c['runs'])} | {show(c['false'], c['runs'])} | ±{c['half']:.4f} | "
-                f"{show(c['power'], c['runs'])} | {show(c['reached'], max(c['free'], 1))} | "
-                f"{show(c['stein_covered'], max(c['free'], 1))} | {c['stein_seeds']:.0f} | "
-                f"{c['beyond'] / max(c['judged'], 1):.0%} | {c['limited_extra']} |",
-                flush=True,
-            )
-            print(f"<!-- {m} {kind}: {time.perf_counter() - started:.0f} s -->", file=sys.stderr, flush=True)
+    i, n = (int(x) for x in args.part.split("/"))
+    for c, (family, noise, key, shift, runs) in enumerate(cells(args.runs, args.small_runs)):
+        if c % n != i:
+            continue
+        started = time.perf_counter()
+        r = sim.rates(scenario(family, noise, key, shift), runs, seed=1000 + c, design=args.design)
+        row = {"family": family, "noise": noise, "key": key, "shift_sigma": shift, "runs": runs, "design": args.design,
+               "power" if shift else "false": r["recommended"].get("m0", 0.0) if shift else r["false"],
+               "bounds_hold": r["bounds_hold"], "intervals_hold": r["intervals_hold"], "contradictions": r["contradictions"],
+               "trainings": r["runs"], "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

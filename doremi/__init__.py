@@ -75,7 +75,7 @@ MOVED = {  # the import paths of 0.5.0 that moved in 0.6.0 (to be removed in 0.8
     "doremi.schema_methods": "doremi.config.methods",
     "doremi.schema_sft": "doremi.config.sft",
     "doremi.settings": "doremi.config.settings",
-    "doremi.simulate": "doremi.stats.simulate",
+    "doremi.simulate": "doremi.compare.simulate",
     "doremi.stages.methods": "doremi.methods",
     "doremi.stages.methods.aioli": "doremi.methods.aioli",
     "doremi.stages.methods.base": "doremi.methods.base",
@@ -92,6 +92,10 @@ MOVED = {  # the import paths of 0.5.0 that moved in 0.6.0 (to be removed in 0.8
     "doremi.units": "doremi.data.units",
     "doremi.verdict": "doremi.stats.verdict",
     "doremi.version": "doremi.config.version",
+    # 0.7.0: the compare engine
+    "doremi.stats.simulate": "doremi.compare.simulate",
+    "doremi.stages.trials": "doremi.compare.mixtures",
+    "doremi.stages.judge": "doremi.compare.judge",
 }
 
 

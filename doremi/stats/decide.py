@@ -2,7 +2,7 @@
 trained (doremi.stats.verdict), the family behind the recommendation held together (two-sided Sidak intervals, a
 one-sided decision with the bound it prints), the recommendation itself, and the designs that spend the runs
 (`plan_design`: screen then confirm, or one stage). stage=compare and
-stage=sft_compare call it; doremi.stats.simulate drives the same functions with simulated per-document losses to
+stage=sft_compare call it; doremi.compare.simulate drives the same functions with simulated per-document losses to
 measure the error rates they promise (tests/test_simulate.py, bench/bench_verdicts.py)."""
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def judging(trials: Trials, docs: Documents, indices, seed: int, stein: dict | N
 
     Each pair keeps its own seed variance. Moderating it over the run's other pairs (limma's prior, as an earlier
     release did) held the intervals together in only 92.8-94.0% of simulated compares of 5 and 9 methods with the
-    unequal noise of real runs (doremi.stats.simulate, 1,000 runs each): a prior fitted to a handful of variances
+    unequal noise of real runs (doremi.compare.simulate, 1,000 runs each): a prior fitted to a handful of variances
     that differ tenfold shrinks the noisiest pair on doubled degrees of freedom, and the likeliest false winner gets
     the narrowest interval.
 
@@ -262,7 +262,7 @@ def plan_design(kind: str, distinct: int, seeds: list[int], screen_seeds: int = 
     control; where fewer than 3 would fit, one fewer is confirmed. Where the top and the control are all the
     contestants, a screen would choose nothing: one stage.
 
-    Why these defaults (doremi.stats.simulate, 9 contestants, 27 runs, a method better by 2 paired seed-SDs; 200
+    Why these defaults (doremi.compare.simulate, 9 contestants, 27 runs, a method better by 2 paired seed-SDs; 200
     runs a cell): 1 screen seed, 2 confirmed on 6 seeds found it in 86% (equal noise) and 54% (noise differing
     tenfold) of compares; 2 screen seeds and 3 confirmation seeds in 46%; 2 and 1 on 4 in 83% and 32%; 1 on 9 in
     84% and 29%. Degrees of freedom in the confirmation buy most of the power (Student's t at 2 df is 4.3, at 5 df
@@ -276,10 +276,13 @@ def plan_design(kind: str, distinct: int, seeds: list[int], screen_seeds: int = 
         return Design("single", list(seeds), [], top, single, single)
     if confirm is None:
         confirm = max((single - distinct * int(screen_seeds)) // (top + 1), 3)
+    runs = distinct * int(screen_seeds) + (top + 1) * int(confirm)
+    if confirm_seeds is None and runs > single:  # too few runs to screen and confirm: one stage, never more compute
+        return Design("single", list(seeds), [], top, single, single)
     first = seeds[0]
     screen = [first + i for i in range(int(screen_seeds))]
     confirmed = [first + int(screen_seeds) + i for i in range(int(confirm))]
-    return Design("screen", screen, confirmed, top, distinct * int(screen_seeds) + (top + 1) * int(confirm), single)
+    return Design("screen", screen, confirmed, top, runs, single)
 
 
 def stein_plan(pilot: dict, contenders: list[str], key: str, resolution: float, pilot_n: int, most: int,

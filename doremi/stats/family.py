@@ -2,7 +2,7 @@
 (tests/test_family.py) against planted truths.
 
 - Each comparison keeps its own seed variance. Empirical-Bayes moderation (Smyth, 2004, limma), which earlier
-  releases applied, failed its promise where it was measured on the compare's own path (doremi.stats.simulate: 92.8%
+  releases applied, failed its promise where it was measured on the compare's own path (doremi.compare.simulate: 92.8%
   and 94.0% simultaneous coverage for 9 and 5 methods with the unequal noise of real runs, 95% stated).
 - `quantile`: Student's t quantile of a two-sided interval at `level`, adjusted for a family of m
   comparisons (Sidak: each at 1 - (1 - level)^(1/m)), so that all m intervals hold together with

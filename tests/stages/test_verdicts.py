@@ -65,7 +65,9 @@ def test_a_mixture_that_leaves_a_domain_out_is_worse_on_it(tmp_path, make_cfg):
     evaluation = json.loads((tmp_path / "run" / "final" / "eval.json").read_text())
     c = evaluation["comparison"]["baselines"]["stratified"]
     assert c["domains"]["numbers"]["verdict"] == "worse" and c["domains"]["numbers"]["interval"][0] > 0
-    assert c["worst"]["verdict"] == "worse"
+    # the worst domain's interval is the union of the domains' (valid near ties): its upper end sees the loss on
+    # `numbers`; a mixture better elsewhere keeps its lower end below 0, so it is not called better or decided
+    assert c["worst"]["interval"][1] >= c["domains"]["numbers"]["interval"][1] > 0 and c["worst"]["verdict"] != "better"
     report = (tmp_path / "reports" / "demo" / "report.md").read_text()
     assert "vs stratified" in report and "differences.png" in report
     assert (tmp_path / "reports" / "demo" / "differences.png").stat().st_size > 0

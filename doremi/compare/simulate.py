@@ -138,7 +138,7 @@ def contestants(scenario: Scenario, world: World) -> list[Simulated]:
 
 
 def one_run(scenario: Scenario, rng: np.random.Generator, design: str = "screen", replicates: int = 2000,
-            resolution: dict | None = None, top: int = 2, confirm: int = 3, screen: int | None = None) -> dict:  # fmt: skip
+            resolution: dict | None = None, top: int = 2, confirm: int | None = None, screen: int = 1) -> dict:  # fmt: skip
     """One simulated compare through the engine: what it recommends, whether what it printed holds the truth (the
     decision's one-sided bounds over its family; every two-sided interval against the control), and its runs."""
     from doremi.compare import engine
