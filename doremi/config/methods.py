@@ -66,7 +66,9 @@ class Compare:
 
     methods: List[str] = s(["doremi", "stratified", "natural", "unimax", "temperature"], "methods (or mixture .json files); stratified and natural always run")  # fmt: skip
     design: str = s("screen", "screen: every method on a few seeds judged on half the held-out documents, the best compare.confirm_top and stratified retrained on new seeds and decided on the other half (same compute as single) | single: every method on final.seeds, all decided together", choices=("screen", "single"))  # fmt: skip
-    screen_seeds: int = s(1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1)
+    screen_seeds: int = s(
+        1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1
+    )
     confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
     confirm_top: int = s(2, "compare.design=screen: methods confirmed (the best of the screen by point estimate)", ge=1)
     resolution: Optional[Number] = s(None, "nats/token: a pilot measures the noise, then each method in contention gets the seeds that bring its interval against stratified to this half-width (Stein's two stages, one stage of judging; null: compare.design)", gt=0)  # fmt: skip

@@ -62,7 +62,9 @@ class SftCompare:
     methods: List[str] = s(list(SFT_METHODS), "SFT set methods judged side by side; random and stratified always run")  # fmt: skip
     seeds: int = s(3, "fine-tunes of every set with design=single (seeds `seed`, `seed`+1, ...); the budget the screen design keeps within; with resolution, the pilot", ge=1)  # fmt: skip
     design: str = s("screen", "screen: every set on a few seeds judged on half the dev set, the best sft.compare.confirm_top and random retrained on new seeds and decided on the other half (same compute as single) | single: every set on sft.compare.seeds, all decided together", choices=("screen", "single"))  # fmt: skip
-    screen_seeds: int = s(1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1)
+    screen_seeds: int = s(
+        1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1
+    )
     confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
     confirm_top: int = s(2, "design=screen: sets confirmed (the best of the screen by point estimate)", ge=1)
     resolution: Optional[Number] = s(None, "nats/token: the pilot (sft.compare.seeds, 3 or more) measures the noise, then each set in contention gets the seeds that bring its interval against random to this half-width (Stein's two stages, one stage of judging; null: sft.compare.design)", gt=0)  # fmt: skip

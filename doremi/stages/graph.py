@@ -263,7 +263,6 @@ def _mixture_reader(key: str) -> Callable[[DictConfig], tuple[str, ...]]:
     )
 
 
-
 TABLE: dict[str, Stage] = {
     s.name: s
     for s in (
