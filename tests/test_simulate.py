@@ -35,11 +35,12 @@ def test_the_default_design_finds_a_method_better_by_two_sigma_and_rarely_recomm
 
 def test_the_worst_domain_verdict_holds_near_ties_where_the_plug_in_max_did_not():
     """The control's two worst domains tied and a candidate equal to it: the plug-in max called it better 21% of the
-    time; the union of the domains' intervals holds the truth (0) and decides nothing."""
+    time; the union of the domains' intervals holds the truth (0) and decides nothing. (One method: its interval is
+    two-sided at 90%, its upper end the one-sided 95% bound that decides.)"""
     scenario = simulate.Scenario(truths=[0.0], seed_sd=[0.02], natural=False, key="worst", tied_worst=True,
                                  doc_sd=0.03, docs=10)  # fmt: skip
     out = simulate.rates(scenario, 80, seed=5, replicates=300)
-    assert out["intervals_hold"] >= 0.93 and out["false"] <= 0.05, out
+    assert out["bounds_hold"] >= 0.93 and out["intervals_hold"] >= 0.85 and out["false"] <= 0.05, out
 
 
 def test_a_target_list_and_a_method_sharing_the_control_s_models_are_judged_apart():
@@ -93,13 +94,14 @@ def test_stein_reaches_the_resolution_and_a_method_limited_by_documents_keeps_it
 
 
 def test_the_printed_bound_is_the_decision():
-    """A one-sided bound below 0 exactly when the p-value is below alpha; Bonferroni decides exactly those."""
+    """The interval at 1 - 2 alpha (what a decision at one-sided alpha reads) has its upper end below 0 exactly when
+    the one-sided p-value is below alpha."""
     for difference in (-0.05, -0.02, -0.005, 0.01):
         p = family.one_sided_p(difference, 0.01, 2, 0.005, 40)
-        for alpha in (0.01, 0.025, 0.05):
-            bound = family.upper_bound(difference, 0.01, 2, 0.005, 40, alpha)
-            assert (bound < 0) == (p < alpha), (difference, alpha, bound, p)
-    assert family.bonferroni({"a": -0.01, "b": 0.0, "c": 0.02}) == ["a"]
+        for k in (1, 2, 5):
+            bound = difference + family.half_width(0.01, 2, 0.005, 40, decide.decision_level(k))
+            alpha = decide.DECISION_ALPHA / k
+            assert (bound < 0) == (p < alpha), (difference, k, bound, p)
 
 
 def test_natural_is_offered_only_where_it_ties_stratified():

@@ -85,6 +85,10 @@ class Setup:
     split: bool = False  # single design: judge on the second half (a fit scored on the first is among them)
     quiet: bool = False  # say nothing (the simulator)
 
+    def say(self, line: str) -> None:
+        if not self.quiet:
+            say(line)
+
 
 @dataclass
 class Outcome:
@@ -147,8 +151,9 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
                        design, {"judged": "second half" if setup.split else "all"}, None, stein)  # fmt: skip
     train_on(contestants, design.seeds, raw, shared)
     screened = judge(as_trials(raw, shared, setup), setup, halves[0])
-    picked = decide.screen_pick(screened, setup.key, control, design.top, excluded)
-    (lambda line: None if setup.quiet else say(line))(
+    sharing_control = {n for n, owner in shared.items() if owner == control}  # the control's models: nothing to confirm
+    picked = decide.screen_pick(screened, setup.key, control, design.top, {*excluded, *sharing_control})
+    setup.say(
         f"[{setup.stage}] screen ({len(design.seeds)} seed(s), first half of the documents): confirming "
         + (", ".join(f"{n} {screened[n][control][setup.key]['difference']:+.4f}" for n in picked) or "nothing")
         + f" on {len(design.confirm)} new seed(s)"
@@ -163,7 +168,7 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
     stage = {n: "confirmed" if n in decided else "screened out" for n in screened}
     return Outcome(raw, as_trials(raw, shared, setup), verdicts, stage, [n for n in picked if n in decided], design,
                    {"screen": "first half", "confirm": "second half"},
-                   {"seeds": design.seeds, "picked": picked, "verdicts": {n: screened[n] for n in picked}})  # fmt: skip
+                   {"seeds": design.seeds, "picked": picked})  # fmt: skip
 
 
 def family_of(names: list[str], shared: dict, control: str) -> list[str]:
@@ -229,7 +234,7 @@ def finish(rows: list[dict], outcome: Outcome, setup: Setup, what: str, summary:
             "runs": outcome.design.runs,
             "single_runs": outcome.design.single_runs,
             "documents": outcome.documents,
-            "screen": outcome.screen and {k: outcome.screen[k] for k in ("seeds", "picked")},
+            "screen": outcome.screen,
             "confirm_seeds": outcome.design.confirm,
         },
         "caveat": verdict.caveat(min(len(outcome.trials.seeds[n]) for n in [*outcome.family, control])),

@@ -43,7 +43,7 @@ def noise_lines(board: dict) -> list[str]:
         f"Noise: {control}'s average loss varies by {sd:.4f} nats/token between seeds; paired against it, methods "
         f"vary by {min(p['paired_sd'] for p in pairs.values()):.4f} to {max(p['paired_sd'] for p in pairs.values()):.4f}; "
         f"seeds dominate {by_seeds} of {len(pairs)} intervals (else held-out documents); the median interval "
-        f"detects ±{noise['median_detects']:.4f} with {len(pairs)} comparisons held together (Sidak)."
+        f"detects ±{noise['median_detects']:.4f} (two-sided at {1 - 0.1 / max(len(pairs), 1):.1%}: its upper end is the one-sided bound at 5% / {len(pairs)} that decides)."
     )
     check = board.get("scale_check")
     if check:

@@ -171,8 +171,9 @@ def one_run(scenario: Scenario, rng: np.random.Generator, design: str = "screen"
         "recommended": board["recommendation"]["method"],
         "bounds_hold": bounds_hold,
         "intervals_hold": intervals_hold,
+        # a decision beside a printed interval that does not say "better", or a bound that does not lie below 0
         "contradiction": any(
-            r["vs"][CONTROL][scenario.key]["interval"][1] >= 0 and r["decision"]["bound"] >= 0 for r in decided
+            r["vs"][CONTROL][scenario.key]["verdict"] != "better" or r["decision"]["bound"] >= 0 for r in decided
         ),  # fmt: skip
         "runs": sum(len(per) for n, per in outcome.raw.items() if n not in outcome.trials.shared),
         "half_width": float(np.median([r["vs"][CONTROL][scenario.key]["half_width"] for r in judged] or [0.0])),

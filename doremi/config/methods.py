@@ -61,16 +61,20 @@ def model_preset(cfg: DictConfig, key: str) -> None:
 
 
 @dataclass
-class Compare:
+class Design:
+    """How a compare spends its runs (compare.*, sft.compare.*): doremi.stats.decide.plan_design."""
+
+    design: str = s("screen", "screen: every contestant on screen_seeds judged on half the held-out documents (dev set), the best confirm_top and the control retrained on new seeds and decided on the other half, within the single design's runs | single: every contestant on the same seeds, all decided together", choices=("screen", "single"))  # fmt: skip
+    screen_seeds: int = s(1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1)  # fmt: skip
+    confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
+    confirm_top: int = s(2, "design=screen: contestants confirmed (the best of the screen by point estimate)", ge=1)
+
+
+@dataclass
+class Compare(Design):
     """stage=compare: every method learned and trained at the final settings, same seeds."""
 
     methods: List[str] = s(["doremi", "stratified", "natural", "unimax", "temperature"], "methods (or mixture .json files); stratified and natural always run")  # fmt: skip
-    design: str = s("screen", "screen: every method on a few seeds judged on half the held-out documents, the best compare.confirm_top and stratified retrained on new seeds and decided on the other half (same compute as single) | single: every method on final.seeds, all decided together", choices=("screen", "single"))  # fmt: skip
-    screen_seeds: int = s(
-        1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1
-    )
-    confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
-    confirm_top: int = s(2, "compare.design=screen: methods confirmed (the best of the screen by point estimate)", ge=1)
     resolution: Optional[Number] = s(None, "nats/token: a pilot measures the noise, then each method in contention gets the seeds that bring its interval against stratified to this half-width (Stein's two stages, one stage of judging; null: compare.design)", gt=0)  # fmt: skip
     pilot_seeds: int = s(5, "compare.resolution: seeds of the pilot (from `seed`; 3 or more: 2 seeds leave 1 degree of freedom, whose t quantile asks for hundreds of seeds)", ge=3)  # fmt: skip
     max_seeds: int = s(16, "compare.resolution: the most seeds a method gets", ge=2)

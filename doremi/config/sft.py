@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from doremi.config.errors import DoremiError
 from doremi.config.fields import Number, betas_rule, s, section
+from doremi.config.methods import Design
 
 
 @dataclass
@@ -55,18 +56,12 @@ class SftLora:
 
 
 @dataclass
-class SftCompare:
+class SftCompare(Design):
     """stage=sft_compare: every SFT set method of `methods` selects sft.budget examples from the same pools; each
     set fine-tunes the same base with the same seeds and is scored on the same dev set."""
 
     methods: List[str] = s(list(SFT_METHODS), "SFT set methods judged side by side; random and stratified always run")  # fmt: skip
     seeds: int = s(3, "fine-tunes of every set with design=single (seeds `seed`, `seed`+1, ...); the budget the screen design keeps within; with resolution, the pilot", ge=1)  # fmt: skip
-    design: str = s("screen", "screen: every set on a few seeds judged on half the dev set, the best sft.compare.confirm_top and random retrained on new seeds and decided on the other half (same compute as single) | single: every set on sft.compare.seeds, all decided together", choices=("screen", "single"))  # fmt: skip
-    screen_seeds: int = s(
-        1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1
-    )
-    confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
-    confirm_top: int = s(2, "design=screen: sets confirmed (the best of the screen by point estimate)", ge=1)
     resolution: Optional[Number] = s(None, "nats/token: the pilot (sft.compare.seeds, 3 or more) measures the noise, then each set in contention gets the seeds that bring its interval against random to this half-width (Stein's two stages, one stage of judging; null: sft.compare.design)", gt=0)  # fmt: skip
     max_seeds: int = s(16, "sft.compare.resolution: the most seeds a set gets", ge=1)
     target: Any = s("average", "what the recommendation reads: average (over sources) | worst | a list of sources")

@@ -28,7 +28,8 @@ def document_sums(results: dict[str, dict[int, dict]], seeds: list[int], documen
 
 
 def versus(results: dict, seeds: list[int], name: str, heldout, domains: list[str], seed: int, target=None,
-           family: int = 1, fixed: dict | None = None, replicates: int = 2000, documents=None) -> dict:  # fmt: skip
+           family: int = 1, fixed: dict | None = None, replicates: int = 2000, documents=None,
+           level: float = 0.95) -> dict:  # fmt: skip
     """Where every verdict is judged (stage=final's, the compares', the scale checks'): the mixture `name` of
     `results` ({mixture: {seed: result with per-document sums in its history}}) against every other one there, on
     `seeds`, by doremi.stats.verdict.compare (its options: `target` domains, a `family` of comparisons, a pilot's
@@ -40,7 +41,7 @@ def versus(results: dict, seeds: list[int], name: str, heldout, domains: list[st
         doc_domain, doc_tokens = doc_domain[documents], doc_tokens[documents]
     return verdict.compare(
         sums, name, doc_domain, doc_tokens, steps, domains, seed=seed, target=target,
-        family=family, fixed=fixed, replicates=replicates,
+        family=family, fixed=fixed, replicates=replicates, level=level,
     )  # fmt: skip
 
 
@@ -108,10 +109,11 @@ def judging(trials: Trials, docs: Documents, indices, seed: int, stein: dict | N
     shared = trials.shared
     control = baselines[0]
 
-    def one(name, baseline, family=1, fixed=None):
+    def one(name, baseline, level=0.95, fixed=None):
         common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
         pair = {n: trials.results[n] for n in (name, baseline)}
-        judged = versus(pair, common, name, docs, docs.groups, int(seed), indices, family, fixed, replicates, documents)
+        judged = versus(pair, common, name, docs, docs.groups, int(seed), indices, 1, fixed, replicates, documents,
+                        level)  # fmt: skip
         return judged["baselines"][baseline]
 
     out: dict[str, dict] = {name: {} for name in trials.results}
@@ -119,29 +121,31 @@ def judging(trials: Trials, docs: Documents, indices, seed: int, stein: dict | N
         if baseline not in out:
             continue
         judged = [n for n in out if n != baseline and shared.get(n) != baseline and shared.get(baseline) != n]
-        family = len(judged) if baseline == control else 1
+        level = decision_level(len(judged)) if baseline == control else 0.95
         pilots = (stein or {}).get("pilot", {}) if baseline == control else {}
         for n in out:
-            if n == baseline:
-                continue
-            if n in pilots:
-                out[n][baseline] = one(n, baseline, family, pilots[n])
-            else:
-                out[n][baseline] = one(n, baseline, family if n in judged else 1)
+            if n != baseline:
+                out[n][baseline] = one(n, baseline, level if n in judged else 0.95, pilots.get(n))
     return out
 
 
-def bound_of(judged: dict, key: str, alpha: float) -> tuple[float, float]:
-    """(the one-sided (1 - alpha) upper bound of the difference on `key`, its p-value): for a loss that is a
-    weighted mean of domains, from its two noise terms (doremi.stats.family.upper_bound); for the worst domain, the
-    largest of the domains' bounds and p-values (the intersection-union test of doremi.stats.verdict.worst_verdict)."""
+def decision_level(k: int) -> float:
+    """The two-sided level of the intervals against the control in a family of k: 1 - 2 alpha / k, so that each
+    interval's upper end is the one-sided bound at alpha / k (Bonferroni) that decides it."""
+    return 1 - 2 * DECISION_ALPHA / max(int(k), 1)
+
+
+def bound_of(judged: dict, key: str) -> tuple[float, float]:
+    """(the decision's one-sided bound on `key`: the upper end of the interval judged at `decision_level`, its
+    p-value): for a loss that is a weighted mean of domains, from its two noise terms
+    (doremi.stats.family.one_sided_p); for the worst domain the largest of the domains' (the intersection-union test
+    of doremi.stats.verdict.worst_verdict)."""
     if key == "worst":
-        parts = [bound_of({"d": v}, "d", alpha) for v in judged["domains"].values()]
-        return max(b for b, _ in parts), max(p for _, p in parts)
+        p = max(bound_of({"d": v}, "d")[1] for v in judged["domains"].values())
+        return judged["worst"]["interval"][1], p
     j = judged[key]
     n = j["noise"]
-    args = (n["se_seeds"], n["df"], n["se_documents"], n["df_documents"])
-    return family_stats.upper_bound(j["difference"], *args, alpha), family_stats.one_sided_p(j["difference"], *args)
+    return j["interval"][1], family_stats.one_sided_p(j["difference"], n["se_seeds"], n["df"], n["se_documents"], n["df_documents"])  # fmt: skip
 
 
 def decision(rows: list[dict], key: str, control: str = "stratified", family: list[str] | None = None) -> list[str]:
@@ -154,8 +158,8 @@ def decision(rows: list[dict], key: str, control: str = "stratified", family: li
     if family is not None:
         judged = {n: j for n, j in judged.items() if n in family}
     alpha = DECISION_ALPHA / max(len(judged), 1)
-    bounds = {name: bound_of(j, key, alpha) for name, j in judged.items()}
-    better = family_stats.bonferroni({n: b for n, (b, _) in bounds.items()})
+    bounds = {name: bound_of(j, key) for name, j in judged.items()}
+    better = [n for n, (bound, _) in bounds.items() if bound < 0]
     for row in rows:
         if row["method"] in bounds:
             bound, p = bounds[row["method"]]
@@ -221,7 +225,7 @@ def recommend(rows: list[dict], key: str, baselines: tuple[str, str] = BASELINES
 
 def screen_pick(verdicts: dict, key: str, control: str, top: int, excluded=()) -> list[str]:
     """The screen's choice: the `top` methods with the lowest point estimate against the control on `key` (the
-    screen's verdicts), leaving out the control, methods sharing its models and `excluded` (fits not trusted). A
+    screen's verdicts), leaving out the control and `excluded` (fits not trusted, the control's own models). A
     point estimate is the best a few seeds can rank by; the confirmation on new seeds and other documents decides."""
     ranked = sorted(
         (n for n, v in verdicts.items() if n != control and control in v and n not in excluded),
@@ -293,18 +297,19 @@ def stein_plan(pilot: dict, contenders: list[str], key: str, resolution: float, 
     term: `documents` names them); one that needs more than `most` seeds gets `most` (`unreachable`); the control
     trains as many seeds as the most any method gets."""
     need, out, unreachable, documents = {}, [], [], []
+    level = decision_level(len(contenders))  # the level the second stage's intervals are judged at
     for name in contenders:
         judged = pilot[name][control][key]
         noise = judged["noise"]
         if judged["interval"][0] > 0:
             need[name] = pilot_n
             out.append(name)
-        elif family_stats.documents_limit(resolution, noise["se_documents"], noise["df_documents"], family=max(len(contenders), 1)):  # fmt: skip
+        elif family_stats.documents_limit(resolution, noise["se_documents"], noise["df_documents"], level):
             need[name] = pilot_n
             documents.append(name)
         else:
             n = family_stats.stein_seeds(
-                noise["seed_sd_used"], noise["df"], resolution, pilot_n, family=max(len(contenders), 1),
+                noise["seed_sd_used"], noise["df"], resolution, pilot_n, level,
                 docs_se=noise["se_documents"], docs_df=noise["df_documents"], most=most,
             )  # fmt: skip
             if n is None:

@@ -117,18 +117,3 @@ def holm(p_values: dict[str, float], alpha: float = 0.05) -> list[str]:
             break
         rejected.append(name)
     return rejected
-
-
-def upper_bound(difference: float, se_seeds: float, df_seeds: float, se_docs: float, df_docs: float,
-                alpha: float) -> float:  # fmt: skip
-    """The one-sided (1 - alpha) upper bound of a difference, built as `half_width` builds an interval (each term at
-    its own degrees of freedom): the bound whose sign `one_sided_p` tests, so that the bound lies below 0 exactly
-    when the p-value is below alpha."""
-    tail = lambda df: float(stats.norm.isf(alpha)) if df < 1 or math.isinf(df) else float(stats.t.isf(alpha, df))  # noqa: E731
-    return difference + math.hypot(tail(df_seeds) * se_seeds, tail(df_docs) * se_docs)
-
-
-def bonferroni(bounds: dict[str, float]) -> list[str]:
-    """The comparisons decided: those whose one-sided bound (each at alpha / the family's size, `upper_bound`) lies
-    below 0. Valid under any dependence between the comparisons (Bonferroni), and the printed bound is the decision."""
-    return [name for name, bound in bounds.items() if bound < 0]

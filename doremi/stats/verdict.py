@@ -117,7 +117,7 @@ def _statistics(
 
 
 def seeds_to_halve(half: float, se_seeds: float, se_docs: float, n_seeds: int, docs_df: float = np.inf,
-                   family: int = 1, most: int = 64) -> int | None:  # fmt: skip
+                   family: int = 1, most: int = 64, level: float = 0.95) -> int | None:  # fmt: skip
     """About how many seeds would halve the interval's half-width, the held-out documents staying the same
     (the seed term shrinks as 1/sqrt(seeds), its t quantile with the degrees of freedom; the documents' term
     keeps its quantile: doremi.stats.family.half_width); None when the documents' term alone is more than half of it
@@ -126,7 +126,7 @@ def seeds_to_halve(half: float, se_seeds: float, se_docs: float, n_seeds: int, d
         return None
     per_seed_sd = se_seeds * np.sqrt(n_seeds)
     for n in range(max(n_seeds, 2), most + 1):
-        if family_stats.half_width(per_seed_sd / np.sqrt(n), n - 1, se_docs, docs_df, 0.95, family) <= half / 2:
+        if family_stats.half_width(per_seed_sd / np.sqrt(n), n - 1, se_docs, docs_df, level, family) <= half / 2:
             return n
     return None
 
@@ -177,7 +177,8 @@ def draw(sums, candidate, doc_domain, doc_tokens, steps, n_domains: int, target,
     )
 
 
-def interval(d: Draws, name: str, key: str, column: int | None, target, family: int, fixed: dict | None):
+def interval(d: Draws, name: str, key: str, column: int | None, target, family: int, fixed: dict | None,
+             level: float = 0.95):  # fmt: skip
     """(centre, (low, high), noise) of one statistic: the seeds' term and the documents' term, each at its own
     degrees of freedom, widened for `family` comparisons; `fixed` (a pilot's) replaces the seeds' variance."""
     pick = (lambda x: x[:, column]) if column is not None else (lambda x: x)
@@ -195,7 +196,7 @@ def interval(d: Draws, name: str, key: str, column: int | None, target, family: 
         per_domain = d.documents[name]["domains"].var(axis=0, ddof=1)
         docs_var, docs_df = family_stats.documents_term(list(zip(per_domain, d.n_by_domain, weights)))
         se_docs = float(np.sqrt(docs_var))
-    half = family_stats.half_width(se_seeds, df, se_docs, docs_df, 0.95, family)
+    half = family_stats.half_width(se_seeds, df, se_docs, docs_df, level, family)
     noise = {
         "seed_sd": float(np.sqrt(variance)),
         "seed_sd_used": float(np.sqrt(used)),
@@ -208,11 +209,12 @@ def interval(d: Draws, name: str, key: str, column: int | None, target, family: 
     return centre, (centre - half, centre + half), noise
 
 
-def loss_verdict(d: Draws, name: str, key: str, target, family: int, fixed: dict | None) -> dict:
+def loss_verdict(d: Draws, name: str, key: str, target, family: int, fixed: dict | None, level: float = 0.95) -> dict:
     """A loss statistic's verdict with its half-width, noise and the seeds that would about halve it."""
-    difference, span, noise = interval(d, name, key, None, target, family, fixed)
+    difference, span, noise = interval(d, name, key, None, target, family, fixed, level)
     half = (span[1] - span[0]) / 2
-    halve = seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], d.n_seeds, noise["df_documents"], family)
+    halve = seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], d.n_seeds, noise["df_documents"], family,
+                           level=level)  # fmt: skip
     return {
         "difference": difference,
         "interval": span,
@@ -223,10 +225,11 @@ def loss_verdict(d: Draws, name: str, key: str, target, family: int, fixed: dict
     }
 
 
-def domain_verdicts(d: Draws, name: str, domains: list[str], target, family: int, fixed: dict | None) -> dict:
+def domain_verdicts(d: Draws, name: str, domains: list[str], target, family: int, fixed: dict | None,
+                    level: float = 0.95) -> dict:  # fmt: skip
     out = {}
     for i, domain in enumerate(domains):
-        difference, span, noise = interval(d, name, "domains", i, target, family, fixed)
+        difference, span, noise = interval(d, name, "domains", i, target, family, fixed, level)
         out[domain] = {
             "difference": difference,
             "interval": span,
@@ -239,17 +242,17 @@ def domain_verdicts(d: Draws, name: str, domains: list[str], target, family: int
     return out
 
 
-def worst_verdict(d: Draws, name: str, per_domain: dict, target, family: int, fixed: dict | None) -> dict:
+def worst_verdict(d: Draws, name: str, per_domain: dict) -> dict:
     """The worst-domain difference max_d L_c(d) - max_d L_b(d), judged through the per-domain paired differences
     delta_d = L_c(d) - L_b(d): it lies between min_d delta_d (take the baseline's worst domain) and max_d delta_d
     (take the candidate's), so [min of the domains' lows, max of their highs] holds it whenever the domains' own
-    intervals hold theirs at the two ends. With each domain's interval at 95% two-sided, the lower end fails with
-    probability at most 2.5% and the upper at most 2.5%: at least 95% coverage, whatever the ties between domains.
+    intervals hold theirs at the two ends. With each domain's interval at level L two-sided, each end fails with
+    probability at most (1 - L) / 2: at least L coverage, whatever the ties between domains.
     The plug-in max over seed-averaged losses (the previous releases' interval) is biased near ties (a null method
     came out better 21% of the time); it stays the point estimate. Deciding "better" on the upper end means the
     candidate is better on every domain (an intersection-union test): valid, and conservative where only the worst
     domain moves."""
-    centre, _, _ = interval(d, name, "worst", None, target, family, fixed)
+    centre = float(d.point[name]["worst"][0])
     lows = [v["interval"][0] for v in per_domain.values()]
     highs = [v["interval"][1] for v in per_domain.values()]
     span = (min(min(lows), centre), max(max(highs), centre))
@@ -286,6 +289,7 @@ def compare(
     target: list[int] | None = None,
     family: int = 1,
     fixed: dict | None = None,
+    level: float = 0.95,
 ) -> dict:
     """The candidate mixture against every other mixture in `sums` (see the module docstring); with
     `target` (domain indices), a verdict on the mean loss of those domains too.
@@ -294,16 +298,18 @@ def compare(
     paired seed standard deviation, the two standard errors and which dominates) and about how many seeds
     would halve it (`seeds_to_halve`, None when held-out documents limit it).
 
-    `family` widens every interval for that many comparisons (Sidak).
+    `family` widens every interval for that many comparisons (Sidak); `level` is each interval's (or, with a family,
+    the family's) two-sided level: a decision at one-sided alpha / k reads intervals at 1 - 2 alpha / k, whose upper
+    end is its bound (doremi.stats.decide.judging).
     `fixed` ({statistic: (variance, df)}, from a pilot) replaces the seeds' own variance: Stein's second stage,
     whose interval keeps its coverage whatever number of seeds the pilot asked for."""
     d = draw(sums, candidate, doc_domain, doc_tokens, steps, len(domains), target, replicates, seed)
     out = {}
     for name in d.point:
-        per_domain = domain_verdicts(d, name, domains, target, family, fixed)
+        per_domain = domain_verdicts(d, name, domains, target, family, fixed, level)
         out[name] = {
-            "average": loss_verdict(d, name, "average", target, family, fixed),
-            "worst": worst_verdict(d, name, per_domain, target, family, fixed),
+            "average": loss_verdict(d, name, "average", target, family, fixed, level),
+            "worst": worst_verdict(d, name, per_domain),
             "domains": per_domain,
             "domains_better": sum(v["verdict"] == BETTER for v in per_domain.values()),
             "domains_worse": sum(v["verdict"] == WORSE for v in per_domain.values()),
@@ -311,7 +317,7 @@ def compare(
         }
         if target:
             out[name]["target"] = {
-                **loss_verdict(d, name, "target", target, family, fixed),
+                **loss_verdict(d, name, "target", target, family, fixed, level),
                 "domains": [domains[i] for i in target],
             }
     adjusted = f", each widened for a family of {family} comparisons (Sidak)" if family > 1 else ""
@@ -321,7 +327,7 @@ def compare(
             f"{replicates}-replicate bootstrap over held-out documents, each widened by Student's t at its own "
             f"degrees of freedom{adjusted} (speed-up likewise, a seed that never reaches the baseline counting as 0)"
         ),
-        "level": 0.95,
+        "level": level,
         "family": family,
         "seeds": d.n_seeds,
         "caveat": caveat(d.n_seeds),

@@ -119,7 +119,7 @@ def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_pu
     files = corpus(tmp_path)
     cfg = make_cfg(
         domains_override(files), "stage=compare", "compare.methods=[stratified,temperature]",
-        "compare.resolution=0.0005", "compare.pilot_seeds=2", "compare.max_seeds=3",
+        "compare.resolution=0.0005", "compare.pilot_seeds=3", "compare.max_seeds=4",
         "compare.check_scale=tiny", "compare.check_top=1", "compare.check_seeds=1",
     )  # fmt: skip
     run_stage(cfg)  # a fresh run_dir: prepare runs first
@@ -127,19 +127,19 @@ def test_a_first_compare_prepares_reaches_for_the_resolution_checks_scale_and_pu
     board = json.loads((tmp_path / "run" / "compare" / "leaderboard.json").read_text())
     stein = board["resolution"]
     # 0.0005 nats is below what the held-out documents alone allow: seeds cannot reach it, so the methods
-    # limited by their documents keep the pilot's 2 seeds and are named; the others get more, up to the cap
-    assert stein["pilot_seeds"] == 2 and set(stein["seeds"].values()) <= {2, 3}
+    # limited by their documents keep the pilot's 3 seeds and are named; the others get more, up to the cap
+    assert stein["pilot_seeds"] == 3 and set(stein["seeds"].values()) <= {3, 4}
     for name in stein["limited_by_documents"]:
-        assert stein["seeds"][name] == 2 and name not in stein["unreachable"]
+        assert stein["seeds"][name] == 3 and name not in stein["unreachable"]
     others = [
         n
         for n in stein["seeds"]
         if n != "stratified" and n not in stein["limited_by_documents"] + stein["out_after_pilot"]
     ]
-    assert all(stein["seeds"][n] == 3 for n in others)
+    assert all(stein["seeds"][n] == 4 for n in others)
     trained = {p.parent.name: len(list(p.parent.glob("seed-*"))) for p in (tmp_path / "run/compare").glob("*/seed-0")}
     assert trained["stratified"] == max(stein["seeds"].values())
-    assert stein["extra_runs"] == sum(n - 2 for n in trained.values() if n > 2)
+    assert stein["extra_runs"] == sum(n - 3 for n in trained.values() if n > 3)
     for row in board["rows"]:
         if row["method"] != "stratified":
             assert len(row["seeds"]) == stein["seeds"][row["method"]]
@@ -221,7 +221,10 @@ def test_a_mixture_that_leaves_a_domain_out_is_called_worse_on_it_at_the_resolut
     row = next(r for r in board["rows"] if r["method"] == "no_numbers")
     judged = row["vs"]["stratified"]["domains"]["numbers"]
     assert judged["verdict"] == "worse" and judged["interval"][0] > 0
-    assert row["vs"]["stratified"]["worst"]["verdict"] == "worse"
+    # the worst domain's interval is the union of the domains' (valid near ties): its upper end sees the loss on
+    # `numbers`; a mixture better elsewhere keeps its lower end below 0
+    worst = row["vs"]["stratified"]["worst"]
+    assert worst["interval"][1] >= judged["interval"][1] > 0 and worst["verdict"] != "better"
     assert board["recommendation"]["method"] != "no_numbers"
 
 

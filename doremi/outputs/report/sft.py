@@ -42,8 +42,8 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
         f"{budget['epochs']} epochs ({budget['steps']} steps, {how}) with seeds {board['seeds']}; every model scored "
         f"on the same {dev} dev examples, held out of the pools before any method saw them (loss on response "
         "tokens, nats/token). The decision against random is one-sided, its bound printed ('decided better' exactly "
-        "when it lies below 0), held together over the confirmed sets (Bonferroni); the two-sided intervals, held "
-        "together for the family (Sidak), describe. Forgetting: the "
+        "when it lies below 0), held together over the confirmed sets (Bonferroni): the upper end of the two-sided "
+        "interval printed beside it. Forgetting: the "
         "pretraining held-out loss after fine-tuning minus the base model's "
         f"({board['rows'][0]['forgetting']['before']:.4f} nats/token).",
         (header, rows),

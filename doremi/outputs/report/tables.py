@@ -58,13 +58,13 @@ def difference_table(evaluation: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-DECISION_HEADER = ["judged", "estimate", "decision bound", "decision", "95% interval (description)"]
+DECISION_HEADER = ["judged", "estimate", "decision bound", "decision", "two-sided interval"]
 
 
 def decision_cells(row: dict, control: str, key: str) -> list[str]:
     """What decided a row against the control: which stage judged it, the estimate, the one-sided bound the
-    decision used ("decided better" exactly when it is below 0), the decision, and the two-sided family interval,
-    kept for description only."""
+    decision used ("decided better" exactly when it is below 0), the decision, and the two-sided interval whose
+    upper end that bound is (doremi.stats.decide.decision_level)."""
     judged = row["vs"].get(control, {}).get(key)
     if not judged:
         return [row.get("stage", ""), "(control)", "", "", ""]
