@@ -61,6 +61,12 @@ def noise_lines(board: dict) -> list[str]:
     design = board.get("design")
     if design and design.get("kind") == "screen":
         out.append(f"Design: {design['describe']}.")
+    fits = (design or {}).get("fits_scored_on")
+    if fits:
+        out.append(
+            f"Fits ({', '.join(fits['methods'])}) were scored on the {fits['documents']} of the held-out documents; "
+            f"the decision read the {fits['decided_on']}."
+        )
     stein = board.get("resolution")
     if stein:
         reached = [n for n, p in pairs.items() if p["detects"] <= stein["resolution"] + 1e-12]

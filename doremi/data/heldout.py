@@ -55,6 +55,23 @@ class HeldOut:
             "whole_split": all(int(r) == a for r, a in zip(rows, self.available)),
         }
 
+    def halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """The two fixed halves of the documents that hold a scored token (doremi.stats.decide.split_documents):
+        the first scores the swarm's fits and a compare's screen, the second decides."""
+        from doremi.stats.decide import split_documents
+
+        return split_documents(self.doc_domain, self.doc_tokens > 0)
+
+    def losses_on(self, doc_sums: np.ndarray, documents: np.ndarray) -> dict[str, float]:
+        """Each domain's loss (nats/token) over the `documents` (a boolean mask) from per-document summed nats."""
+        sums = np.bincount(
+            self.doc_domain[documents], weights=np.asarray(doc_sums)[documents], minlength=len(self.domains)
+        )
+        tokens = np.bincount(
+            self.doc_domain[documents], weights=self.doc_tokens[documents], minlength=len(self.domains)
+        )
+        return {d: float(s / t) for d, s, t in zip(self.domains, sums, tokens) if t > 0}
+
     def bytes_per_token(self) -> dict[str, float]:
         """UTF-8 bytes per scored token in each domain (for bits per byte)."""
         out = {}

@@ -169,6 +169,9 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
             "notes": notes_of(mixture["provenance"], outcome.raw[name]),
         })  # fmt: skip
     common = engine.finish(rows, outcome, setup, "sampling", summary)
+    fitted = [n for n, m in mixtures.items() if m["provenance"].get("fit")]
+    if fitted:  # the swarm scores its runs on the first half (stage=swarm); the decision never reads it
+        common["design"]["fits_scored_on"] = {"methods": fitted, "documents": "first half", "decided_on": "second half"}
     if outcome.stein:
         common["resolution"] = {**outcome.stein, "extra_flops": outcome.stein["extra_runs"] * one_run}
     return {

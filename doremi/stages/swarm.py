@@ -85,6 +85,7 @@ def spec_base(cfg: DictConfig, data, steps: int, model: dict | None = None) -> d
         "eval_chunks": cfg.final.eval_chunks,
         "threads": int(s.threads),
         "prepared": read_json(stage_dir(cfg, "prepare") / "done.json", "rerun stage=prepare")["fingerprint"],
+        "scored_on": "first half of the held-out documents",  # a compare decides on the other half
     }
 
 
@@ -148,7 +149,14 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
     names = list(chosen)
     small, large = (np.array([sizes[s][n] for n in names]) for s in ("small", "large"))
     judged = verdicts_at_scale(
-        {n: at_size[n] for n in ("predicted", "stratified")}, [0], heldout, data.domains, kind, indices, int(cfg.seed)
+        {n: at_size[n] for n in ("predicted", "stratified")},
+        [0],
+        heldout,
+        data.domains,
+        kind,
+        indices,
+        int(cfg.seed),
+        heldout.halves()[0],  # the documents the swarm scores on, as its losses above
     )
     out = {
         "preset": str(cfg.swarm.check_scale),
@@ -196,7 +204,8 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, document
     with threads(spec["threads"]):
         module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=int(spec["seed"]))
         model = trained(module)
-        losses, per_document = heldout_scores(model, heldout)
+        _, per_document = heldout_scores(model, heldout)
+        losses = heldout.losses_on(per_document, heldout.halves()[0])  # never the documents a compare decides on
     parameters = model.num_params()
     tokens = spec["steps"] * spec["batch_size"] * data.seq_len
     result = {

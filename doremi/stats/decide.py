@@ -320,7 +320,7 @@ def stein_plan(pilot: dict, contenders: list[str], key: str, resolution: float, 
 
 
 def verdicts_at_scale(
-    results: dict, seeds: list[int], heldout, domains: list[str], key: str, indices, seed: int
+    results: dict, seeds: list[int], heldout, domains: list[str], key: str, indices, seed: int, documents=None
 ) -> dict:
     """Every method of `results` ({method: {seed: result}}, stratified among them) against stratified on `key`,
     judged as the compare judges (doremi.stats.verdict), the comparisons held together (Sidak):
@@ -330,7 +330,8 @@ def verdicts_at_scale(
     out = {}
     for name in others:
         pair = {n: results[n] for n in (name, "stratified")}
-        judged = versus(pair, seeds, name, heldout, domains, seed, indices, len(others))["baselines"]["stratified"][key]
+        judged = versus(pair, seeds, name, heldout, domains, seed, indices, len(others), documents=documents)
+        judged = judged["baselines"]["stratified"][key]
         out[name] = {k: judged[k] for k in ("difference", "interval", "verdict", "half_width")}
     return out
 

@@ -1,6 +1,7 @@
 """The held-out evaluation set: spread over the split, tokens assigned to their documents."""
 
 import numpy as np
+import pytest
 
 from doremi.data.heldout import heldout_set, spread_rows
 from doremi.data.tokenizer import ByteTokenizer
@@ -49,3 +50,17 @@ def test_the_set_is_the_same_for_every_call(prepared):
     # the batches carry each target token's document
     batch = one.batches(4)[0]
     assert batch["doc"].shape == batch["target"].shape
+
+
+def test_the_swarm_s_half_is_disjoint_from_the_deciding_half_and_its_losses_are_read_there(prepared):
+    cfg, data = prepared
+    held = heldout_set(data, None, EOD, ByteTokenizer().token_bytes())
+    first, second = held.halves()
+    many = np.bincount(held.doc_domain) > 1
+    assert not (first & second)[many[held.doc_domain]].any() and (first | second)[held.doc_tokens > 0].all()
+    sums = held.doc_tokens * (1.0 + held.doc_domain) + np.where(first, 0.5, 0.0) * held.doc_tokens
+    on_first, on_second = held.losses_on(sums, first), held.losses_on(sums, second)
+    for i, domain in enumerate(held.domains):  # each half's loss is its own documents' nats over their tokens
+        assert on_first[domain] == pytest.approx(1.5 + i) and (
+            on_second[domain] == pytest.approx(1.0 + i) or not many[i]
+        )
