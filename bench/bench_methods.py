@@ -118,7 +118,7 @@ def reducers(base: Path, board: dict) -> dict:
     for scored in ("raw", "ema", "lawa"):
         sds = []
         for row in board["rows"]:
-            if row["method"] == "stratified" or row.get("same_models_as"):
+            if row["method"] == "stratified" or row.get("same_models_as") or len(row["seeds"]) < 2:
                 continue
             diffs = []
             for s in row["seeds"]:
@@ -139,6 +139,14 @@ def cell(judged: dict | None) -> str:
     low, high = judged["interval"]
     mark = {"better": "win", "worse": "loss", "no detectable difference": "tie"}[judged["verdict"]]
     return f"{judged['difference']:+.4f} [{low:+.4f}, {high:+.4f}] {mark}"
+
+
+def decided(row: dict) -> str:
+    """The decision against stratified with the one-sided bound that made it."""
+    made = row.get("decision", {})
+    if "bound" not in made:
+        return "screened out" if row.get("stage") == "screened out" else ""
+    return f"{'**better**' if made['better'] else 'not decided'} (<= {made['bound']:+.4f})"
 
 
 def main() -> None:
@@ -170,14 +178,15 @@ def main() -> None:
     print(f"\n{args.seeds} seeds, {args.steps} steps per stage; average / worst-domain held-out loss difference")
     print("(nats/token), method minus baseline, 95% intervals; win = below 0, loss = above 0, tie = covers 0\n")
     print(
-        "| corpus | method | average vs stratified | average vs natural | worst vs stratified | cost (share of a final run) |"
+        "| corpus | method | judged (seeds) | average vs stratified | decision (bound) | average vs natural | worst vs stratified | cost (share of a final run) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for board in boards:
         for row in board["rows"]:
             vs = row["vs"]
             print(
-                f"| {board['corpus']} | {row['method']} | {cell(vs.get('stratified', {}).get('average'))} | "
+                f"| {board['corpus']} | {row['method']} | {row.get('stage', '')} ({len(row['seeds'])}) | "
+                f"{cell(vs.get('stratified', {}).get('average'))} | {decided(row)} | "
                 f"{cell(vs.get('natural', {}).get('average'))} | {cell(vs.get('stratified', {}).get('worst'))} | "
                 f"{row['cost']['share_of_final_run']:.1%} |"
             )

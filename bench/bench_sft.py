@@ -138,14 +138,22 @@ def bench_pool(name: str, pool: Path | None, root: Path, args) -> dict:
     return board
 
 
+def decided(row: dict) -> str:
+    """The decision against random with the one-sided bound that made it."""
+    made = row.get("decision", {})
+    if "bound" not in made:
+        return "screened out" if row.get("stage") == "screened out" else ""
+    return f"{'**better**' if made['better'] else 'not decided'} (<= {made['bound']:+.4f})"
+
+
 def table(board: dict) -> str:
     lines = [
         f"**{board['pool']}** ({sum(v['dev'] for v in board['dev_set'].values())} dev examples, "
         f"{len(board['sources'])} sources, budget {board['budget']['examples']}, {board['budget']['epochs']} epochs, "
         f"seeds {board['seeds']}; {board['seconds'] / 60:.1f} min)",
         "",
-        "| set | dev loss | vs random, average | | worst source vs random | | forgetting | cost |",
-        "|---|---|---|---|---|---|---|---|",
+        "| set | judged (seeds) | dev loss | vs random, average | | decision (bound) | worst source vs random | | forgetting | cost |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in board["rows"]:
         vs = row["vs"].get("random", {})
@@ -153,9 +161,10 @@ def table(board: dict) -> str:
         cost = row["cost"]
         spent = cost_words(cost)
         cells = [
-            row["method"], f"{row['average']:.4f}",
+            row["method"], f"{row.get('stage', '')} ({len(row['seeds'])})", f"{row['average']:.4f}",
             f"{avg['difference']:+.4f} [{avg['interval'][0]:+.4f}, {avg['interval'][1]:+.4f}]" if avg else "(control)",
-            avg["verdict"] if avg else "", f"{worst['difference']:+.4f}" if worst else "", worst["verdict"] if worst else "",
+            avg["verdict"] if avg else "", decided(row),
+            f"{worst['difference']:+.4f}" if worst else "", worst["verdict"] if worst else "",
             f"{row['forgetting']['increase']:+.4f}", spent,
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
