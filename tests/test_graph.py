@@ -34,3 +34,19 @@ def test_the_learned_mixture_is_read_through_one_accessor(tmp_path, make_cfg):
     (tmp_path / "run" / "proxy" / "done.json").write_text("{}")
     (tmp_path / "run" / "proxy" / "mixture.json").write_text("{}")
     assert require(make_cfg(), "learned_mixture", "final") == tmp_path / "run" / "proxy" / "mixture.json"
+
+
+@pytest.mark.parametrize(
+    "settings, model",
+    [
+        (["sft.method=ifd"], "final_model"),  # scores with sft.base
+        (["sft.method=ifd", "sft.base=reference"], "reference_model"),
+        (["sft.method=learned", "sft.learn.base=final"], "final_model"),  # learns quotas from sft.learn.base
+        (["sft.mixture=learned", "sft.learn.base=reference"], "reference_model"),  # the older spelling
+    ],
+)
+def test_sft_mix_fingerprints_the_model_its_method_reads(make_cfg, settings, model):
+    """A changed base model makes stage=sft_mix stale whenever its method reads one (it did only for
+    sft.mixture=learned); lima and quality (a classifier, no forward pass) read none."""
+    assert model in names(TABLE["sft_mix"].inputs, make_cfg(*settings))
+    assert names(TABLE["sft_mix"].inputs, make_cfg("sft.method=lima")) == ()

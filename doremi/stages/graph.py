@@ -194,19 +194,22 @@ def _final_inputs(cfg: DictConfig) -> tuple[str, ...]:
 
 
 def _sft_mix_inputs(cfg: DictConfig) -> tuple[str, ...]:
-    """Learned quotas read the prepared data and the base model (a model.pt path is fingerprinted by content)."""
-    if cfg.sft.mixture != "learned":
+    """What stage=sft_mix's method reads: a method that scores with the base model (ifd, quality) reads sft.base,
+    one that learns quotas (learned, or the older sft.mixture=learned) reads sft.learn.base, both through the
+    prepared data (a model.pt path is fingerprinted by content as a setting)."""
+    from doremi.sft.methods import known, resolve
+
+    name = "learned" if cfg.sft.mixture == "learned" else str(cfg.sft.method)
+    if name not in known():
         return ()
-    base = str(cfg.sft.learn.base)
-    return (
-        ("prepared", {"reference": "reference_model", "final": "final_model"}[base])
-        if base
-        in (
-            "reference",
-            "final",
-        )
-        else ("prepared",)
-    )
+    method = resolve(name)
+    models = {"reference": ("reference_model",), "final": ("final_model",)}
+    out: tuple[str, ...] = ()
+    if method.uses_base:
+        out += ("prepared", *_sft_base(cfg))
+    if method.learns_quotas:
+        out += ("prepared", *models.get(str(cfg.sft.learn.base), ()))
+    return tuple(dict.fromkeys(out))
 
 
 def _sft_base(cfg: DictConfig) -> tuple[str, ...]:
