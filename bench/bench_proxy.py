@@ -1,6 +1,6 @@
 """Proxy throughput with and without the reference-loss cache, against plain training.
 
-All three train the same model (conf/model/tiny by default) for the same steps on the
+All three train the same model (doremi/conf/model/tiny by default) for the same steps on the
 same prepared demo data, through the same Lightning harness, in one run:
 
 - plain:   the reference stage's training (next-token loss on the batches, no reference);

@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, required=True, help="a bench_methods.py --resolve --root folder")
     parser.add_argument("--corpus", choices=["demo", "system", "packages", "all"], default="all")
-    parser.add_argument("--preset", default="mini", help="the larger model preset (conf/model/<preset>.yaml)")
+    parser.add_argument("--preset", default="mini", help="the larger model preset (doremi/conf/model/<preset>.yaml)")
     parser.add_argument("--top", type=int, default=2, help="the best methods retrained beside stratified and natural")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per mixture at the larger size")
     # bench_methods' settings, which the compare must repeat to reuse its trials

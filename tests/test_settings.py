@@ -48,3 +48,19 @@ def test_the_command_line_prints_one_line_and_exits_2(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["error: dro.eta=abc: expected a number"]
     assert not (tmp_path / "runs").exists()  # refused before Hydra made its folder
+
+
+def test_a_feature_without_its_extra_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    import pytest
+
+    from doremi.config.errors import DoremiError
+    from doremi.config.extras import needs
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # as if the sft extra were not installed
+    with pytest.raises(
+        DoremiError, match=r'^sft.lora \(LoRA\) needs peft, which is not installed: pip install "doremi-mix\[sft\]"$'
+    ):
+        needs("peft", "sft", "sft.lora (LoRA)")
+    assert needs("json", "sft", "anything").dumps  # an installed module comes back

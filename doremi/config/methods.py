@@ -49,12 +49,11 @@ class Learn:
 
 def model_preset(cfg: DictConfig, key: str) -> None:
     """A scale check's model preset (conf/model/<name>.yaml) exists: refused before any work otherwise."""
-    from pathlib import Path
 
     from omegaconf import OmegaConf
 
     name = OmegaConf.select(cfg, key)
-    presets = Path(__file__).resolve().parents[2] / "conf" / "model"
+    from doremi.config.files import MODEL_PRESETS as presets
     if name is not None and presets.is_dir() and not (presets / f"{name}.yaml").is_file():
         choices = ", ".join(sorted(p.stem for p in presets.glob("*.yaml")))
         raise DoremiError(f"{key}={name}: not a model preset; choose one of {choices}")

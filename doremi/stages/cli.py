@@ -9,9 +9,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from doremi.config import files as config_files
 from doremi.config.errors import DoremiError
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONFIG_DIR = str(config_files.CONFIG_DIR)  # inside the package: a wheel carries it
 GROUPS = ("data", "tokenizer", "model")
 
 

@@ -8,7 +8,7 @@ to a preempted node is simply run again. `swarm.index` picks runs (null: all); H
 spread them:
 
     python -m doremi -m stage=swarm 'swarm.index=range(0,24)' hydra/launcher=joblib hydra.launcher.n_jobs=2
-    python -m doremi -m stage=swarm 'swarm.index=range(0,24)' hydra/launcher=swarm_slurm   # conf/hydra/launcher/
+    python -m doremi -m stage=swarm 'swarm.index=range(0,24)' hydra/launcher=swarm_slurm   # doremi/conf/hydra/launcher/
 
 Every run uses `swarm.threads` threads (1 by default), so a launch in parallel, one after the
 other, or on a cluster gives the same numbers. `stage=learn` of a fitted method trains the
@@ -27,6 +27,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from doremi.config.errors import DoremiError
+from doremi.config.files import MODEL_PRESETS
 from doremi.data.mixture import resolve_mixture
 from doremi.methods.swarm.runs import read_runs, run_id, sample_mixture
 from doremi.outputs.plan import training_flops
@@ -36,8 +37,6 @@ from doremi.store.files import read_json, write_json_atomic, write_text_atomic
 from doremi.store.runtime import is_main_process, say
 from doremi.training.fitting import fit_lm, trained
 from doremi.training.lm import heldout_scores
-
-MODEL_PRESETS = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 
 def swarm_config(cfg: DictConfig, model: dict | None = None) -> DictConfig:
@@ -56,7 +55,7 @@ def swarm_config(cfg: DictConfig, model: dict | None = None) -> DictConfig:
 
 
 def larger_model(name: str, key: str) -> dict:
-    """The model keys of preset `name` (conf/model/<name>.yaml) a scale check trains with (its seq_len stays the
+    """The model keys of preset `name` (doremi/conf/model/<name>.yaml) a scale check trains with (its seq_len stays the
     data's); one line naming `key` when there is no such preset."""
     preset = MODEL_PRESETS / f"{name}.yaml"
     if not preset.is_file():
@@ -66,7 +65,7 @@ def larger_model(name: str, key: str) -> dict:
 
 
 def preset_model(preset: Path) -> dict:
-    """A model preset's settings: the schema's defaults with the preset's changes (conf/model/<name>.yaml)."""
+    """A model preset's settings: the schema's defaults with the preset's changes (doremi/conf/model/<name>.yaml)."""
     from doremi.config.schema import Model
 
     return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(Model), OmegaConf.load(preset)))

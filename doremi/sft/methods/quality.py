@@ -60,7 +60,10 @@ def pairs(example: Example) -> list[str]:
 
 def features(examples: list[Example]):
     from scipy import sparse
-    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from doremi.config.extras import needs
+
+    HashingVectorizer = needs("sklearn.feature_extraction.text", "sft", "the quality SFT set method").HashingVectorizer  # noqa: N806
 
     words = HashingVectorizer(n_features=2**16, ngram_range=(1, 2), alternate_sign=False, norm="l2")
     crossed = HashingVectorizer(n_features=2**16, analyzer=lambda pair_list: pair_list, alternate_sign=False, norm="l2")  # fmt: skip
@@ -71,7 +74,9 @@ def features(examples: list[Example]):
 
 
 def quality_set(ctx: SetContext) -> Selection:
-    from sklearn.linear_model import LogisticRegression
+    from doremi.config.extras import needs
+
+    LogisticRegression = needs("sklearn.linear_model", "sft", "the quality SFT set method").LogisticRegression  # noqa: N806
 
     seeds = seed_examples(ctx)
     pool = ctx.everything()

@@ -107,7 +107,10 @@ class HFCausalLM(nn.Module):
 
     def add_lora(self, r: int, alpha: float, dropout: float, target_modules) -> None:
         """Wrap the transformers model in peft's LoRA: only the adapters train (sft.lora)."""
-        from peft import LoraConfig, get_peft_model
+        from doremi.config.extras import needs
+
+        peft = needs("peft", "sft", "sft.lora (LoRA)")
+        LoraConfig, get_peft_model = peft.LoraConfig, peft.get_peft_model  # noqa: N806
 
         config = LoraConfig(
             r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",

@@ -1,0 +1,1 @@
+"""Mixture reports: plots and a readable Markdown / HTML page."""
