@@ -1,1 +1,0 @@
-"""Mixture reports: plots and a readable Markdown / HTML page."""
