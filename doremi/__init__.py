@@ -17,8 +17,15 @@ import warnings
 from doremi import methods
 from doremi.config import schema
 from doremi.config.version import VERSION as __version__
+from doremi.sft import methods as sft_methods
 
-schema.register(methods.sections())  # known to Hydra before any config is composed
+def _register_schema() -> None:
+    """The schema as Hydra knows it: the generic sections and those every registered method brings (both kinds)."""
+    schema.register([*methods.sections(), *sft_methods.sections()])
+
+
+methods.REGISTRY.changed = sft_methods.REGISTRY.changed = _register_schema  # a plug-in registered later brings its sections
+_register_schema()  # known to Hydra before any config is composed
 
 _WHERE = {
     "DoremiError": "doremi.config.errors",

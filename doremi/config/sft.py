@@ -41,7 +41,6 @@ class SftLearn:
     batch_size: int = s(16, "chats per step, every source in every batch", ge=1)
 
 
-SFT_METHODS = ["random", "stratified", "lima", "longest", "ifd", "quality", "diverse", "learned"]
 
 
 @dataclass
@@ -60,7 +59,7 @@ class SftCompare(Design):
     """stage=sft_compare: every SFT set method of `methods` selects sft.budget examples from the same pools; each
     set fine-tunes the same base with the same seeds and is scored on the same dev set."""
 
-    methods: List[str] = s(list(SFT_METHODS), "SFT set methods judged side by side; random and stratified always run")  # fmt: skip
+    methods: List[str] = s(["all"], "SFT set methods judged side by side (all: every registered one); random and stratified always run")  # fmt: skip
     seeds: int = s(3, "fine-tunes of every set with design=single (seeds `seed`, `seed`+1, ...); the budget the screen design keeps within; with resolution, the pilot", ge=1)  # fmt: skip
     resolution: Optional[Number] = s(None, "nats/token: the pilot (sft.compare.seeds, 3 or more) measures the noise, then each set in contention gets the seeds that bring its interval against random to this half-width (Stein's two stages, one stage of judging; null: sft.compare.design)", gt=0)  # fmt: skip
     max_seeds: int = s(16, "sft.compare.resolution: the most seeds a set gets", ge=1)

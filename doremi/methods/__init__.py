@@ -5,7 +5,9 @@ that fingerprint it and the settings sections it brings, `learn(context) -> mixt
 doremi-mixture/v1 format with `provenance.method` and `provenance.cost`), its section of the report
 and, for an online method, its training-time part. Everything that is one method's lives in its
 folder here (or its module, when it is a few lines); adding a method means adding that folder and one
-entry in `_registry()`. Nothing outside this folder names a method: generic code asks the registry.
+entry in `_builtins()`. A method of another package plugs in through the `doremi.methods` entry-point group or
+`register(method)` (doremi.config.registry). Nothing outside this folder names a method: generic code asks the
+registry.
 
 What every method may import: doremi.config, doremi.data, doremi.store, doremi.training,
 doremi.outputs (plan, plots), doremi.stats. Never a stage: what a method needs of the stages reaches it
@@ -21,25 +23,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from doremi.config.errors import DoremiError
+from doremi.config.registry import Registry
 from doremi.methods.base import LearnContext, Method, OnlineSetup, ReportContext  # noqa: F401  (plug-ins import them from here)
 
 
-def _registry() -> dict[str, Method]:
+def _builtins() -> list[Method]:
     from doremi.methods import aioli, baselines, doremi, mixing_law, odm, regmix
 
-    methods = [doremi.METHOD, *baselines.METHODS, regmix.METHOD, mixing_law.METHOD, odm.METHOD, aioli.METHOD]
-    methods += doremi.VARIANTS
-    return {m.name: m for m in methods}
+    return [doremi.METHOD, *baselines.METHODS, regmix.METHOD, mixing_law.METHOD, odm.METHOD, aioli.METHOD, *doremi.VARIANTS]  # fmt: skip
 
 
-def sections() -> list[tuple[str, type, str]]:
-    """The settings sections the methods bring, (key, dataclass, doc), each once, for the schema."""
-    out = {}
-    for method in _registry().values():
-        for key, cls, doc in method.sections:
-            if out.setdefault(key, (key, cls, doc))[1] is not cls:
-                raise DoremiError(f"two methods bring different settings sections named {key}: rename one")
-    return list(out.values())
+REGISTRY = Registry("mixture method", "doremi.methods", _builtins)
+register, unregister, sections = REGISTRY.register, REGISTRY.unregister, REGISTRY.sections
+
+
+def _registry() -> dict[str, Method]:
+    return REGISTRY.all()
 
 
 def find(name: str) -> Method | None:

@@ -192,13 +192,13 @@ def help_text() -> str:
     """`python -m doremi --help`: the stages of the stage table, then every setting of the schema with its
     default and its doc."""
     from doremi.config.settings import fields
-    from doremi.methods import _registry
+    from doremi.methods import known as mixture_methods
     from doremi.stages.graph import TABLE
 
     lines = ["python -m doremi [stage=<stage>] [key=value ...]   (Hydra overrides; the default runs stage=all)", ""]
     lines += ["Stages:"] + [f"  {name:<10} {row.doc}" for name, row in TABLE.items()]
     lines += ["  all        prepare, learn, final, report", ""]
-    lines += ["Methods (method=, compare.methods=): " + ", ".join(_registry()), ""]
+    lines += ["Methods (method=, compare.methods=): " + ", ".join(mixture_methods()), ""]
     from doremi.sft.methods import known as sft_known
 
     lines += ["SFT set methods (sft.method=, sft.compare.methods=): " + ", ".join(sft_known()), ""]

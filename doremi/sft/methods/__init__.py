@@ -1,5 +1,6 @@
 """SFT set methods behind one seam: each picks `sft.budget` examples from the same pools (the dev set already
-held out, doremi.sft.devset) and states its cost. A method is one module here and one entry in `_registry()`;
+held out, doremi.sft.devset) and states its cost. A method is one module here and one entry in `_builtins()` (a plug-in: the
+`doremi.sft_methods` entry-point group, or `register(method)`, with its own settings sections);
 stage=sft_mix runs one (`sft.method`), stage=sft_compare judges several side by side.
 
 `random` (uniform over the pool) and `stratified` (equal quotas per source) are the baselines every compare
@@ -8,16 +9,24 @@ judges against, as stratified and natural are for pretraining mixtures."""
 from __future__ import annotations
 
 from doremi.config.errors import DoremiError
+from doremi.config.registry import Registry
 from doremi.sft.methods.base import Selection, SetContext, SetMethod  # noqa: F401  (methods import them from here)
 
 BASELINES = ("random", "stratified")
 
 
-def _registry() -> dict[str, SetMethod]:
+def _builtins() -> list[SetMethod]:
     from doremi.sft.methods import baselines, diverse, ifd, learned, lima, longest, quality
 
-    methods = [*baselines.METHODS, lima.METHOD, longest.METHOD, ifd.METHOD, quality.METHOD, diverse.METHOD, learned.METHOD]  # fmt: skip
-    return {m.name: m for m in methods}
+    return [*baselines.METHODS, lima.METHOD, longest.METHOD, ifd.METHOD, quality.METHOD, diverse.METHOD, learned.METHOD]  # fmt: skip
+
+
+REGISTRY = Registry("SFT set method", "doremi.sft_methods", _builtins)
+register, unregister, sections = REGISTRY.register, REGISTRY.unregister, REGISTRY.sections
+
+
+def _registry() -> dict[str, SetMethod]:
+    return REGISTRY.all()
 
 
 def known() -> list[str]:
@@ -35,9 +44,11 @@ def resolve(name: str, key: str = "sft.method") -> SetMethod:
 
 
 def entries(names) -> list[SetMethod]:
-    """sft.compare.methods resolved, the baselines added, each once."""
+    """sft.compare.methods resolved (`all`: every registered method), the baselines added, each once."""
     out: list[SetMethod] = []
-    for name in [*[str(n) for n in names], *BASELINES]:
+    names = [str(n) for n in names]
+    names = known() if names == ["all"] else names
+    for name in [*names, *BASELINES]:
         method = resolve(name, "sft.compare.methods")
         if method not in out:
             out.append(method)

@@ -54,6 +54,7 @@ class SetMethod:
     passes: int = 0  # base-model forward passes per pool example (its cost, said before a compare trains)
     fits: int = 0  # classifier fits
     learns_quotas: bool = False  # fine-tunes a reference and a proxy from sft.learn.base (sft.learn.steps each)
+    sections: tuple[tuple[str, type, str], ...] = ()  # its settings sections: (key, dataclass, doc), in the schema
 
 
 def top(examples: list[Example], scores, budget: int) -> list[Example]:
