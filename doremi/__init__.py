@@ -19,6 +19,7 @@ from doremi.config import schema
 from doremi.config.version import VERSION as __version__
 from doremi.sft import methods as sft_methods
 
+
 def _register_schema() -> None:
     """The schema as Hydra knows it: the generic sections and those every registered method brings (both kinds)."""
     schema.register([*methods.sections(), *sft_methods.sections()])
