@@ -25,7 +25,9 @@ def _register_schema() -> None:
     schema.register([*methods.sections(), *sft_methods.sections()])
 
 
-methods.REGISTRY.changed = sft_methods.REGISTRY.changed = _register_schema  # a plug-in registered later brings its sections
+methods.REGISTRY.changed = sft_methods.REGISTRY.changed = (
+    _register_schema  # a plug-in registered later brings its sections
+)
 _register_schema()  # known to Hydra before any config is composed
 
 _WHERE = {
