@@ -106,6 +106,7 @@ MOVED = {  # the import paths of 0.5.0 that moved in 0.6.0 (to be removed in 0.8
     "doremi.stats.simulate": "doremi.compare.simulate",
     "doremi.stages.trials": "doremi.compare.mixtures",
     "doremi.stages.judge": "doremi.compare.judge",
+    "doremi.sft.learn": "doremi.methods.doremi.sft_quotas",
 }
 
 

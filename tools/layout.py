@@ -98,8 +98,8 @@ def graph_of(root: Path, top_level_only: bool = False) -> dict[str, set[str]]:
 FLOORS = (
     ("stages",),
     ("compare",),
-    ("sft",),
     ("methods",),
+    ("sft",),
     ("training",),
     ("outputs",),
     ("data",),

@@ -110,7 +110,7 @@ def context(cfg: DictConfig, data, pool: dict, folder: Path, scoring_base: tuple
         return cache["scorer"]
 
     def learn_quotas(by_source: dict) -> dict:
-        from doremi.sft.learn import learn_source_weights
+        from doremi.methods.doremi.sft_quotas import learn_source_weights
 
         base, path = load_base(cfg, data, str(cfg.sft.learn.base), "sft.learn.base")
         return learn_source_weights(

@@ -17,7 +17,7 @@ from doremi.sft.examples import Example
 class SetContext:
     """The run's config, the pool by source (dev set held out), the budget and seed, a folder of its own, and
     services: `scorer()` the base model's doremi.sft.score.Scorer (built on first use), `learn_quotas(by_source)`
-    source weights learned by Group DRO (doremi.sft.learn)."""
+    source weights learned by Group DRO (doremi.methods.doremi.sft_quotas)."""
 
     cfg: DictConfig
     pool: dict[str, list[Example]]

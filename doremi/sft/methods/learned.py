@@ -1,5 +1,5 @@
 """`learned`: LIMA's filters and dedup, then quotas per source learned by Group DRO over the sources (a reference
-fine-tuned on uniform quotas, a proxy against it: doremi.sft.learn, DoReMi's algorithm on response tokens)."""
+fine-tuned on uniform quotas, a proxy against it: doremi.methods.doremi.sft_quotas, DoReMi's algorithm on response tokens)."""
 
 from __future__ import annotations
 
