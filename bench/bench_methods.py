@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_variants import build_system_corpus, config  # noqa: E402
 
 from doremi import methods  # noqa: E402
+from doremi.pipeline.common import quiet_lightning  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
-from doremi.stages.common import quiet_lightning  # noqa: E402
 from doremi.stats.family import stein_seeds  # noqa: E402
 
 METHODS = ",".join(m for m in methods.known() if "+" not in m)  # every registered method; variants: bench_variants

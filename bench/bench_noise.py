@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import bench_corpora  # noqa: E402
 from bench_variants import config  # noqa: E402
 
+from doremi.pipeline.common import heldout_for, quiet_lightning  # noqa: E402
+from doremi.pipeline.prepared import load_prepared  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
-from doremi.stages.common import heldout_for, quiet_lightning  # noqa: E402
-from doremi.stages.prepared import load_prepared  # noqa: E402
 from doremi.stats import (
     family,  # noqa: E402
     verdict,  # noqa: E402

@@ -25,8 +25,8 @@ from doremi.compare.mixtures import probe_rows
 from doremi.data.packing import PackedData
 from doremi.methods.aioli.callback import AioliMixing
 from doremi.methods.odm.callback import OnlineMixing
+from doremi.pipeline.common import quiet_lightning
 from doremi.stages import run_stage
-from doremi.stages.common import quiet_lightning
 from doremi.training.fitting import fit_lm
 
 

@@ -29,8 +29,8 @@ from hydra import compose, initialize_config_dir
 
 from doremi.__main__ import CONFIG_DIR
 from doremi.methods.doremi.learning import train_proxy
+from doremi.pipeline.common import load_checkpoint, load_prepared, quiet_lightning, stage_dir
 from doremi.stages import run_stage
-from doremi.stages.common import load_checkpoint, load_prepared, quiet_lightning, stage_dir
 from doremi.training.fitting import fit_lm
 
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import METHODS, bench_corpora  # noqa: E402
 from bench_variants import config  # noqa: E402
 
+from doremi.pipeline.common import quiet_lightning  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
-from doremi.stages.common import quiet_lightning  # noqa: E402
 
 
 def check(name: str, data: list[str], root: Path, extra: list[str]) -> dict:
@@ -49,7 +49,7 @@ def judged_again(base: Path, board: dict, cfg) -> dict:
     """The larger runs of a scale check kept under compare/scale/, judged against stratified as stage=compare judges
     them now (doremi.stages.compare.verdicts_at_scale)."""
     from doremi.methods.common import target_of
-    from doremi.stages.common import heldout_for, load_prepared
+    from doremi.pipeline.common import heldout_for, load_prepared
     from doremi.stats.decide import scale_warning, verdicts_at_scale
 
     scale = board["scale_check"]

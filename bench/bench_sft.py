@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_variants import config  # noqa: E402
 
 from doremi.outputs.report.sft import cost_words  # noqa: E402
+from doremi.pipeline.common import quiet_lightning  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
-from doremi.stages.common import quiet_lightning  # noqa: E402
 
 TEXT_MACROS = {".B", ".I", ".BR", ".BI", ".IR", ".RB", ".RI", ".IB", ".SM", ".IP", ".Nm", ".Ar", ".Fa", ".Xr"}
 MAN_SECTIONS = {"commands": "man1", "library": "man3", "formats": "man5", "admin": "man8"}

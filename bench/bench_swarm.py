@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_methods import bench_corpora  # noqa: E402
 from bench_variants import config  # noqa: E402
 
+from doremi.pipeline.common import quiet_lightning  # noqa: E402
 from doremi.stages import run_stage  # noqa: E402
-from doremi.stages.common import quiet_lightning  # noqa: E402
 
 FITS = ("regmix", "mixing_law")
 

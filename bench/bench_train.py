@@ -43,8 +43,8 @@ from doremi.config import settings
 from doremi.config.settings import DroSettings, OptimSettings, TrainerSettings
 from doremi.data.loaders import MixtureDataModule
 from doremi.methods.doremi.group_dro import train_group_dro
+from doremi.pipeline.common import load_prepared, model_config, quiet_lightning
 from doremi.stages import run_stage
-from doremi.stages.common import load_prepared, model_config, quiet_lightning
 from doremi.training.lm import LMModule, maybe_compile
 from doremi.training.model import build_model, describe
 from doremi.training.train import fit

@@ -33,8 +33,8 @@ from hydra import compose, initialize_config_dir
 from doremi.__main__ import CONFIG_DIR
 from doremi.compare.mixtures import Candidate, train_one
 from doremi.data.packing import PackedData
+from doremi.pipeline.common import heldout_for, quiet_lightning
 from doremi.stages import run_stage
-from doremi.stages.common import heldout_for, quiet_lightning
 from doremi.stages.final import evaluation
 
 SYSTEM_SOURCES = {

@@ -107,6 +107,10 @@ MOVED = {  # the import paths of 0.5.0 that moved in 0.6.0 (to be removed in 0.8
     "doremi.stages.trials": "doremi.compare.mixtures",
     "doremi.stages.judge": "doremi.compare.judge",
     "doremi.sft.learn": "doremi.methods.doremi.sft_quotas",
+    "doremi.stages.graph": "doremi.pipeline.graph",
+    "doremi.stages.common": "doremi.pipeline.common",
+    "doremi.stages.prepared": "doremi.pipeline.prepared",
+    "doremi.stages.sft_sets": "doremi.pipeline.sft_sets",
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"```(\w+)\n(.*?)```", re.S)
-INLINE = re.compile(r"`(python -m doremi[^`]*)`")
+INLINE = re.compile(r"`(python -m doremi(?:\s[^`]*)?)`")  # the tool's command line, not a module of it
 PLACEHOLDER = {"<hub name>": "someone/corpus", "<yours>": "gpu"}
 
 
@@ -32,7 +32,7 @@ def commands() -> list[tuple[str, str]]:
     out = []
     for page, text in blocks("bash"):
         for line in text.replace("\\\n", " ").splitlines():
-            if "python -m doremi" in line:
+            if re.search(r"python -m doremi(\s|$)", line):
                 out.append((page, line.split("python -m doremi", 1)[1]))
     for page in PAGES:
         for match in INLINE.finditer(page.read_text()):

@@ -60,12 +60,20 @@ def readers_program(root: Path) -> dict:
 
     return {
         "my_lightning_module": Tiny(),
-        "trainer": pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                              enable_model_summary=False, accelerator="cpu", default_root_dir=str(root)),  # fmt: skip
+        "trainer": pl.Trainer(
+            max_steps=2,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+            default_root_dir=str(root),
+        ),  # fmt: skip
         "transformers": transformers,
         "model": transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=300)),
-        "args": transformers.TrainingArguments(output_dir=str(root / "hf-out"), max_steps=1, report_to=[],
-                                               per_device_train_batch_size=16, use_cpu=True),  # fmt: skip
+        "args": transformers.TrainingArguments(
+            output_dir=str(root / "hf-out"), max_steps=1, report_to=[], per_device_train_batch_size=16, use_cpu=True
+        ),  # fmt: skip
     }
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from doremi.config.errors import DoremiError
 from doremi.methods import known, resolve
-from doremi.stages.graph import ARTIFACTS, TABLE, locate, names, require
+from doremi.pipeline.graph import ARTIFACTS, TABLE, locate, names, require
 from doremi.stages.run import RECIPES
 
 

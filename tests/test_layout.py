@@ -67,7 +67,7 @@ def test_no_module_is_over_400_lines():
 def test_generic_sft_code_names_no_sft_method_but_asks_the_registry():
     from doremi.sft.methods import BASELINES, known
 
-    generic = ("doremi.stages.sft", "doremi.stages.graph", "doremi.sft.tune", "doremi.sft.score", "doremi.sft.devset")
+    generic = ("doremi.stages.sft", "doremi.pipeline.graph", "doremi.sft.tune", "doremi.sft.score", "doremi.sft.devset")
     # "learned" is also sft.mixture's value and its folder's name (sft.mixture=learned, the older way to ask for it)
     named = [m for m in known() if m not in (*BASELINES, "learned")]
     assert len(named) >= 5 and names_a_method(ROOT, generic, named) == []

@@ -304,7 +304,7 @@ def test_learned_quotas_without_a_base_model_name_the_stage_to_run(prepared, mak
 
 
 def test_a_set_made_before_the_fixed_dev_set_is_refused_in_one_line(tmp_path):
-    from doremi.stages.sft_sets import check_set_format
+    from doremi.pipeline.sft_sets import check_set_format
 
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "doremi-sft-mix/v1"}))
     with pytest.raises(DoremiError, match=r"dev split came from the selected set itself.* rerun stage=sft_mix with overwrite=true"):  # fmt: skip

@@ -97,6 +97,7 @@ def graph_of(root: Path, top_level_only: bool = False) -> dict[str, set[str]]:
 # doremi's folders from the top down: a folder imports only folders after it.
 FLOORS = (
     ("stages",),
+    ("pipeline",),
     ("compare",),
     ("methods",),
     ("sft",),

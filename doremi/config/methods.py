@@ -54,6 +54,7 @@ def model_preset(cfg: DictConfig, key: str) -> None:
 
     name = OmegaConf.select(cfg, key)
     from doremi.config.files import MODEL_PRESETS as presets
+
     if name is not None and presets.is_dir() and not (presets / f"{name}.yaml").is_file():
         choices = ", ".join(sorted(p.stem for p in presets.glob("*.yaml")))
         raise DoremiError(f"{key}={name}: not a model preset; choose one of {choices}")

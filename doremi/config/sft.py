@@ -41,8 +41,6 @@ class SftLearn:
     batch_size: int = s(16, "chats per step, every source in every batch", ge=1)
 
 
-
-
 @dataclass
 class SftLora:
     """Parameter-efficient fine-tuning with `peft` on a Hugging Face model (model=hf); the built-in GPT fine-tunes

@@ -1,6 +1,6 @@
 """Mixture methods behind one seam: a registry of small modules with one signature.
 
-A method is a `Method`: what it reads (artifact names of doremi.stages.graph), the settings
+A method is a `Method`: what it reads (artifact names of doremi.pipeline.graph), the settings
 that fingerprint it and the settings sections it brings, `learn(context) -> mixture dict` (the
 doremi-mixture/v1 format with `provenance.method` and `provenance.cost`), its section of the report
 and, for an online method, its training-time part. Everything that is one method's lives in its

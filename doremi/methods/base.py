@@ -22,7 +22,7 @@ class LearnContext:
     data: object  # doremi.data.packing.PackedData
     folder: Path
     name: str  # the registry entry, e.g. doremi+burn_in
-    locate: Callable[[str], Path] = None  # artifact name -> its path in this run (doremi.stages.graph.locate)
+    locate: Callable[[str], Path] = None  # artifact name -> its path in this run (doremi.pipeline.graph.locate)
     swarm: Callable[[bool], tuple[list, list]] = None  # train missing? -> (finished runs, missing ids)
     scale_check: Callable[..., dict] = None  # (weights, target kind, indices, swarm runs) -> the swarm's check
 

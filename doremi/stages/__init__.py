@@ -1,5 +1,5 @@
 """One module per stage; each is a function from a config and input files to output files.
-The stage graph (recipes, artifacts, inputs, settings) is one table: doremi.stages.graph."""
+The stage graph (recipes, artifacts, inputs, settings) is one table: doremi.pipeline.graph."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from omegaconf import DictConfig
 
 from doremi.config.errors import DoremiError
-from doremi.stages.graph import PIPELINE, STAGES, TABLE  # noqa: F401  (the graph, re-exported)
+from doremi.pipeline.graph import PIPELINE, STAGES, TABLE  # noqa: F401  (the graph, re-exported)
 from doremi.stages.run import run_recipe
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
@@ -48,8 +48,8 @@ def preflight(cfg: DictConfig) -> None:
         if stage == "sft_compare":
             sft_methods.entries(cfg.sft.compare.methods)
     if stage != "all" and not TABLE[stage].light:  # a missing or unfinished input stage, named before anything is made
-        from doremi.stages.common import declared
-        from doremi.stages.graph import ARTIFACTS, names, require
+        from doremi.pipeline.common import declared
+        from doremi.pipeline.graph import ARTIFACTS, names, require
 
         first = names(TABLE[stage].runs_first, cfg)
         for artifact in declared(stage, cfg)[0]:
@@ -57,7 +57,7 @@ def preflight(cfg: DictConfig) -> None:
                 require(cfg, artifact, stage)
     if stage == "all" or not TABLE[stage].light:
         from doremi.config.settings import lightning_choices
-        from doremi.stages.common import quiet_lightning
+        from doremi.pipeline.common import quiet_lightning
 
         quiet_lightning()
         lightning_choices(cfg)

@@ -193,7 +193,7 @@ def help_text() -> str:
     default and its doc."""
     from doremi.config.settings import fields
     from doremi.methods import known as mixture_methods
-    from doremi.stages.graph import TABLE
+    from doremi.pipeline.graph import TABLE
 
     lines = ["python -m doremi [stage=<stage>] [key=value ...]   (Hydra overrides; the default runs stage=all)", ""]
     lines += ["Stages:"] + [f"  {name:<10} {row.doc}" for name, row in TABLE.items()]

@@ -27,9 +27,9 @@ from doremi.data.mixture import resolve_mixture
 from doremi.methods import Entry, entries, resolve
 from doremi.methods.common import final_tokens, target_of
 from doremi.outputs.plan import training_flops
+from doremi.pipeline.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
+from doremi.pipeline.graph import locate, producer, require, stage_dir
 from doremi.stages import learn
-from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
-from doremi.stages.graph import locate, producer, require, stage_dir
 from doremi.stats import decide
 from doremi.stats.decide import BASELINES, scale_warning, verdicts_at_scale
 from doremi.store.files import read_json, write_json_atomic

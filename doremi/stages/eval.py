@@ -15,7 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config.errors import DoremiError
-from doremi.stages.common import commit, stage_dir, start
+from doremi.pipeline.common import commit, stage_dir, start
 from doremi.store.files import write_json_atomic
 from doremi.store.runtime import say
 

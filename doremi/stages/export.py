@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from doremi.config.errors import DoremiError
 from doremi.data.mixture import closest, load_mixture
 from doremi.outputs.export import FORMATS, export_all, export_input, export_mixture
-from doremi.stages.graph import learned_or_published, locate
+from doremi.pipeline.graph import learned_or_published, locate
 from doremi.store.files import read_json
 from doremi.store.runtime import say
 

@@ -21,8 +21,8 @@ from doremi.compare.mixtures import Candidate, schedule_average, summaries, time
 from doremi.config.settings import seeds_of
 from doremi.data.heldout import HeldOut
 from doremi.data.mixture import resolve_mixture, validate_weights
-from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, say, start
-from doremi.stages.graph import locate, method_of
+from doremi.pipeline.common import commit, heldout_for, is_main_process, load_prepared, say, start
+from doremi.pipeline.graph import locate, method_of
 from doremi.stats.decide import versus
 from doremi.store.files import read_json, write_json_atomic
 

@@ -17,8 +17,8 @@ from doremi.data.mixture import make_mixture, write_mixture
 from doremi.methods import LearnContext, Method, resolve
 from doremi.methods.common import constraints
 from doremi.outputs.plan import plan
-from doremi.stages.common import commit, load_prepared, say, start
-from doremi.stages.graph import locate, method_of, stage_dir
+from doremi.pipeline.common import commit, load_prepared, say, start
+from doremi.pipeline.graph import locate, method_of, stage_dir
 
 
 def variant_config(cfg: DictConfig, method: Method) -> DictConfig:

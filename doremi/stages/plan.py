@@ -20,8 +20,8 @@ from doremi.data import units
 from doremi.data.mixture import load_mixture, make_mixture, read_mixture, write_mixture
 from doremi.data.tokenizer import load_pretrained, load_saved
 from doremi.outputs.plan import pinned_weights, plan, training_flops
-from doremi.stages.graph import learned_or_published
-from doremi.stages.prepared import load_prepared, stage_dir
+from doremi.pipeline.graph import learned_or_published
+from doremi.pipeline.prepared import load_prepared, stage_dir
 from doremi.store.files import read_json
 from doremi.store.runtime import say
 

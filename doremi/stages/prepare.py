@@ -19,7 +19,7 @@ from doremi.data.mixture import closest
 from doremi.data.packing import PackWriter, token_dtype
 from doremi.data.shards import ShardWriter, merged_documents
 from doremi.data.tokenizer import ByteTokenizer, Tokenizer, load_pretrained, load_saved, train_bpe
-from doremi.stages.common import commit, say, stage_dir, start
+from doremi.pipeline.common import commit, say, stage_dir, start
 from doremi.store.files import write_json_atomic
 
 BATCH_DOCUMENTS = 512

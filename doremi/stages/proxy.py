@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from doremi.config.settings import seeds_of
 from doremi.data.mixture import resolve_mixture, write_mixture
 from doremi.methods.doremi.learning import check_settings, cost_so_far, learn_round, rounds_summary
-from doremi.stages.common import (
+from doremi.pipeline.common import (
     commit,
     is_main_process,
     load_checkpoint,

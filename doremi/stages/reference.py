@@ -5,7 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from doremi.data.mixture import resolve_mixture
-from doremi.stages.common import commit, load_prepared, say, start
+from doremi.pipeline.common import commit, load_prepared, say, start
 from doremi.training.fitting import fit_lm, save_lm, trained
 
 

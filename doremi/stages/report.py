@@ -13,14 +13,14 @@ from doremi.methods import known, resolve, words
 from doremi.outputs.report import plots
 from doremi.outputs.report.document import sections, terminal_summary
 from doremi.outputs.report.render import to_html, to_markdown
-from doremi.stages.common import say
-from doremi.stages.graph import locate, method_of, producer
+from doremi.pipeline.common import say
+from doremi.pipeline.graph import locate, method_of, producer
 from doremi.store.files import read_json, read_jsonl, staged_dir
 
 
 def finished(cfg: DictConfig, artifact: str) -> dict | None:
     """An artifact of a finished stage (checked against what its stage recorded), or None."""
-    from doremi.stages.graph import require
+    from doremi.pipeline.graph import require
 
     path = locate(cfg, artifact)
     done = (producer(cfg, artifact) / "done.json").is_file()
@@ -33,8 +33,8 @@ def learned(cfg: DictConfig, board: dict | None) -> tuple[DictConfig, dict]:
     """The mixture the report describes: after a compare that published its recommendation (mixtures/<name>.json),
     the recommended method's, which is what other trainers import; else the run's learned mixture (with only a
     leaderboard, the recommended method's)."""
+    from doremi.pipeline.graph import require
     from doremi.stages.compare import with_method
-    from doremi.stages.graph import require
 
     if board and (board.get("published") or finished(cfg, "learned_mixture") is None):
         cfg = with_method(cfg, board["recommendation"]["method"])

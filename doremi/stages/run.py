@@ -1,5 +1,5 @@
 """Running one stage's recipe under the stage's lock. The only module that imports recipes by name: the
-stage table (doremi.stages.graph) names stages, a stage's recipe is the module of its name (the stage list is written once), and recipes never
+stage table (doremi.pipeline.graph) names stages, a stage's recipe is the module of its name (the stage list is written once), and recipes never
 import this module (a recipe that runs other stages, as learn runs a method's stages, is handed
 `run_recipe` as its `runner`), so imports run one way: here -> recipes -> the table -> methods."""
 
@@ -10,7 +10,7 @@ import inspect
 
 from omegaconf import DictConfig
 
-from doremi.stages.graph import TABLE
+from doremi.pipeline.graph import TABLE
 
 RECIPES = {name: f"doremi.stages.{name}" for name in TABLE}  # a stage's recipe is the module of its name
 

@@ -17,9 +17,9 @@ from doremi.config import settings
 from doremi.config.errors import DoremiError
 from doremi.config.settings import SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
+from doremi.pipeline.common import commit, heldout_for, is_main_process, load_prepared, say, stage_dir, start
+from doremi.pipeline.sft_sets import check_set_format, load_base
 from doremi.sft.tune import check_lora, encode, fine_tune, response_sums, steps_of
-from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, say, stage_dir, start
-from doremi.stages.sft_sets import check_set_format, load_base
 from doremi.store.files import write_atomic, write_json_atomic
 from doremi.training.fitting import save_hf_beside
 from doremi.training.model import build_model

@@ -21,10 +21,10 @@ from doremi.config.keys import digest
 from doremi.data.tokenizer import load_saved
 from doremi.outputs.plan import training_flops
 from doremi.outputs.report.sft import summary_text
+from doremi.pipeline.common import commit, heldout_for, is_main_process, load_prepared, say, start
+from doremi.pipeline.sft_sets import check_budget, context, load_base, pools_and_dev, write_jsonl, write_set
 from doremi.sft.methods import BASELINES, SetMethod, entries
 from doremi.sft.tune import check_lora, encode, steps_of
-from doremi.stages.common import commit, heldout_for, is_main_process, load_prepared, say, start
-from doremi.stages.sft_sets import check_budget, context, load_base, pools_and_dev, write_jsonl, write_set
 from doremi.stats import decide
 from doremi.store.files import read_json, write_json_atomic
 
@@ -49,7 +49,7 @@ def design_of(cfg: DictConfig, distinct: int) -> decide.Design:
 
 
 def run(cfg: DictConfig, runner=None) -> str | None:
-    from doremi.stages.graph import TABLE, locate, names, stage_dir
+    from doremi.pipeline.graph import TABLE, locate, names, stage_dir
 
     for stage in names(TABLE["sft_compare"].runs_first, cfg):  # a first compare on a fresh run_dir is one command
         if not (stage_dir(cfg, stage) / "done.json").is_file() and runner is not None:

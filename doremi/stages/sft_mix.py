@@ -13,9 +13,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from doremi.config.errors import DoremiError
+from doremi.pipeline.common import commit, load_prepared, say, start
+from doremi.pipeline.sft_sets import check_budget, context, pools_and_dev, write_set
 from doremi.sft.methods import resolve
-from doremi.stages.common import commit, load_prepared, say, start
-from doremi.stages.sft_sets import check_budget, context, pools_and_dev, write_set
 
 
 def method_name(cfg: DictConfig) -> str:

@@ -31,8 +31,8 @@ from doremi.config.files import MODEL_PRESETS
 from doremi.data.mixture import resolve_mixture
 from doremi.methods.swarm.runs import read_runs, run_id, sample_mixture
 from doremi.outputs.plan import training_flops
-from doremi.stages.common import heldout_for, load_prepared, model_config
-from doremi.stages.graph import locate, stage_dir
+from doremi.pipeline.common import heldout_for, load_prepared, model_config
+from doremi.pipeline.graph import locate, stage_dir
 from doremi.store.files import read_json, write_json_atomic, write_text_atomic
 from doremi.store.runtime import is_main_process, say
 from doremi.training.fitting import fit_lm, trained

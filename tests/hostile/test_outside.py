@@ -9,9 +9,9 @@ import pytest
 
 from doremi.config.errors import DoremiError
 from doremi.outputs.report.render import to_markdown
+from doremi.pipeline.common import recover_swap, swap_in
 from doremi.stages import run_stage
 from doremi.stages.cli import check_command_line, compose_checked
-from doremi.stages.common import recover_swap, swap_in
 from doremi.store.files import no_links
 from tests.conftest import domains_override, synthetic_domains
 
@@ -173,7 +173,7 @@ def test_a_planted_checkpoint_is_refused_without_running_it(tmp_path, make_cfg, 
     folder.mkdir(parents=True)
     (folder / "step-00000010.ckpt").write_bytes(pickle.dumps(Payload()))
     cfg = make_cfg(domains_override(files), "stage=reference", "resume=auto")
-    from doremi.stages.common import stage_settings
+    from doremi.pipeline.common import stage_settings
 
     (tmp_path / "run" / "reference.partial" / "settings.json").write_text(json.dumps(stage_settings(cfg, "reference")))
     with pytest.raises(DoremiError, match=r"step-00000010.ckpt is not a checkpoint this tool wrote"):

@@ -88,7 +88,7 @@ def test_a_foreign_checkpoint_is_refused_before_lightning_resumes(run, tmp_path,
     from hydra import compose, initialize_config_dir
 
     from doremi.__main__ import CONFIG_DIR
-    from doremi.stages.common import stage_settings
+    from doremi.pipeline.common import stage_settings
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[*base, "stage=reference"])

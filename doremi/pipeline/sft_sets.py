@@ -16,11 +16,11 @@ from doremi.config.settings import DroSettings, SftSettings, TrainerSettings
 from doremi.data.tokenizer import load_saved
 from doremi.outputs.export import ExportInput, export_mixture
 from doremi.outputs.export.formats import llama_factory_dataset_info
+from doremi.pipeline.common import load_checkpoint, say, stage_dir
 from doremi.sft.demo import demo_pool
 from doremi.sft.devset import hold_out
 from doremi.sft.examples import Example, read_pools
 from doremi.sft.methods import SetContext
-from doremi.stages.common import load_checkpoint, say, stage_dir
 from doremi.store.files import safe_file_name, write_json_atomic
 
 SET_FORMAT = "doremi-sft-mix/v2"  # v2: dev.jsonl is the fixed dev set held out of the pools before any selection

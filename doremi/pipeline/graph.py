@@ -205,7 +205,7 @@ def _sft_mix_inputs(cfg: DictConfig) -> tuple[str, ...]:
     method = resolve(name)
     models = {"reference": ("reference_model",), "final": ("final_model",)}
     out: tuple[str, ...] = ()
-    if method.uses_base:
+    if method.uses_base and not method.learns_quotas:  # a method learning quotas fine-tunes from sft.learn.base
         out += ("prepared", *_sft_base(cfg))
     if method.learns_quotas:
         out += ("prepared", *models.get(str(cfg.sft.learn.base), ()))

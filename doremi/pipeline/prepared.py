@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from doremi.config.errors import DoremiError
 from doremi.data.packing import PackedData
-from doremi.stages.graph import stage_dir  # noqa: F401  (stages import it from here)
+from doremi.pipeline.graph import stage_dir  # noqa: F401  (stages import it from here)
 
 
 def load_prepared(cfg: DictConfig) -> PackedData:

@@ -19,8 +19,8 @@ from doremi.data.heldout import (
     heldout_for,  # noqa: F401  (stages import it from here)
 )
 from doremi.data.packing import PackedData
-from doremi.stages.graph import TABLE, names, producer
-from doremi.stages.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
+from doremi.pipeline.graph import TABLE, names, producer
+from doremi.pipeline.prepared import load_prepared, stage_dir  # noqa: F401  (stages import them from here)
 from doremi.store.checkpoints import read_model
 from doremi.store.files import no_links, write_atomic, write_json_atomic
 from doremi.store.files import read_record as bookkeeping
@@ -52,7 +52,7 @@ _select, _flat = select, flat  # the names of 0.6.0
 
 
 def declared(stage: str, cfg: DictConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The stage's row of the stage graph (doremi.stages.graph): the artifacts it reads and the
+    """The stage's row of the stage graph (doremi.pipeline.graph): the artifacts it reads and the
     keys whose values decide its output."""
     row = TABLE[stage]
     return names(row.inputs, cfg), names(row.settings, cfg)
@@ -61,7 +61,7 @@ def declared(stage: str, cfg: DictConfig) -> tuple[tuple[str, ...], tuple[str, .
 def stage_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     """What decides a stage's output: its settings, the files they name, and each input's fingerprint
     (the done.json of the stage that made it). A missing or unfinished input is one error naming it."""
-    from doremi.stages.graph import ARTIFACTS, require
+    from doremi.pipeline.graph import ARTIFACTS, require
 
     inputs, keys = declared(stage, cfg)
     settings: dict[str, Any] = {}
@@ -238,7 +238,7 @@ def commit(out: StageOutput) -> Path:
             shutil.rmtree(directory)
         (out.tmp / "settings.json").unlink(missing_ok=True)
         copy_published(out.tmp, out.publish, out.stage)  # published before the stage counts as done
-        from doremi.stages.graph import recorded_outputs
+        from doremi.pipeline.graph import recorded_outputs
 
         record = {"settings": out.settings, "fingerprint": fingerprint(out.settings)}
         if out.stage in TABLE:
