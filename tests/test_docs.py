@@ -34,6 +34,8 @@ def commands() -> list[tuple[str, str]]:
         for line in text.replace("\\\n", " ").splitlines():
             if re.search(r"python -m doremi(\s|$)", line):
                 out.append((page, line.split("python -m doremi", 1)[1]))
+            elif re.search(r"^torchrun .* -m doremi(\s|$)", line):  # a GPU launch: its settings are checked, not run
+                out.append((page, line.split("-m doremi", 1)[1]))
     for page in PAGES:
         for match in INLINE.finditer(page.read_text()):
             out.append((page.relative_to(ROOT).as_posix(), match.group(1).split("python -m doremi", 1)[1]))

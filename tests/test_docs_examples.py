@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,8 +23,8 @@ PATHS = {"runs/demo/final/doremi/": "runs/demo/final/stratified/"}
 
 @pytest.fixture(scope="module")
 def quick_start(tmp_path_factory) -> Path:
-    """A folder holding runs/demo (prepared, a final model with its Hugging Face checkpoint), mixtures/demo.json
-    and mine.json."""
+    """A folder holding runs/demo (prepared, a final model with its Hugging Face checkpoint), mixtures/demo.json,
+    mine.json and the tutorial's Megatron export demo.txt."""
     from hydra import compose, initialize_config_dir
 
     from doremi.__main__ import CONFIG_DIR
@@ -36,6 +38,16 @@ def quick_start(tmp_path_factory) -> Path:
     (root / "mixtures").mkdir(exist_ok=True)
     shutil.copy(ROOT / "mixtures" / "demo.json", root / "mixtures" / "demo.json")
     (root / "mine.json").write_text(json.dumps({"weights": {"a": 0.25, "b": 0.75}}))
+    export = [
+        sys.executable,
+        "-m",
+        "doremi",
+        "stage=export",
+        "mixture=mixtures/demo.json",
+        "format=megatron",
+        "out=demo.txt",
+    ]
+    subprocess.run(export, cwd=root, check=True, capture_output=True)  # the tutorial's export, for Megatron's reader
     return root
 
 
