@@ -118,18 +118,26 @@ class _Moved(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Asked first: none of the old paths exists any more, and a module below an old package
     (`doremi.model.gpt`) must be the new one itself, never a second copy of it."""
 
+    def __init__(self):
+        self.saved: dict[str, tuple] = {}  # old name -> (the real module's own spec, whether it had a __path__)
+
     def find_spec(self, name, path=None, target=None):
         return importlib.util.spec_from_loader(name, self, is_package=True) if new_name(name) else None
 
     def create_module(self, spec):
         new = new_name(spec.name)
-        warnings.warn(
-            f"{spec.name} moved to {new} (doremi 0.6.0); import it from there", DeprecationWarning, stacklevel=3
-        )
-        return importlib.import_module(new)
+        warnings.warn(f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=3)
+        module = importlib.import_module(new)
+        self.saved[spec.name] = (module.__spec__, hasattr(module, "__path__"))
+        return module
 
     def exec_module(self, module):
-        pass
+        """importlib has just labelled the real module with the old path's spec (and a package's empty __path__):
+        put its own back, so that it stays what it is (importlib.reload included)."""
+        own, had_path = self.saved.pop(module.__spec__.name)
+        module.__spec__ = own
+        if not had_path and hasattr(module, "__path__"):
+            del module.__path__
 
 
 def new_name(name: str) -> str | None:

@@ -24,3 +24,16 @@ def test_every_old_path_names_a_module_that_exists():
         importlib.import_module(new)
     assert new_name("doremi.report.plots") == "doremi.outputs.report.plots"  # below a moved package
     assert new_name("doremi.data.sampler") is None  # a path that did not move is left alone
+
+
+@pytest.mark.parametrize("old", ["doremi.verdict", "doremi.stages.trials", "doremi.model"])
+def test_an_old_path_leaves_the_real_module_as_it_was_and_reload_works(old):
+    """Importing an old path used to relabel the real module (its __spec__ the old path's, an empty __path__ on a
+    plain module), and a later importlib.reload silently did nothing."""
+    new = importlib.import_module(new_name(old))
+    was_package = hasattr(new, "__path__")
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning):
+        importlib.import_module(old)
+    assert new.__spec__.name == new_name(old) and hasattr(new, "__path__") == was_package
+    assert importlib.reload(new) is new and new.__spec__.name == new_name(old)
