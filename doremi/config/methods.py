@@ -104,7 +104,7 @@ class Compare(Design):
 
 @dataclass
 class Warn:
-    """When to say that the learned weights should not be trusted (see README)."""
+    """When to say that the learned weights should not be trusted (docs/guides/troubleshooting.md)."""
 
     reference_gain: Number = s(0.05, "the reference's held-out loss on a domain is within this fraction of its unigram entropy", ge=0, le=1)  # fmt: skip
     transient_share: Number = s(0.3, "the first 10% of averaged steps make more than this share of the weights' distance from uniform", ge=0, le=1)  # fmt: skip

@@ -148,7 +148,7 @@ class Final:
     batch_size: int = s("${trainer.batch_size}", "sequences per step", ge=1)
     eval_every: int = s(50, "steps between held-out evaluations", ge=1)
     eval_chunks: Optional[int] = s(64, "held-out sequences per domain, evenly spread over its held-out split (null: all of them)", ge=1)  # fmt: skip
-    average: str = s("none", "the scored model: none (the raw weights) | ema | lawa (averages of the weights; measured on 3 corpora: no less noise, see README)", choices=("none", "ema", "lawa"))  # fmt: skip
+    average: str = s("none", "the scored model: none (the raw weights) | ema | lawa (averages of the weights; measured on 3 corpora: no less noise, docs/results.md)", choices=("none", "ema", "lawa"))  # fmt: skip
     ema_decay: Number = s(0.99, "final.average=ema: the decay per optimizer step", gt=0, lt=1)
     lawa_every: int = s(10, "final.average=lawa: optimizer steps between snapshots", ge=1)
     lawa_count: int = s(5, "final.average=lawa: the last snapshots averaged", ge=1)
@@ -180,7 +180,7 @@ class Eval:
 
 @dataclass
 class Plan:
-    """stage=plan: the learned mixture made feasible for the real run (see README)."""
+    """stage=plan: the learned mixture made feasible for the real run (docs/guides/planning.md)."""
 
     mixture: Optional[str] = s(None, "the mixture to plan from (default: mixtures/<name>.json)")
     token_budget: Optional[Number] = s(None, "tokens the real run trains on (required)", ge=1)

@@ -209,7 +209,13 @@ def help_text() -> str:
         if isinstance(default, bool):
             shown = str(default).lower()
         lines.append(f"  {key} = {shown}" + (f"   # {f.metadata['doc']}" if f.metadata.get("doc") else ""))
-    lines += ["", "Config groups: model=tiny|small|hf|hf-120m|hf-280m, tokenizer=byte|bpe|pretrained, data=default",
+    from doremi.outputs.export.formats import FORMATS
+
+    groups = ", ".join(
+        f"{g}=" + "|".join(sorted(p.stem for p in (config_files.CONFIG_DIR / g).glob("*.yaml"))) for g in ("model", "tokenizer", "data")
+    )  # fmt: skip
+    lines += ["", f"Config groups (presets, doremi/conf/): {groups}",
+              f"Export formats (stage=export format=): {'|'.join(FORMATS)}|all (every format, with a README.md)",
               "Renamed: prepare.from is prepare.reuse (the old name still works).",
               "More: docs/index.md (getting started, concepts, guides, reference: docs/reference/settings.md)."]  # fmt: skip
     return "\n".join(lines)
