@@ -164,8 +164,11 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
     names = [c.name for c in confirmed]
     confirm_trials = as_trials(raw, {n: o for n, o in shared.items() if n in names}, setup, names, design.confirm)
     decided = judge(confirm_trials, setup, halves[1])
-    verdicts = {n: (decided[n] if n in decided else screened[n]) for n in screened}
+    # a confirmed contestant is decided against the control on the confirmation; against a baseline that was not
+    # confirmed with it, the screen's verdict describes it
+    verdicts = {n: {**screened[n], **decided.get(n, {})} for n in screened}
     stage = {n: "confirmed" if n in decided else "screened out" for n in screened}
+    stage.update({n: f"{control}'s models" for n in sharing_control})
     return Outcome(raw, as_trials(raw, shared, setup), verdicts, stage, [n for n in picked if n in decided], design,
                    {"screen": "first half", "confirm": "second half"},
                    {"seeds": design.seeds, "picked": picked})  # fmt: skip
