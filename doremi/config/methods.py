@@ -15,7 +15,7 @@ from doremi.config.fields import Number, s
 
 @dataclass
 class Dro:
-    """Group DRO (DESIGN.md): the update's step size and smoothing, its variants, collapse warnings."""
+    """Group DRO (docs/concepts/algorithm.md): the update's step size and smoothing, its variants, collapse warnings."""
 
     eta: Number = s(1.0, "step size of the exponentiated-gradient update (paper: 1)", gt=0)
     smoothing: Number = s(1.0e-3, "c: mix of uniform weights kept in every update (paper: 1e-3)", ge=0, lt=1)

@@ -11,7 +11,7 @@ for the one t > 0 that makes the weights sum to 1 (the KKT conditions of the con
 problem: log(w_i/q_i) is the same constant for every domain whose box does not bind). So
 with no binding constraint w = q; a capped domain gets exactly its cap and the others keep
 their learned ratios to each other. KL(w || q) is the divergence the learned mixture's own
-update works in (exponentiated gradient, DESIGN.md), and it keeps a domain with q_i = 0 at 0.
+update works in (exponentiated gradient, docs/concepts/algorithm.md), and it keeps a domain with q_i = 0 at 0.
 
 The default of 4 epochs follows Muennighoff et al. (2023, "Scaling Data-Constrained Language
 Models"): up to about 4 epochs of repeated data were almost as good as unique data, and the

@@ -1,7 +1,7 @@
 """The parts a Group DRO module is built from, each with its own state.
 
 - `DomainWeights`: alpha_t and its running state (buffers, so checkpoints carry them),
-  the update of DESIGN.md (doremi.methods.doremi.dro), its averaging, diagnostics and collapse warnings.
+  the update of docs/concepts/algorithm.md (doremi.methods.doremi.dro), its averaging, diagnostics and collapse warnings.
 - `ReferenceScorer`: the frozen reference's per-token losses, live (a forward pass) or
   cached (doremi.methods.doremi.cache, with the live forward for any row the cache lacks).
 - `BatchDraw`: the resampling variant's draw of each step's batch with alpha_{t-1}, its

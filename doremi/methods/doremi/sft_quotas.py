@@ -7,7 +7,7 @@ in place of chunks:
    fine-tuned on uniform quotas: every batch holds every source equally (the reference);
 2. the same base is fine-tuned again with Group DRO against it: the excess loss is
    counted on response tokens only (the chats' loss masks), and the weights move by the
-   exponentiated-gradient update of DESIGN.md (`dro.*`: eta, smoothing, variants);
+   exponentiated-gradient update of docs/concepts/algorithm.md (`dro.*`: eta, smoothing, variants);
 3. the averaged weights become the quotas.
 
 Writes `<out>/trajectory.jsonl` (one line per step, the proxy's format), `<out>/mixture.json`
