@@ -147,8 +147,17 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
         trials = as_trials(raw, shared, setup)
         verdicts = judge(trials, setup, documents, stein)
         names = [c.name for c in contestants]
-        return Outcome(raw, trials, verdicts, {n: "single" for n in names}, family_of(names, shared, control),
-                       design, {"judged": "second half" if setup.split else "all"}, None, stein)  # fmt: skip
+        return Outcome(
+            raw,
+            trials,
+            verdicts,
+            {n: "single" for n in names},
+            family_of(names, shared, control),
+            design,
+            {"judged": "second half" if setup.split else "all"},
+            None,
+            stein,
+        )
     train_on(contestants, design.seeds, raw, shared)
     screened = judge(as_trials(raw, shared, setup), setup, halves[0])
     sharing_control = {n for n, owner in shared.items() if owner == control}  # the control's models: nothing to confirm
@@ -169,9 +178,16 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
     verdicts = {n: {**screened[n], **decided.get(n, {})} for n in screened}
     stage = {n: "confirmed" if n in decided else "screened out" for n in screened}
     stage.update({n: f"{control}'s models" for n in sharing_control})
-    return Outcome(raw, as_trials(raw, shared, setup), verdicts, stage, [n for n in picked if n in decided], design,
-                   {"screen": "first half", "confirm": "second half"},
-                   {"seeds": design.seeds, "picked": picked})  # fmt: skip
+    return Outcome(
+        raw,
+        as_trials(raw, shared, setup),
+        verdicts,
+        stage,
+        [n for n in picked if n in decided],
+        design,
+        {"screen": "first half", "confirm": "second half"},
+        {"seeds": design.seeds, "picked": picked},
+    )
 
 
 def family_of(names: list[str], shared: dict, control: str) -> list[str]:

@@ -53,9 +53,13 @@ def online_part(candidate: Candidate, data, where: Path, cfg: DictConfig, seed: 
             "training-time part; relearn it (stage=learn) or give a fixed mixture"
         )
     setup = OnlineSetup(
-        data.domains, dict(candidate.online), where / "schedule.jsonl", int(cfg.final.max_steps), seed,
+        data.domains,
+        dict(candidate.online),
+        where / "schedule.jsonl",
+        int(cfg.final.max_steps),
+        seed,
         probe=lambda per_domain: probe_rows(data, per_domain, seed),
-    )  # fmt: skip
+    )
     return method.online(setup)
 
 
@@ -79,9 +83,17 @@ def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_
     part = online_part(candidate, data, where, cfg, seed)
     callbacks = [part] if part is not None else None
     module = fit_lm(
-        cfg, data, candidate.weights, cfg.final, where, f"final:{candidate.name}:seed-{seed}",
-        int(cfg.final.eval_every), heldout, seed, callbacks=callbacks,
-    )  # fmt: skip
+        cfg,
+        data,
+        candidate.weights,
+        cfg.final,
+        where,
+        f"final:{candidate.name}:seed-{seed}",
+        int(cfg.final.eval_every),
+        heldout,
+        seed,
+        callbacks=callbacks,
+    )
     result = {
         "seed": seed,
         "weights": dict(zip(data.domains, candidate.weights)),
@@ -111,8 +123,13 @@ def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
     settings = flat_settings(cfg, FINAL_SETTINGS)
     for key in NOT_A_TRIALS:  # what decides which trials run, not what one trial trains
         settings.pop(key, None)
-    spec = {"settings": settings, "data": data.manifest.get("data_hash"), "weights": [round(w, 12) for w in candidate.weights],
-            "online": candidate.online, "seed": int(seed)}  # fmt: skip
+    spec = {
+        "settings": settings,
+        "data": data.manifest.get("data_hash"),
+        "weights": [round(w, 12) for w in candidate.weights],
+        "online": candidate.online,
+        "seed": int(seed),
+    }
     return f"{candidate.name}-seed-{seed}-{digest(spec)}"
 
 
@@ -195,8 +212,16 @@ def trial_list(candidates: list[Candidate], seeds: list[int]) -> list[tuple[Cand
     return [(candidate, seed) for candidate in distinct(candidates)[0] for seed in seeds]
 
 
-def train_all(cfg, data, candidates: list[Candidate], seeds, heldout, folder: Path, save_first: Path | None = None,
-              shared_trials: bool = False):  # fmt: skip
+def train_all(
+    cfg,
+    data,
+    candidates: list[Candidate],
+    seeds,
+    heldout,
+    folder: Path,
+    save_first: Path | None = None,
+    shared_trials: bool = False,
+):
     """Every candidate x seed; (results {name: {seed: result}}, shared {name: the name whose trials it reuses}).
     The first candidate's first seed is saved as `save_first` (model.pt)."""
     _, shared = distinct(candidates)

@@ -24,8 +24,17 @@ from doremi.store.runtime import is_main_process, say
 from doremi.store.trials import train_once
 from doremi.training.lm import heldout_scores
 
-TRIAL_SETTINGS = ("sft.epochs", "sft.batch_size", "sft.lr", "sft.min_lr_ratio", "sft.betas", "sft.weight_decay",
-                  "sft.dropout_top", "sft.lora", *TRAINING)  # fmt: skip
+TRIAL_SETTINGS = (
+    "sft.epochs",
+    "sft.batch_size",
+    "sft.lr",
+    "sft.min_lr_ratio",
+    "sft.betas",
+    "sft.weight_decay",
+    "sft.dropout_top",
+    "sft.lora",
+    *TRAINING,
+)
 
 
 class Sets:
@@ -40,7 +49,9 @@ class Sets:
 
     def key(self, method: SetMethod) -> str:
         spec = {k: flat(k, select(self.cfg, k)) for k in method.settings}
-        spec.update(method=method.name, pool=self.pool_key, budget=int(self.cfg.sft.budget), seed=int(self.cfg.sft.seed))  # fmt: skip
+        spec.update(
+            method=method.name, pool=self.pool_key, budget=int(self.cfg.sft.budget), seed=int(self.cfg.sft.seed)
+        )
         if method.uses_base:
             spec["base"] = self.base_key
             spec["base learned"] = str(self.cfg.sft.learn.base)
@@ -54,15 +65,22 @@ class Sets:
             examples = [Example(**json.loads(line)) for line in (folder / "set.jsonl").read_text().splitlines()]
             if digest([ex.id for ex in examples]) == record["set"]:
                 return examples, record
-            raise DoremiError(f"{folder / 'set.jsonl'} is not the set its selection recorded (edited or replaced): delete {folder} and rerun")  # fmt: skip
+            raise DoremiError(
+                f"{folder / 'set.jsonl'} is not the set its selection recorded (edited or replaced): delete {folder} and rerun"
+            )
         with stage_lock(self.cfg.run_dir, f"trial-{folder.name}", wait=True):  # parallel trial jobs select once
             if (folder / "selection.json").is_file():
                 return self.get(method)
             say(f"[sft_compare] {method.name}: selecting {self.cfg.sft.budget} examples")
             started = time.perf_counter()
             chosen = method.select(self.context(self.cfg, self.data, self.pool, folder, self.base))
-            record = {"method": method.name, "set": digest([ex.id for ex in chosen.examples]), "cost": chosen.cost,
-                      "notes": chosen.notes, "seconds": time.perf_counter() - started}  # fmt: skip
+            record = {
+                "method": method.name,
+                "set": digest([ex.id for ex in chosen.examples]),
+                "cost": chosen.cost,
+                "notes": chosen.notes,
+                "seconds": time.perf_counter() - started,
+            }
             if is_main_process():
                 self.write_jsonl(folder / "set.jsonl", chosen.examples)
                 write_json_atomic(folder / "selection.json", record)  # last: it marks the set whole
@@ -81,9 +99,13 @@ class TrialTrainer:
 
     def folder(self, name: str, examples: list[Example], seed: int) -> Path:
         spec = {k: flat(k, select(self.cfg, k)) for k in TRIAL_SETTINGS}
-        spec.update(set=digest([ex.id for ex in examples]), dev=self.dev_key, seed=int(seed),
-                    base=self.base_key,
-                    heldout=self.heldout.documents)  # fmt: skip
+        spec.update(
+            set=digest([ex.id for ex in examples]),
+            dev=self.dev_key,
+            seed=int(seed),
+            base=self.base_key,
+            heldout=self.heldout.documents,
+        )
         return Path(self.cfg.run_dir) / "trials" / f"sft-{name}-seed-{seed}-{digest(spec)}"
 
     def train(self, name: str, examples: list[Example], seed: int) -> dict:

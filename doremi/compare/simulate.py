@@ -137,8 +137,16 @@ def contestants(scenario: Scenario, world: World) -> list[Simulated]:
     return [Simulated(n, world, CONTROL if n in shared or n == CONTROL else n) for n in scenario.names]
 
 
-def one_run(scenario: Scenario, rng: np.random.Generator, design: str = "screen", replicates: int = 2000,
-            resolution: dict | None = None, top: int = 2, confirm: int | None = None, screen: int = 1) -> dict:  # fmt: skip
+def one_run(
+    scenario: Scenario,
+    rng: np.random.Generator,
+    design: str = "screen",
+    replicates: int = 2000,
+    resolution: dict | None = None,
+    top: int = 2,
+    confirm: int | None = None,
+    screen: int = 1,
+) -> dict:
     """One simulated compare through the engine: what it recommends, whether what it printed holds the truth (the
     decision's one-sided bounds over its family; every two-sided interval against the control), and its runs."""
     from doremi.compare import engine
@@ -148,24 +156,40 @@ def one_run(scenario: Scenario, rng: np.random.Generator, design: str = "screen"
     seeds = list(range(scenario.seeds))
     plan = decide.plan_design(design, len(engine.distinct(players)), seeds, screen, confirm, top)
     docs = decide.Documents([f"d{i}" for i in range(scenario.domains)], world.doc_domain, world.tokens)
-    setup = engine.Setup(docs, lambda r: r["history"], scenario.key, scenario.target, int(rng.integers(1 << 30)),
-                         stage="simulate", replicates=replicates, quiet=True)  # fmt: skip
+    setup = engine.Setup(
+        docs,
+        lambda r: r["history"],
+        scenario.key,
+        scenario.target,
+        int(rng.integers(1 << 30)),
+        stage="simulate",
+        replicates=replicates,
+        quiet=True,
+    )
     outcome = engine.run(players, plan, setup, scenario.untrusted, resolution)
     costs = scenario.costs or [float(i + 1) for i in range(len(scenario.truths))]
     cost = {CONTROL: 0.0, OTHER: 0.0, **dict(zip(scenario.methods, costs))}
     rows = [
-        {"method": n, "vs": outcome.verdicts[n], "cost": {"flops": cost[n], "share_of_final_run": 0.0},
-         "notes": {"fit": {"warning": "untrusted"}} if n in scenario.untrusted else {},
-         "same_models_as": outcome.trials.shared.get(n)}
+        {
+            "method": n,
+            "vs": outcome.verdicts[n],
+            "cost": {"flops": cost[n], "share_of_final_run": 0.0},
+            "notes": {"fit": {"warning": "untrusted"}} if n in scenario.untrusted else {},
+            "same_models_as": outcome.trials.shared.get(n),
+        }
         for n in scenario.names
-    ]  # fmt: skip
+    ]
     board = engine.finish(rows, outcome, setup, "sampling", {n: {"seed_sd": 0.0} for n in scenario.names})
-    bounds_hold = all(scenario.truth(r["method"]) <= r["decision"]["bound"] for r in rows if "bound" in r.get("decision", {}))  # fmt: skip
+    bounds_hold = all(
+        scenario.truth(r["method"]) <= r["decision"]["bound"] for r in rows if "bound" in r.get("decision", {})
+    )
     judged = [r for r in rows if CONTROL in r["vs"] and r["stage"] != "screened out" and not r.get("same_models_as")]
     intervals_hold = all(
-        r["vs"][CONTROL][scenario.key]["interval"][0] <= scenario.truth(r["method"]) <= r["vs"][CONTROL][scenario.key]["interval"][1]
+        r["vs"][CONTROL][scenario.key]["interval"][0]
+        <= scenario.truth(r["method"])
+        <= r["vs"][CONTROL][scenario.key]["interval"][1]
         for r in judged
-    )  # fmt: skip
+    )
     decided = [r for r in rows if r.get("decision", {}).get("better")]
     return {
         "recommended": board["recommendation"]["method"],
@@ -174,15 +198,16 @@ def one_run(scenario: Scenario, rng: np.random.Generator, design: str = "screen"
         # a decision beside a printed interval that does not say "better", or a bound that does not lie below 0
         "contradiction": any(
             r["vs"][CONTROL][scenario.key]["verdict"] != "better" or r["decision"]["bound"] >= 0 for r in decided
-        ),  # fmt: skip
+        ),
         "runs": sum(len(per) for n, per in outcome.raw.items() if n not in outcome.trials.shared),
         "half_width": float(np.median([r["vs"][CONTROL][scenario.key]["half_width"] for r in judged] or [0.0])),
         "outcome": outcome,
     }
 
 
-def stein_run(scenario: Scenario, rng: np.random.Generator, resolution: float, most: int = 64,
-              replicates: int = 2000) -> dict:  # fmt: skip
+def stein_run(
+    scenario: Scenario, rng: np.random.Generator, resolution: float, most: int = 64, replicates: int = 2000
+) -> dict:
     """One compare with a resolution (Stein's two stages through the engine, the pilot of scenario.seeds seeds):
     every method's seeds, half-width against the control and whether its interval holds the truth."""
     plan: dict = {}

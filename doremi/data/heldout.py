@@ -58,7 +58,7 @@ class HeldOut:
     def halves(self) -> tuple[np.ndarray, np.ndarray]:
         """The two fixed halves of the documents that hold a scored token (doremi.stats.decide.split_documents):
         the first scores the swarm's fits and a compare's screen, the second decides."""
-        from doremi.stats.decide import split_documents
+        from doremi.stats.design import split_documents
 
         return split_documents(self.doc_domain, self.doc_tokens > 0)
 

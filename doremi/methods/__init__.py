@@ -30,7 +30,15 @@ from doremi.methods.base import LearnContext, Method, OnlineSetup, ReportContext
 def _builtins() -> list[Method]:
     from doremi.methods import aioli, baselines, doremi, mixing_law, odm, regmix
 
-    return [doremi.METHOD, *baselines.METHODS, regmix.METHOD, mixing_law.METHOD, odm.METHOD, aioli.METHOD, *doremi.VARIANTS]  # fmt: skip
+    return [
+        doremi.METHOD,
+        *baselines.METHODS,
+        regmix.METHOD,
+        mixing_law.METHOD,
+        odm.METHOD,
+        aioli.METHOD,
+        *doremi.VARIANTS,
+    ]
 
 
 REGISTRY = Registry("mixture method", "doremi.methods", _builtins)

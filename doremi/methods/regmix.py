@@ -38,7 +38,9 @@ def candidates(prior: np.ndarray, lo: np.ndarray, hi: np.ndarray, count: int, se
     return draws[inside]
 
 
-def best_of_samples(predict, prior, lo, hi, seed: int, count: int = 50_000, top: int = 100, kl_reg: float = 0.0) -> np.ndarray:  # fmt: skip
+def best_of_samples(
+    predict, prior, lo, hi, seed: int, count: int = 50_000, top: int = 100, kl_reg: float = 0.0
+) -> np.ndarray:
     """RegMix's search: the mean of the `top` sampled mixtures with the lowest predicted target (plus kl_reg x
     their KL from the prior)."""
     pool = candidates(prior, lo, hi, count, seed)

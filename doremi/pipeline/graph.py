@@ -238,7 +238,9 @@ def _sft_compare_inputs(cfg: DictConfig) -> tuple[str, ...]:
 def _sft_compare_first(cfg: DictConfig) -> tuple[str, ...]:
     """The stages a first stage=sft_compare runs itself when they are not finished: the pipeline up to its base
     model (and the reference that learned quotas start from)."""
-    first = {"final": ("prepare", "learn", "final"), "reference": ("prepare", "reference")}.get(str(cfg.sft.base), ("prepare",))  # fmt: skip
+    first = {"final": ("prepare", "learn", "final"), "reference": ("prepare", "reference")}.get(
+        str(cfg.sft.base), ("prepare",)
+    )
     if _learns_quotas(cfg) and str(cfg.sft.learn.base) == "reference":
         first = (*first, "reference")
     return tuple(dict.fromkeys(first))

@@ -74,7 +74,9 @@ def base_path(cfg: DictConfig, spec: str, key: str) -> tuple[Path, str]:
 def load_base(cfg: DictConfig, data, spec: str, key: str) -> tuple[dict, Path]:
     path, what = base_path(cfg, spec, key)
     if not path.exists():
-        raise DoremiError(f"{key}={spec}: {path} is not there: run {what} first (same run_dir=) or point {key} at a model.pt")  # fmt: skip
+        raise DoremiError(
+            f"{key}={spec}: {path} is not there: run {what} first (same run_dir=) or point {key} at a model.pt"
+        )
     return load_checkpoint(path, data, what), path
 
 
@@ -114,11 +116,19 @@ def context(cfg: DictConfig, data, pool: dict, folder: Path, scoring_base: tuple
 
         base, path = load_base(cfg, data, str(cfg.sft.learn.base), "sft.learn.base")
         return learn_source_weights(
-            base, path, load_saved(data.dir, data.tokenizer["kind"]), by_source, sorted(pool), folder / "learned",
-            steps=int(cfg.sft.learn.steps), batch_size=int(cfg.sft.learn.batch_size),
-            optim=sft_optim(cfg), dro=settings.of(cfg, DroSettings), run=settings.of(cfg, TrainerSettings),
+            base,
+            path,
+            load_saved(data.dir, data.tokenizer["kind"]),
+            by_source,
+            sorted(pool),
+            folder / "learned",
+            steps=int(cfg.sft.learn.steps),
+            batch_size=int(cfg.sft.learn.batch_size),
+            optim=sft_optim(cfg),
+            dro=settings.of(cfg, DroSettings),
+            run=settings.of(cfg, TrainerSettings),
             seed=int(cfg.seed),
-        )  # fmt: skip
+        )
 
     return SetContext(cfg, pool, int(cfg.sft.budget), int(cfg.sft.seed), folder, scorer, learn_quotas)
 
@@ -155,7 +165,13 @@ def write_set(
     counts = {s: sum(ex.source == s for ex in train) for s in sources}
     for source in sources:
         write_jsonl(tmp / "sources" / f"{safe_file_name(source)}.jsonl", [ex for ex in train if ex.source == source])
-    full = {"format": SET_FORMAT, "sources": sources, "train": counts, "dev": dict(Counter(ex.source for ex in dev)), **manifest}  # fmt: skip
+    full = {
+        "format": SET_FORMAT,
+        "sources": sources,
+        "train": counts,
+        "dev": dict(Counter(ex.source for ex in dev)),
+        **manifest,
+    }
     write_json_atomic(tmp / "manifest.json", full)
     positive = {s: n for s, n in counts.items() if n > 0}
     if positive:

@@ -64,9 +64,16 @@ def fine_tune(base: dict, rows: Rows, sft, run, seed: int, folder: Path, label: 
     sources = sorted(set(rows.sources))
     pl.seed_everything(int(seed), verbose=False)
     module = SFTModule(
-        base["model_config"], sources, sft.lr, sft.min_lr_ratio, list(sft.betas), sft.weight_decay, steps,
-        sft.dropout_top, run.accumulate_grad_batches,
-    )  # fmt: skip
+        base["model_config"],
+        sources,
+        sft.lr,
+        sft.min_lr_ratio,
+        list(sft.betas),
+        sft.weight_decay,
+        steps,
+        sft.dropout_top,
+        run.accumulate_grad_batches,
+    )
     module.model.load_state_dict(base["state_dict"])
     lora = int(sft.lora.r) > 0
     if lora:

@@ -212,10 +212,14 @@ def help_text() -> str:
     from doremi.outputs.export.formats import FORMATS
 
     groups = ", ".join(
-        f"{g}=" + "|".join(sorted(p.stem for p in (config_files.CONFIG_DIR / g).glob("*.yaml"))) for g in ("model", "tokenizer", "data")
-    )  # fmt: skip
-    lines += ["", f"Config groups (presets, doremi/conf/): {groups}",
-              f"Export formats (stage=export format=): {'|'.join(FORMATS)}|all (every format, with a README.md)",
-              "Renamed: prepare.from is prepare.reuse (the old name still works).",
-              "More: docs/index.md (getting started, concepts, guides, reference: docs/reference/settings.md)."]  # fmt: skip
+        f"{g}=" + "|".join(sorted(p.stem for p in (config_files.CONFIG_DIR / g).glob("*.yaml")))
+        for g in ("model", "tokenizer", "data")
+    )
+    lines += [
+        "",
+        f"Config groups (presets, doremi/conf/): {groups}",
+        f"Export formats (stage=export format=): {'|'.join(FORMATS)}|all (every format, with a README.md)",
+        "Renamed: prepare.from is prepare.reuse (the old name still works).",
+        "More: docs/index.md (getting started, concepts, guides, reference: docs/reference/settings.md).",
+    ]
     return "\n".join(lines)

@@ -66,9 +66,11 @@ def mixture_of(cfg: DictConfig, data, entry: Entry, runner) -> dict:
 def design_of(cfg: DictConfig, distinct: int) -> decide.Design:
     """compare.design at this compare's size (compare.resolution: Stein's pilot, one stage of judging)."""
     if cfg.compare.resolution:
-        return decide.plan_design("single", distinct, [int(cfg.seed) + i for i in range(int(cfg.compare.pilot_seeds))])  # fmt: skip
+        return decide.plan_design("single", distinct, [int(cfg.seed) + i for i in range(int(cfg.compare.pilot_seeds))])
     c = cfg.compare
-    return decide.plan_design(str(c.design), distinct, seeds_of(cfg, "final.seeds"), int(c.screen_seeds), c.confirm_seeds, int(c.confirm_top))  # fmt: skip
+    return decide.plan_design(
+        str(c.design), distinct, seeds_of(cfg, "final.seeds"), int(c.screen_seeds), c.confirm_seeds, int(c.confirm_top)
+    )
 
 
 def run(cfg: DictConfig, runner=None) -> str | None:
@@ -91,7 +93,7 @@ def run(cfg: DictConfig, runner=None) -> str | None:
             [float(m["weights"][d]) for d in data.domains],
             m["provenance"].get("online"),
             m["provenance"].get("method"),
-        )  # fmt: skip
+        )
         for name, m in mixtures.items()
     ]
     heldout = heldout_for(cfg, data)
@@ -135,9 +137,11 @@ def stein_settings(cfg: DictConfig, one_run: float) -> dict | None:
     resolution, most = float(cfg.compare.resolution), int(cfg.compare.max_seeds)
 
     def say_cost(plan: dict, need: dict, extra: int) -> None:
-        lists = (("out", "out after the pilot (worse than stratified)"),
-                 ("documents", "limited by their held-out documents (more seeds cannot narrow them; they keep the pilot's)"),
-                 ("unreachable", f"not reachable within compare.max_seeds={most}"))  # fmt: skip
+        lists = (
+            ("out", "out after the pilot (worse than stratified)"),
+            ("documents", "limited by their held-out documents (more seeds cannot narrow them; they keep the pilot's)"),
+            ("unreachable", f"not reachable within compare.max_seeds={most}"),
+        )
         say(
             f"[compare] compare.resolution={resolution}: the pilot of {int(cfg.compare.pilot_seeds)} seeds asks for "
             + ", ".join(f"{n} {k}" for n, k in need.items())
@@ -155,19 +159,21 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
     rows = []
     for name, mixture in mixtures.items():
         flops = float(mixture["provenance"].get("cost", {}).get("flops", 0.0))
-        rows.append({
-            "method": name,
-            "source": mixture["provenance"].get("source"),
-            "same_models_as": outcome.trials.shared.get(name),
-            "seeds": outcome.trials.seeds[name],
-            "weights": mixture["weights"],
-            "cost": {"flops": flops, "share_of_final_run": flops / one_run},
-            "average": summary[name]["average"],
-            "worst": summary[name]["worst"],
-            "epochs": summary[name]["passes"],
-            "vs": {b: v for b, v in outcome.verdicts[name].items() if b in BASELINES},
-            "notes": notes_of(mixture["provenance"], outcome.raw[name]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": name,
+                "source": mixture["provenance"].get("source"),
+                "same_models_as": outcome.trials.shared.get(name),
+                "seeds": outcome.trials.seeds[name],
+                "weights": mixture["weights"],
+                "cost": {"flops": flops, "share_of_final_run": flops / one_run},
+                "average": summary[name]["average"],
+                "worst": summary[name]["worst"],
+                "epochs": summary[name]["passes"],
+                "vs": {b: v for b, v in outcome.verdicts[name].items() if b in BASELINES},
+                "notes": notes_of(mixture["provenance"], outcome.raw[name]),
+            }
+        )
     common = engine.finish(rows, outcome, setup, "sampling", summary)
     fitted = [n for n, m in mixtures.items() if m["provenance"].get("fit")]
     if fitted:  # the swarm scores its runs on the first half (stage=swarm); the decision never reads it
@@ -183,7 +189,7 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
             "batch_size": int(cfg.final.batch_size),
             "tokens": final_tokens(cfg, data),
             "flops_per_run": one_run,
-        },  # fmt: skip
+        },
         "heldout": heldout.describe(),
         "mixtures": summary,
         "repetition_warnings": warnings,

@@ -217,7 +217,9 @@ def run_shard(cfg: DictConfig, shard: int, num_shards: int) -> None:
     tokenizer = build_tokenizer(cfg)
     seen_sources: set[str] = set()
     writer = ShardWriter(out.tmp, token_dtype(tokenizer.vocab_size))
-    for position, domain, doc_hash, split, pieces in tokenized_documents(cfg, tokenizer, seen_sources, shard, num_shards):  # fmt: skip
+    for position, domain, doc_hash, split, pieces in tokenized_documents(
+        cfg, tokenizer, seen_sources, shard, num_shards
+    ):
         writer.add_document(position, domain, split, pieces, doc_hash)
     tokenizer.save(out.tmp)
     info = {

@@ -93,9 +93,13 @@ def run(cfg: DictConfig) -> None:
     after = per_source(*response_sums(model, dev), dev.sources, sources)
     forgetting_after = heldout_average(model, heldout)
     samples = [
-        {"source": s, "prompt": m[0]["content"], "answer": generate(model, tokenizer, m[0]["content"], sft.max_new_tokens)}
+        {
+            "source": s,
+            "prompt": m[0]["content"],
+            "answer": generate(model, tokenizer, m[0]["content"], sft.max_new_tokens),
+        }
         for s, m in list(zip(dev.sources, dev.messages))[: sft.samples]
-    ]  # fmt: skip
+    ]
     model.cpu()
     if is_main_process():
         record = {**base, "state_dict": model.state_dict(), "sft": OmegaConf.to_container(cfg.sft, resolve=True)}
@@ -123,6 +127,7 @@ def run(cfg: DictConfig) -> None:
         )
     commit(out)
     say(
-        "[sft] dev loss after: " + ", ".join(f"{s} {v:.3f}" for s, v in after.items())
+        "[sft] dev loss after: "
+        + ", ".join(f"{s} {v:.3f}" for s, v in after.items())
         + f"; pretraining held-out loss {forgetting_before:.3f} -> {forgetting_after:.3f} (forgetting) -> {out.final}"
-    )  # fmt: skip
+    )

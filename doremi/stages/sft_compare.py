@@ -37,7 +37,9 @@ def target_of(cfg: DictConfig, sources: list[str]) -> tuple[str, list[int] | Non
     if unknown:
         from doremi.data.mixture import closest
 
-        raise DoremiError(f"sft.compare.target names {unknown[0]!r}, not a source of the pools{closest(unknown[0], sources)}")  # fmt: skip
+        raise DoremiError(
+            f"sft.compare.target names {unknown[0]!r}, not a source of the pools{closest(unknown[0], sources)}"
+        )
     return "target", [sources.index(s) for s in value]
 
 
@@ -54,7 +56,9 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     for stage in names(TABLE["sft_compare"].runs_first, cfg):  # a first compare on a fresh run_dir is one command
         if not (stage_dir(cfg, stage) / "done.json").is_file() and runner is not None:
             if cfg.sft.compare.get("trial") is not None:
-                raise DoremiError(f"sft.compare.trial={cfg.sft.compare.trial}: run `stage=sft_compare sft.compare.trial=-1` once first")  # fmt: skip
+                raise DoremiError(
+                    f"sft.compare.trial={cfg.sft.compare.trial}: run `stage=sft_compare sft.compare.trial=-1` once first"
+                )
             runner(cfg, stage)
     methods = entries(cfg.sft.compare.methods)
     data = load_prepared(cfg)
@@ -92,8 +96,9 @@ def run(cfg: DictConfig, runner=None) -> str | None:
             f"sft.dev_size: no response token of the dev set's {', '.join(empty)} examples fits the base model's "
             f"{length} tokens (model.seq_len): every prompt fills it; raise model.seq_len or give shorter chats"
         )
-    setup = engine.Setup(decide.Documents(sources, owner, tokens), dev_history, kind, indices, int(cfg.seed),
-                         BASELINES, "sft_compare")  # fmt: skip
+    setup = engine.Setup(
+        decide.Documents(sources, owner, tokens), dev_history, kind, indices, int(cfg.seed), BASELINES, "sft_compare"
+    )
     outcome = engine.run(contestants, design, setup, (), stein_settings(cfg))
     if not is_main_process():
         commit(out)
@@ -101,9 +106,19 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     board = leaderboard(cfg, data, chosen, outcome, setup, heldout, base[0])
     board["dev_set"] = held
     recommended = board["recommendation"]["method"]
-    write_set(out.tmp / "recommended", out.final / "recommended", sources, chosen[recommended][0], dev,
-              {"method": recommended, "recommended_by": "stage=sft_compare", "recommendation": board["recommendation"]["line"],
-               "cost": chosen[recommended][1]["cost"]})  # fmt: skip
+    write_set(
+        out.tmp / "recommended",
+        out.final / "recommended",
+        sources,
+        chosen[recommended][0],
+        dev,
+        {
+            "method": recommended,
+            "recommended_by": "stage=sft_compare",
+            "recommendation": board["recommendation"]["line"],
+            "cost": chosen[recommended][1]["cost"],
+        },
+    )
     board["published"] = str(out.final / "recommended")
     write_json_atomic(out.tmp / "leaderboard.json", board)
     commit(out)
@@ -129,7 +144,7 @@ def say_cost(cfg: DictConfig, methods: list[SetMethod], pool: dict, base: dict) 
         f"{steps} steps of {batch} chats ({how}); selection: about {passes:,} base-model forward passes"
         + (f", {learned} fine-tuning steps for learned quotas" if learned else "")
         + (f", {sum(m.fits for m in methods)} classifier fit(s)" if any(m.fits for m in methods) else "")
-    )  # fmt: skip
+    )
 
 
 def stein_settings(cfg: DictConfig) -> dict | None:
@@ -139,10 +154,15 @@ def stein_settings(cfg: DictConfig) -> dict | None:
     resolution, most = float(cfg.sft.compare.resolution), int(cfg.sft.compare.max_seeds)
 
     def say_cost(plan: dict, need: dict, extra: int) -> None:
-        lists = (("out", "out after the pilot"), ("documents", "limited by their dev examples"),
-                 ("unreachable", "not reachable within sft.compare.max_seeds"))  # fmt: skip
-        say(f"[sft_compare] sft.compare.resolution={resolution}: the pilot of {int(cfg.sft.compare.seeds)} seeds asks "
-            f"for {extra} more fine-tunes" + "".join(f"; {what}: {', '.join(plan[k])}" for k, what in lists if plan[k]))  # fmt: skip
+        lists = (
+            ("out", "out after the pilot"),
+            ("documents", "limited by their dev examples"),
+            ("unreachable", "not reachable within sft.compare.max_seeds"),
+        )
+        say(
+            f"[sft_compare] sft.compare.resolution={resolution}: the pilot of {int(cfg.sft.compare.seeds)} seeds asks "
+            f"for {extra} more fine-tunes" + "".join(f"; {what}: {', '.join(plan[k])}" for k, what in lists if plan[k])
+        )
 
     return {"half_width": resolution, "most": most, "say_cost": say_cost}
 
@@ -150,8 +170,10 @@ def stein_settings(cfg: DictConfig) -> dict | None:
 def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup, heldout, base: dict) -> dict:
     sources, kind, indices = setup.docs.groups, setup.key, setup.indices
     seeds_of = outcome.trials.seeds
-    dev_losses = {n: {s: group_losses(r["history"][0]["documents"], setup.docs) for s, r in per.items()}
-                  for n, per in outcome.trials.results.items()}  # fmt: skip
+    dev_losses = {
+        n: {s: group_losses(r["history"][0]["documents"], setup.docs) for s, r in per.items()}
+        for n, per in outcome.trials.results.items()
+    }
     pre = decide.Documents(data.domains, heldout.doc_domain, heldout.doc_tokens)
     pre_setup = engine.Setup(pre, heldout_history, "average", None, int(cfg.seed), BASELINES, "sft_compare")
     on_pre = engine.judge(engine.as_trials(outcome.raw, outcome.trials.shared, pre_setup), pre_setup)
@@ -166,23 +188,36 @@ def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup,
         after = [pre_average(group_losses(r["heldout_documents"], pre)) for r in outcome.raw[name].values()]
         cost = record["cost"]
         flops = 2 * params * int(base["model_config"]["seq_len"]) * cost.get("forward_passes", 0)
-        flops += training_flops(params, cost.get("fine_tune_steps", 0) * int(cfg.sft.learn.batch_size) * int(base["model_config"]["seq_len"]))  # fmt: skip
-        rows.append({
-            "method": name,
-            "examples": len(examples),
-            "sources": {s: sum(ex.source == s for ex in examples) for s in sources},
-            "same_models_as": outcome.trials.shared.get(name),
-            "seeds": seeds_of[name],
-            "cost": {**cost, "flops": flops, "share_of_final_run": flops / one_tune},
-            "average": float(np.mean(averages)),
-            "losses": {s: float(np.mean([losses[s] for losses in per_seed.values()])) for s in sources},
-            "forgetting": {"before": before, "after": float(np.mean(after)), "increase": float(np.mean(after)) - before,
-                           "vs": {b: {k: on_pre[name][b]["average"][k] for k in ("difference", "interval", "verdict")}
-                                  for b in on_pre[name]}},
-            "vs": outcome.verdicts[name],
-            "notes": record.get("notes", {}),
-        })  # fmt: skip
-    summary = {n: {"seed_sd": engine.seed_sd([np.mean(list(x.values())) for x in dev_losses[n].values()])} for n in dev_losses}  # fmt: skip
+        flops += training_flops(
+            params,
+            cost.get("fine_tune_steps", 0) * int(cfg.sft.learn.batch_size) * int(base["model_config"]["seq_len"]),
+        )
+        rows.append(
+            {
+                "method": name,
+                "examples": len(examples),
+                "sources": {s: sum(ex.source == s for ex in examples) for s in sources},
+                "same_models_as": outcome.trials.shared.get(name),
+                "seeds": seeds_of[name],
+                "cost": {**cost, "flops": flops, "share_of_final_run": flops / one_tune},
+                "average": float(np.mean(averages)),
+                "losses": {s: float(np.mean([losses[s] for losses in per_seed.values()])) for s in sources},
+                "forgetting": {
+                    "before": before,
+                    "after": float(np.mean(after)),
+                    "increase": float(np.mean(after)) - before,
+                    "vs": {
+                        b: {k: on_pre[name][b]["average"][k] for k in ("difference", "interval", "verdict")}
+                        for b in on_pre[name]
+                    },
+                },
+                "vs": outcome.verdicts[name],
+                "notes": record.get("notes", {}),
+            }
+        )
+    summary = {
+        n: {"seed_sd": engine.seed_sd([np.mean(list(x.values())) for x in dev_losses[n].values()])} for n in dev_losses
+    }
     common = engine.finish(rows, outcome, setup, "selection", summary)
     return {
         "kind": "sft",
@@ -196,7 +231,7 @@ def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup,
             "batch_size": batch,
             "flops_per_fine_tune": one_tune,
             "lora": OmegaConf.to_container(cfg.sft.lora, resolve=True) if int(cfg.sft.lora.r) else None,
-        },  # fmt: skip
+        },
         "base": str(cfg.sft.base),
         **common,
     }

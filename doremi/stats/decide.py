@@ -13,6 +13,7 @@ import numpy as np
 
 from doremi.stats import family as family_stats
 from doremi.stats import verdict
+from doremi.stats.design import Design, plan_design, screen_pick, split_documents  # noqa: F401  (the compare's designs)
 
 BASELINES = ("stratified", "natural")
 
@@ -27,9 +28,20 @@ def document_sums(results: dict[str, dict[int, dict]], seeds: list[int], documen
     return out if documents is None else {name: sums[:, :, documents] for name, sums in out.items()}
 
 
-def versus(results: dict, seeds: list[int], name: str, heldout, domains: list[str], seed: int, target=None,
-           family: int = 1, fixed: dict | None = None, replicates: int = 2000, documents=None,
-           level: float = 0.95) -> dict:  # fmt: skip
+def versus(
+    results: dict,
+    seeds: list[int],
+    name: str,
+    heldout,
+    domains: list[str],
+    seed: int,
+    target=None,
+    family: int = 1,
+    fixed: dict | None = None,
+    replicates: int = 2000,
+    documents=None,
+    level: float = 0.95,
+) -> dict:
     """Where every verdict is judged (stage=final's, the compares', the scale checks'): the mixture `name` of
     `results` ({mixture: {seed: result with per-document sums in its history}}) against every other one there, on
     `seeds`, by doremi.stats.verdict.compare (its options: `target` domains, a `family` of comparisons, a pilot's
@@ -40,9 +52,19 @@ def versus(results: dict, seeds: list[int], name: str, heldout, domains: list[st
     if documents is not None:
         doc_domain, doc_tokens = doc_domain[documents], doc_tokens[documents]
     return verdict.compare(
-        sums, name, doc_domain, doc_tokens, steps, domains, seed=seed, target=target,
-        family=family, fixed=fixed, replicates=replicates, level=level,
-    )  # fmt: skip
+        sums,
+        name,
+        doc_domain,
+        doc_tokens,
+        steps,
+        domains,
+        seed=seed,
+        target=target,
+        family=family,
+        fixed=fixed,
+        replicates=replicates,
+        level=level,
+    )
 
 
 @dataclass
@@ -67,32 +89,17 @@ class Documents:
 DECISION_ALPHA = 0.05  # the family-wise error of the recommendation's one-sided decision (Bonferroni)
 
 
-def split_documents(doc_group: np.ndarray, scored=None, salt: int = 20230517) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint halves of the held-out documents, drawn within each group by a fixed permutation (the same for
-    every run of the same held-out set): (first, second) boolean masks. The first half scores the swarm's fits and
-    the compare's screen; the second judges the confirmation, so that no decision reads documents a fit or a
-    selection has seen. A group with a single document cannot be split: it is in both (its loss would otherwise be
-    missing from one half), which the report says. `scored` (a boolean mask): the documents that hold a scored token;
-    the others are in neither half."""
-    doc_group = np.asarray(doc_group)
-    scored = np.ones(len(doc_group), dtype=bool) if scored is None else np.asarray(scored, dtype=bool)
-    first = np.zeros(len(doc_group), dtype=bool)
-    second = np.zeros(len(doc_group), dtype=bool)
-    rng = np.random.default_rng(salt)
-    for g in np.unique(doc_group):
-        mine = np.flatnonzero((doc_group == g) & scored)
-        if len(mine) < 2:
-            first[mine] = second[mine] = True
-            continue
-        order = rng.permutation(mine)
-        first[order[: len(mine) // 2]] = True
-        second[order[len(mine) // 2 :]] = True
-    return first, second
-
-
-def judging(trials: Trials, docs: Documents, indices, seed: int, stein: dict | None = None,
-            baselines: tuple[str, str] = BASELINES, replicates: int = 2000, documents=None,
-            steps=None) -> dict:  # fmt: skip
+def judging(
+    trials: Trials,
+    docs: Documents,
+    indices,
+    seed: int,
+    stein: dict | None = None,
+    baselines: tuple[str, str] = BASELINES,
+    replicates: int = 2000,
+    documents=None,
+    steps=None,
+) -> dict:
     """{method: {baseline: its verdicts}}: every method against each of `baselines` (the control the
     recommendation picks against first: stratified and natural for mixtures, random and stratified for SFT sets)
     on the seeds both trained, and the comparisons against the control widened for their family (Sidak). With `stein`
@@ -112,8 +119,9 @@ def judging(trials: Trials, docs: Documents, indices, seed: int, stein: dict | N
     def one(name, baseline, level=0.95, fixed=None):
         common = [s for s in trials.seeds[name] if s in trials.seeds[baseline]]
         pair = {n: trials.results[n] for n in (name, baseline)}
-        judged = versus(pair, common, name, docs, docs.groups, int(seed), indices, 1, fixed, replicates, documents,
-                        level)  # fmt: skip
+        judged = versus(
+            pair, common, name, docs, docs.groups, int(seed), indices, 1, fixed, replicates, documents, level
+        )
         return judged["baselines"][baseline]
 
     out: dict[str, dict] = {name: {} for name in trials.results}
@@ -145,7 +153,9 @@ def bound_of(judged: dict, key: str) -> tuple[float, float]:
         return judged["worst"]["interval"][1], p
     j = judged[key]
     n = j["noise"]
-    return j["interval"][1], family_stats.one_sided_p(j["difference"], n["se_seeds"], n["df"], n["se_documents"], n["df_documents"])  # fmt: skip
+    return j["interval"][1], family_stats.one_sided_p(
+        j["difference"], n["se_seeds"], n["df"], n["se_documents"], n["df_documents"]
+    )
 
 
 def decision(rows: list[dict], key: str, control: str = "stratified", family: list[str] | None = None) -> list[str]:
@@ -176,8 +186,13 @@ def decision(rows: list[dict], key: str, control: str = "stratified", family: li
 LABELS = {"average": "average loss", "worst": "worst-domain loss", "target": "target domains' loss"}
 
 
-def recommend(rows: list[dict], key: str, baselines: tuple[str, str] = BASELINES, what: str = "sampling",
-              family: list[str] | None = None) -> dict:  # fmt: skip
+def recommend(
+    rows: list[dict],
+    key: str,
+    baselines: tuple[str, str] = BASELINES,
+    what: str = "sampling",
+    family: list[str] | None = None,
+) -> dict:
     """The cheapest method decided better than the control (`baselines[0]`) on the target (`decision` over `family`;
     ties: the larger gain), else the control. A fitted method whose fit ranks held-out swarm runs below
     swarm.min_spearman is never recommended (its row says why). The other baseline is offered beside the control
@@ -223,74 +238,15 @@ def recommend(rows: list[dict], key: str, baselines: tuple[str, str] = BASELINES
     }
 
 
-def screen_pick(verdicts: dict, key: str, control: str, top: int, excluded=()) -> list[str]:
-    """The screen's choice: the `top` methods with the lowest point estimate against the control on `key` (the
-    screen's verdicts), leaving out the control and `excluded` (fits not trusted, the control's own models). A
-    point estimate is the best a few seeds can rank by; the confirmation on new seeds and other documents decides."""
-    ranked = sorted(
-        (n for n, v in verdicts.items() if n != control and control in v and n not in excluded),
-        key=lambda n: verdicts[n][control][key]["difference"],
-    )
-    return ranked[:top]
-
-
-@dataclass
-class Design:
-    """How a compare spends its runs. `screen`: every distinct contestant on `screen` seeds, judged on the first half
-    of the documents; the `top` best (by point estimate) and the control retrained on `confirm` new seeds and judged
-    on the other half, where the decision is made (Bonferroni over the `top`). `single` (the earlier releases'
-    design): every contestant on `seeds`, judged on every document, the decision over all of them."""
-
-    kind: str
-    seeds: list[int]  # single: every seed; screen: the screen's seeds
-    confirm: list[int]
-    top: int
-    runs: int  # the trainings it asks for (distinct contestants)
-    single_runs: int  # what the single design would ask for at the same settings
-
-    def describe(self) -> str:
-        if self.kind == "single":
-            return f"one stage: every contestant on {len(self.seeds)} seed(s), {self.runs} runs"
-        return (
-            f"screen then confirm: every contestant on {len(self.seeds)} seed(s) (first half of the documents), the best "
-            f"{self.top} and the control on {len(self.confirm)} new seed(s) (other half, where the decision is made): "
-            f"{self.runs} runs, the single design's {self.single_runs}"
-        )
-
-
-def plan_design(kind: str, distinct: int, seeds: list[int], screen_seeds: int = 1, confirm_seeds: int | None = None,
-                top: int = 2) -> Design:  # fmt: skip
-    """The design for `distinct` contestants trained (the control among them) at `seeds` (final.seeds: what the
-    single design trains each, the budget). `screen`: `screen_seeds` for every contestant, then `confirm_seeds` new
-    seeds (None: the most that keeps the total within the single design's, at least 3) for the `top` best and the
-    control; where fewer than 3 would fit, one fewer is confirmed. Where the top and the control are all the
-    contestants, a screen would choose nothing: one stage.
-
-    Why these defaults (doremi.compare.simulate, 9 contestants, 27 runs, a method better by 2 paired seed-SDs; 200
-    runs a cell): 1 screen seed, 2 confirmed on 6 seeds found it in 86% (equal noise) and 54% (noise differing
-    tenfold) of compares; 2 screen seeds and 3 confirmation seeds in 46%; 2 and 1 on 4 in 83% and 32%; 1 on 9 in
-    84% and 29%. Degrees of freedom in the confirmation buy most of the power (Student's t at 2 df is 4.3, at 5 df
-    2.6), and a second confirmed method keeps a noisy screen from missing the better one."""
-    single = distinct * len(seeds)
-    top = min(int(top), distinct - 1)
-    confirm = confirm_seeds
-    while confirm_seeds is None and top > 1 and (single - distinct * int(screen_seeds)) // (top + 1) < 3:
-        top -= 1
-    if kind == "single" or top < 1 or top + 1 >= distinct:
-        return Design("single", list(seeds), [], top, single, single)
-    if confirm is None:
-        confirm = max((single - distinct * int(screen_seeds)) // (top + 1), 3)
-    runs = distinct * int(screen_seeds) + (top + 1) * int(confirm)
-    if confirm_seeds is None and runs > single:  # too few runs to screen and confirm: one stage, never more compute
-        return Design("single", list(seeds), [], top, single, single)
-    first = seeds[0]
-    screen = [first + i for i in range(int(screen_seeds))]
-    confirmed = [first + int(screen_seeds) + i for i in range(int(confirm))]
-    return Design("screen", screen, confirmed, top, runs, single)
-
-
-def stein_plan(pilot: dict, contenders: list[str], key: str, resolution: float, pilot_n: int, most: int,
-               control: str = "stratified") -> dict:  # fmt: skip
+def stein_plan(
+    pilot: dict,
+    contenders: list[str],
+    key: str,
+    resolution: float,
+    pilot_n: int,
+    most: int,
+    control: str = "stratified",
+) -> dict:
     """Stein's second stage from the pilot's verdicts (`judging`): {need: {method: seeds}, out, unreachable,
     documents}. A method whose pilot interval lies above 0 is out and keeps its pilot seeds; one whose held-out
     documents alone are wider than the resolution keeps its pilot seeds too (seeds cannot narrow the documents'
@@ -309,9 +265,15 @@ def stein_plan(pilot: dict, contenders: list[str], key: str, resolution: float, 
             documents.append(name)
         else:
             n = family_stats.stein_seeds(
-                noise["seed_sd_used"], noise["df"], resolution, pilot_n, level,
-                docs_se=noise["se_documents"], docs_df=noise["df_documents"], most=most,
-            )  # fmt: skip
+                noise["seed_sd_used"],
+                noise["df"],
+                resolution,
+                pilot_n,
+                level,
+                docs_se=noise["se_documents"],
+                docs_df=noise["df_documents"],
+                most=most,
+            )
             if n is None:
                 unreachable.append(name)
             need[name] = n or most
@@ -336,13 +298,19 @@ def verdicts_at_scale(
     return out
 
 
-def scale_warning(recommended: str, at_larger: dict, preset: str, seeds: int = 3, key: str = "compare.check_seeds") -> str | None:  # fmt: skip
+def scale_warning(
+    recommended: str, at_larger: dict, preset: str, seeds: int = 3, key: str = "compare.check_seeds"
+) -> str | None:
     """The one rule of both scale checks, on the larger size's verdicts (verdicts_at_scale), never on point
     estimates: a method detectably better than stratified when stratified was recommended, or the recommended
     method detectably worse than stratified; None when they agree or cannot tell (differences within the larger
     size's noise are not a reversal). With one seed the intervals cover held-out sampling only, and the warning
     says so, naming the setting (`key`) that adds seeds."""
-    caveat = f" (one seed at the larger size: its intervals cover held-out sampling only, not training noise; raise {key})" if seeds < 2 else ""  # fmt: skip
+    caveat = (
+        f" (one seed at the larger size: its intervals cover held-out sampling only, not training noise; raise {key})"
+        if seeds < 2
+        else ""
+    )
     if recommended == "stratified" or recommended not in at_larger:
         better = [n for n, v in at_larger.items() if v["verdict"] == verdict.BETTER]
         if better:

@@ -59,8 +59,9 @@ def documents_term(parts: list[tuple[float, int, float]]) -> tuple[float, float]
     return sum(v for v, _ in scaled), satterthwaite(scaled)
 
 
-def half_width(se_seeds: float, df_seeds: float, se_docs: float, df_docs: float, level: float = 0.95,
-               family: int = 1) -> float:  # fmt: skip
+def half_width(
+    se_seeds: float, df_seeds: float, se_docs: float, df_docs: float, level: float = 0.95, family: int = 1
+) -> float:
     """An interval's half-width from the seeds' and the documents' standard errors, each widened by the quantile at
     its own degrees of freedom: sqrt((q(df_seeds) se_seeds)^2 + (q(df_docs) se_docs)^2). Whichever term dominates
     gets its own t quantile (3 seeds: 4.3; documents: n - 1 per domain), so a documents' term estimated from
@@ -75,8 +76,17 @@ def documents_limit(half_width: float, docs_se: float, docs_df: float, level: fl
     return (quantile(docs_df, level, family) * docs_se) >= half_width
 
 
-def stein_seeds(sd: float, df: float, half_width: float, n0: int, level: float = 0.95, family: int = 1,
-                docs_se: float = 0.0, docs_df: float = math.inf, most: int | None = None) -> int | None:  # fmt: skip
+def stein_seeds(
+    sd: float,
+    df: float,
+    half_width: float,
+    n0: int,
+    level: float = 0.95,
+    family: int = 1,
+    docs_se: float = 0.0,
+    docs_df: float = math.inf,
+    most: int | None = None,
+) -> int | None:
     """Seeds that bring a paired comparison's interval to `half_width` (Stein's two-stage rule, with the
     held-out documents' standard error `docs_se` on `docs_df` degrees of freedom added as `half_width` adds it);
     None when the documents alone are wider than that (more held-out documents are needed, not seeds) or `most`

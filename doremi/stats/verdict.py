@@ -116,8 +116,16 @@ def _statistics(
     return out
 
 
-def seeds_to_halve(half: float, se_seeds: float, se_docs: float, n_seeds: int, docs_df: float = np.inf,
-                   family: int = 1, most: int = 64, level: float = 0.95) -> int | None:  # fmt: skip
+def seeds_to_halve(
+    half: float,
+    se_seeds: float,
+    se_docs: float,
+    n_seeds: int,
+    docs_df: float = np.inf,
+    family: int = 1,
+    most: int = 64,
+    level: float = 0.95,
+) -> int | None:
     """About how many seeds would halve the interval's half-width, the held-out documents staying the same
     (the seed term shrinks as 1/sqrt(seeds), its t quantile with the degrees of freedom; the documents' term
     keeps its quantile: doremi.stats.family.half_width); None when the documents' term alone is more than half of it
@@ -177,8 +185,9 @@ def draw(sums, candidate, doc_domain, doc_tokens, steps, n_domains: int, target,
     )
 
 
-def interval(d: Draws, name: str, key: str, column: int | None, target, family: int, fixed: dict | None,
-             level: float = 0.95):  # fmt: skip
+def interval(
+    d: Draws, name: str, key: str, column: int | None, target, family: int, fixed: dict | None, level: float = 0.95
+):
     """(centre, (low, high), noise) of one statistic: the seeds' term and the documents' term, each at its own
     degrees of freedom, widened for `family` comparisons; `fixed` (a pilot's) replaces the seeds' variance."""
     pick = (lambda x: x[:, column]) if column is not None else (lambda x: x)
@@ -213,8 +222,9 @@ def loss_verdict(d: Draws, name: str, key: str, target, family: int, fixed: dict
     """A loss statistic's verdict with its half-width, noise and the seeds that would about halve it."""
     difference, span, noise = interval(d, name, key, None, target, family, fixed, level)
     half = (span[1] - span[0]) / 2
-    halve = seeds_to_halve(half, noise["se_seeds"], noise["se_documents"], d.n_seeds, noise["df_documents"], family,
-                           level=level)  # fmt: skip
+    halve = seeds_to_halve(
+        half, noise["se_seeds"], noise["se_documents"], d.n_seeds, noise["df_documents"], family, level=level
+    )
     return {
         "difference": difference,
         "interval": span,
@@ -225,8 +235,9 @@ def loss_verdict(d: Draws, name: str, key: str, target, family: int, fixed: dict
     }
 
 
-def domain_verdicts(d: Draws, name: str, domains: list[str], target, family: int, fixed: dict | None,
-                    level: float = 0.95) -> dict:  # fmt: skip
+def domain_verdicts(
+    d: Draws, name: str, domains: list[str], target, family: int, fixed: dict | None, level: float = 0.95
+) -> dict:
     out = {}
     for i, domain in enumerate(domains):
         difference, span, noise = interval(d, name, "domains", i, target, family, fixed, level)

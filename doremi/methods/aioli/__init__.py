@@ -50,8 +50,12 @@ def learn(ctx: LearnContext) -> dict:
     say(
         f"[aioli] LearnParams sweeps take {a.lp_rounds} x {k} domains x {a.lp_steps} steps of every "
         f"{a.update_steps}: {share:.0%} of the final run trains on probe mixtures, not on Aioli's proportions"
-        + ("; warning: more than half the run (lower aioli.lp_rounds or aioli.lp_steps, or raise aioli.update_steps)" if share > 0.5 else "")
-    )  # fmt: skip
+        + (
+            "; warning: more than half the run (lower aioli.lp_rounds or aioli.lp_steps, or raise aioli.update_steps)"
+            if share > 0.5
+            else ""
+        )
+    )
     settings = {
         "method": "aioli",
         "update_steps": int(a.update_steps),

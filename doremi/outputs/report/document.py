@@ -169,7 +169,9 @@ def leaderboard_section(board: dict) -> tuple[str, list]:
     if board.get("caveat"):
         parts.append(f"Note: {board['caveat']}.")
     parts += [f"**Warning:** {w}." for w in board.get("repetition_warnings", [])]
-    parts.append("How to read it (intervals, family, decision, resolution): docs/concepts/verdicts.md in doremi's repository.")  # fmt: skip
+    parts.append(
+        "How to read it (intervals, family, decision, resolution): docs/concepts/verdicts.md in doremi's repository."
+    )
     return ("Which mixture should I train on?", parts)
 
 

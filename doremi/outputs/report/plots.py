@@ -127,7 +127,9 @@ def leaderboard(board: dict, path: Path) -> Path:
     """Each method's average loss minus stratified's and natural's, with intervals; best first."""
     rows = board["rows"]
     sft = board.get("kind") == "sft"  # stage=sft_compare's: SFT sets against random and stratified, on its target
-    baselines, key = (("random", "stratified"), board["target"]["kind"]) if sft else (("stratified", "natural"), "average")  # fmt: skip
+    baselines, key = (
+        (("random", "stratified"), board["target"]["kind"]) if sft else (("stratified", "natural"), "average")
+    )
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
     y = np.arange(len(rows))
     for i, baseline in enumerate(baselines):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from doremi.outputs.report.tables import DECISION_HEADER, decision_cells, plain_table
 
-COSTS = {"forward_passes": ("forward pass", "forward passes"), "fits": ("classifier fit", "classifier fits"),
-         "fine_tune_steps": ("fine-tuning step", "fine-tuning steps")}  # fmt: skip
+COSTS = {
+    "forward_passes": ("forward pass", "forward passes"),
+    "fits": ("classifier fit", "classifier fits"),
+    "fine_tune_steps": ("fine-tuning step", "fine-tuning steps"),
+}
 
 
 def cost_words(cost: dict) -> str:
@@ -16,8 +19,16 @@ def cost_words(cost: dict) -> str:
 
 def sft_compare_section(board: dict) -> tuple[str, list]:
     kind = board["target"]["kind"]
-    header = ["set", "examples", "dev loss", *[f"{h} ({kind} vs random)" if h == "estimate" else h for h in DECISION_HEADER],
-              "worst source vs random", "forgetting", "forgetting vs random", "selection cost"]  # fmt: skip
+    header = [
+        "set",
+        "examples",
+        "dev loss",
+        *[f"{h} ({kind} vs random)" if h == "estimate" else h for h in DECISION_HEADER],
+        "worst source vs random",
+        "forgetting",
+        "forgetting vs random",
+        "selection cost",
+    ]
     rows = []
     for row in board["rows"]:
         mine = row["vs"].get("random", {})
@@ -25,14 +36,18 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
         forget = row["forgetting"]["vs"].get("random", {})
         cost = row["cost"]
         spent = cost_words(cost)
-        rows.append([
-            f"**{row['method']}**" if row["method"] == board["recommendation"]["method"] else row["method"],
-            str(row["examples"]), f"{row['average']:.4f}", *decision_cells(row, "random", kind),
-            f"{worst['difference']:+.4f} ({worst['verdict']})" if worst else "",
-            f"{row['forgetting']['increase']:+.4f}",
-            f"{forget['difference']:+.4f} ({forget['verdict']})" if forget else "",
-            spent,
-        ])  # fmt: skip
+        rows.append(
+            [
+                f"**{row['method']}**" if row["method"] == board["recommendation"]["method"] else row["method"],
+                str(row["examples"]),
+                f"{row['average']:.4f}",
+                *decision_cells(row, "random", kind),
+                f"{worst['difference']:+.4f} ({worst['verdict']})" if worst else "",
+                f"{row['forgetting']['increase']:+.4f}",
+                f"{forget['difference']:+.4f} ({forget['verdict']})" if forget else "",
+                spent,
+            ]
+        )
     dev = sum(v["dev"] for v in board["dev_set"].values())
     budget = board["budget"]
     how = f"LoRA r={budget['lora']['r']}" if budget.get("lora") else "full fine-tuning"
@@ -62,25 +77,38 @@ def sft_compare_section(board: dict) -> tuple[str, list]:
 def summary_text(board: dict) -> str:
     """The SFT leaderboard as printed at the end of stage=sft_compare."""
     kind = board["target"]["kind"]
-    header = ["set", "examples", "dev loss", *[f"{h} ({kind} vs random)" if h == "estimate" else h for h in DECISION_HEADER],
-              "worst source vs random", "forgetting", "selection cost"]  # fmt: skip
+    header = [
+        "set",
+        "examples",
+        "dev loss",
+        *[f"{h} ({kind} vs random)" if h == "estimate" else h for h in DECISION_HEADER],
+        "worst source vs random",
+        "forgetting",
+        "selection cost",
+    ]
     table = []
     for row in board["rows"]:
         mine = row["vs"].get("random", {})
         worst = mine.get("worst")
         cost = row["cost"]
         spent = cost_words(cost)
-        table.append([
-            row["method"], str(row["examples"]), f"{row['average']:.4f}", *decision_cells(row, "random", kind),
-            f"{worst['difference']:+.4f} {worst['verdict']}" if worst else "",
-            f"{row['forgetting']['increase']:+.4f}", spent,
-        ])  # fmt: skip
+        table.append(
+            [
+                row["method"],
+                str(row["examples"]),
+                f"{row['average']:.4f}",
+                *decision_cells(row, "random", kind),
+                f"{worst['difference']:+.4f} {worst['verdict']}" if worst else "",
+                f"{row['forgetting']['increase']:+.4f}",
+                spent,
+            ]
+        )
     lines = ["", *plain_table(header, table), ""]
     lines.append(
         f"Dev set: the same {sum(v['dev'] for v in board['dev_set'].values())} held-out examples for every set (nats/token "
         f"on response tokens); seeds {board['seeds']}; forgetting: the pretraining held-out loss after fine-tuning minus "
         f"the base model's ({board['rows'][0]['forgetting']['before']:.4f})."
-    )  # fmt: skip
+    )
     if board.get("caveat"):
         lines.append(f"Note: {board['caveat']}.")
     if board.get("design", {}).get("kind") == "screen":

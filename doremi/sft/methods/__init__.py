@@ -18,7 +18,7 @@ BASELINES = ("random", "stratified")
 def _builtins() -> list[SetMethod]:
     from doremi.sft.methods import baselines, diverse, ifd, learned, lima, longest, quality
 
-    return [*baselines.METHODS, lima.METHOD, longest.METHOD, ifd.METHOD, quality.METHOD, diverse.METHOD, learned.METHOD]  # fmt: skip
+    return [*baselines.METHODS, lima.METHOD, longest.METHOD, ifd.METHOD, quality.METHOD, diverse.METHOD, learned.METHOD]
 
 
 REGISTRY = Registry("SFT set method", "doremi.sft_methods", _builtins)
@@ -39,7 +39,9 @@ def resolve(name: str, key: str = "sft.method") -> SetMethod:
     if name not in registry:
         from doremi.data.mixture import closest
 
-        raise DoremiError(f"{key}: {name!r} is not an SFT set method{closest(name, list(registry))}; known: {', '.join(registry)}")  # fmt: skip
+        raise DoremiError(
+            f"{key}: {name!r} is not an SFT set method{closest(name, list(registry))}; known: {', '.join(registry)}"
+        )
     return registry[name]
 
 

@@ -35,4 +35,10 @@ def diverse_set(ctx: SetContext) -> Selection:
     return Selection(chosen, {"forward_passes": scorer.forward_passes - before, "fits": 0})
 
 
-METHOD = SetMethod("diverse", "greedy k-center on the base model's representations (coverage, no near-duplicates)", diverse_set, uses_base=True, passes=1)  # fmt: skip
+METHOD = SetMethod(
+    "diverse",
+    "greedy k-center on the base model's representations (coverage, no near-duplicates)",
+    diverse_set,
+    uses_base=True,
+    passes=1,
+)

@@ -27,4 +27,10 @@ def ifd_set(ctx: SetContext) -> Selection:
     return Selection(chosen, {"forward_passes": scorer.forward_passes - before, "fits": 0}, notes)
 
 
-METHOD = SetMethod("ifd", "the highest instruction-following difficulty at most 1 (Li et al., 2024), base-model scored", ifd_set, uses_base=True, passes=2)  # fmt: skip
+METHOD = SetMethod(
+    "ifd",
+    "the highest instruction-following difficulty at most 1 (Li et al., 2024), base-model scored",
+    ifd_set,
+    uses_base=True,
+    passes=2,
+)

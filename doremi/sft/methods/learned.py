@@ -15,6 +15,10 @@ def learned_set(ctx: SetContext) -> Selection:
 
 
 METHOD = SetMethod(
-    "learned", "LIMA's filters and dedup, quotas learned by Group DRO over sources", learned_set, uses_base=True,
-    settings=("sft.filters", "sft.dedup", "sft.learn", "dro", "sft.temperature", "sft.upsample"), learns_quotas=True,
-)  # fmt: skip
+    "learned",
+    "LIMA's filters and dedup, quotas learned by Group DRO over sources",
+    learned_set,
+    uses_base=True,
+    settings=("sft.filters", "sft.dedup", "sft.learn", "dro", "sft.temperature", "sft.upsample"),
+    learns_quotas=True,
+)

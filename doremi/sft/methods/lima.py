@@ -24,7 +24,9 @@ def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
     if sft.counts:
         unknown = [s for s in sft.counts if s not in sources]
         if unknown:
-            raise DoremiError(f"sft.counts names {unknown[0]!r}, not a source of the pools{closest(unknown[0], sources)}")  # fmt: skip
+            raise DoremiError(
+                f"sft.counts names {unknown[0]!r}, not a source of the pools{closest(unknown[0], sources)}"
+            )
         return {s: float(sft.counts.get(s, 0)) for s in sources}
     if sft.mixture is None or sft.mixture == "learned":
         return {s: 1.0 / len(sources) for s in sources}
@@ -33,9 +35,13 @@ def source_weights(cfg: DictConfig, sources: list[str]) -> dict[str, float]:
         mapped: dict[str, float] = defaultdict(float)
         for domain, source in sft.domain_to_source.items():
             if domain not in weights:
-                raise DoremiError(f"sft.domain_to_source: {domain!r} is not a domain of {sft.mixture}{closest(domain, list(weights))}")  # fmt: skip
+                raise DoremiError(
+                    f"sft.domain_to_source: {domain!r} is not a domain of {sft.mixture}{closest(domain, list(weights))}"
+                )
             if source not in sources:
-                raise DoremiError(f"sft.domain_to_source: {source!r} is not a source of the pools{closest(source, sources)}")  # fmt: skip
+                raise DoremiError(
+                    f"sft.domain_to_source: {source!r} is not a source of the pools{closest(source, sources)}"
+                )
             mapped[source] += weights[domain]
         return {s: mapped.get(s, 0.0) for s in sources}
     return load_mixture(str(sft.mixture), domains=sources, normalize=True)
@@ -58,10 +64,14 @@ def curated(ctx: SetContext) -> tuple[dict[str, list[Example]], dict]:
         by_source[ex.source].append(ex)
     pooled = Counter(ex.source for ex in pool)
     funnel = {
-        s: {"pool": pooled[s], "filtered": filtered.get(s, {}), "duplicates": duplicates.get(s, {}),
-            "after_filters_and_dedup": len(by_source.get(s, []))}
+        s: {
+            "pool": pooled[s],
+            "filtered": filtered.get(s, {}),
+            "duplicates": duplicates.get(s, {}),
+            "after_filters_and_dedup": len(by_source.get(s, [])),
+        }
         for s in ctx.sources
-    }  # fmt: skip
+    }
     return dict(by_source), funnel
 
 
@@ -81,5 +91,13 @@ def lima_set(ctx: SetContext) -> Selection:
     return with_quotas(ctx, by_source, funnel, source_weights(ctx.cfg, ctx.sources), {"forward_passes": 0, "fits": 0})
 
 
-SETTINGS = ("sft.filters", "sft.dedup", "sft.mixture", "sft.domain_to_source", "sft.counts", "sft.temperature", "sft.upsample")  # fmt: skip
+SETTINGS = (
+    "sft.filters",
+    "sft.dedup",
+    "sft.mixture",
+    "sft.domain_to_source",
+    "sft.counts",
+    "sft.temperature",
+    "sft.upsample",
+)
 METHOD = SetMethod("lima", "LIMA's filters, exact and near dedup, quotas per source", lima_set, settings=SETTINGS)

@@ -11,7 +11,11 @@ from doremi.sft.methods.base import Selection, SetContext, SetMethod, top
 def longest_set(ctx: SetContext) -> Selection:
     unique, _ = deduplicate(sorted(ctx.everything(), key=lambda ex: ex.id), 1.0, 16, False)
     chosen = top(unique, [len(ex.response) for ex in unique], ctx.budget)
-    return Selection(chosen, {"forward_passes": 0, "fits": 0}, {"shortest_chosen_chars": min((len(e.response) for e in chosen), default=0)})  # fmt: skip
+    return Selection(
+        chosen,
+        {"forward_passes": 0, "fits": 0},
+        {"shortest_chosen_chars": min((len(e.response) for e in chosen), default=0)},
+    )
 
 
 METHOD = SetMethod("longest", "the longest responses (Zhao et al., 2024)", longest_set)

@@ -33,7 +33,9 @@ def seed_examples(ctx: SetContext) -> list[Example]:
     if sft.seed_set:
         seeds = [to_example(r, str(r.get(sft.source_field, "seed")), sft, w) for r, w in _records(str(sft.seed_set))]
         if len(seeds) < 2:
-            raise DoremiError(f"sft.seed_set={sft.seed_set} holds {len(seeds)} example(s): the quality classifier needs 2 or more good examples")  # fmt: skip
+            raise DoremiError(
+                f"sft.seed_set={sft.seed_set} holds {len(seeds)} example(s): the quality classifier needs 2 or more good examples"
+            )
         return seeds
     kept, _ = apply_filters(ctx.everything(), sft.filters)
     if len(kept) < 2:
@@ -66,7 +68,7 @@ def features(examples: list[Example]):
     HashingVectorizer = needs("sklearn.feature_extraction.text", "sft", "the quality SFT set method").HashingVectorizer  # noqa: N806
 
     words = HashingVectorizer(n_features=2**16, ngram_range=(1, 2), alternate_sign=False, norm="l2")
-    crossed = HashingVectorizer(n_features=2**16, analyzer=lambda pair_list: pair_list, alternate_sign=False, norm="l2")  # fmt: skip
+    crossed = HashingVectorizer(n_features=2**16, analyzer=lambda pair_list: pair_list, alternate_sign=False, norm="l2")
     grams = words.transform([ex.response for ex in examples])
     matched = crossed.transform([pairs(ex) for ex in examples])
     extra = np.array([[4.0 * overlap(ex), math.log1p(len(ex.response)) / 4] for ex in examples])
@@ -90,11 +92,18 @@ def quality_set(ctx: SetContext) -> Selection:
     if len(chosen) < ctx.budget:
         rest = [(ex, p) for ex, p in zip(pool, scores) if p < 0.5]
         chosen += top([ex for ex, _ in rest], [p for _, p in rest], ctx.budget - len(chosen))
-    notes = {"seed_examples": len(seeds), "seed_set": str(ctx.cfg.sft.seed_set or "LIMA's filters"), "called_good": len(good)}  # fmt: skip
+    notes = {
+        "seed_examples": len(seeds),
+        "seed_set": str(ctx.cfg.sft.seed_set or "LIMA's filters"),
+        "called_good": len(good),
+    }
     return Selection(chosen, {"forward_passes": 0, "fits": 1}, notes)
 
 
 METHOD = SetMethod(
-    "quality", "a classifier trained on a seed set of good examples keeps the best-scored (sft.seed_set)", quality_set,
-    settings=("sft.seed_set", "sft.compare.seed_size", "sft.filters"), fits=1,
-)  # fmt: skip
+    "quality",
+    "a classifier trained on a seed set of good examples keeps the best-scored (sft.seed_set)",
+    quality_set,
+    settings=("sft.seed_set", "sft.compare.seed_size", "sft.filters"),
+    fits=1,
+)

@@ -113,13 +113,18 @@ class HFCausalLM(nn.Module):
         LoraConfig, get_peft_model = peft.LoraConfig, peft.get_peft_model  # noqa: N806
 
         config = LoraConfig(
-            r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=dropout,
+            task_type="CAUSAL_LM",
             target_modules=list(target_modules) if target_modules else None,
-        )  # fmt: skip
+        )
         try:
             self.lm = get_peft_model(self.lm, config)
         except ValueError as err:
-            raise DoremiError(f"sft.lora: peft cannot adapt this model ({first_line(err)}); set sft.lora.target_modules") from None  # fmt: skip
+            raise DoremiError(
+                f"sft.lora: peft cannot adapt this model ({first_line(err)}); set sft.lora.target_modules"
+            ) from None
 
     def merge_lora(self) -> None:
         """Fold LoRA's adapters into the weights: a plain transformers model again (saved and scored as one)."""
