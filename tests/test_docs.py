@@ -96,7 +96,7 @@ def test_every_command_of_the_docs_composes_and_passes_the_settings_checks(tmp_p
 
     items = overrides(tail)
     if items[:1] == ["--help"]:
-        return  # tests/test_schema.py runs it
+        return  # tests/config/test_schema.py runs it
     cfg = compose_checked(renamed(items))  # as the command line composes and checks it
     assert str(cfg.stage) in STAGES
     check_name(str(cfg.name))

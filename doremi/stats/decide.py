@@ -3,7 +3,7 @@ trained (doremi.stats.verdict), the family behind the recommendation held togeth
 one-sided decision with the bound it prints), the recommendation itself, and the designs that spend the runs
 (`plan_design`: screen then confirm, or one stage). stage=compare and
 stage=sft_compare call it; doremi.compare.simulate drives the same functions with simulated per-document losses to
-measure the error rates they promise (tests/test_simulate.py, bench/bench_verdicts.py)."""
+measure the error rates they promise (tests/compare/test_simulate.py, bench/bench_verdicts.py)."""
 
 from __future__ import annotations
 

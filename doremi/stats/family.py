@@ -1,5 +1,5 @@
 """Statistics for many methods and few seeds: pure functions, each with its assumptions, tested by simulation
-(tests/test_family.py) against planted truths.
+(tests/stats/test_family.py) against planted truths.
 
 - Each comparison keeps its own seed variance. Empirical-Bayes moderation (Smyth, 2004, limma), which earlier
   releases applied, failed its promise where it was measured on the compare's own path (doremi.compare.simulate: 92.8%
@@ -65,7 +65,7 @@ def half_width(
     """An interval's half-width from the seeds' and the documents' standard errors, each widened by the quantile at
     its own degrees of freedom: sqrt((q(df_seeds) se_seeds)^2 + (q(df_docs) se_docs)^2). Whichever term dominates
     gets its own t quantile (3 seeds: 4.3; documents: n - 1 per domain), so a documents' term estimated from
-    hundreds of documents is not widened by 3 seeds' quantile. Measured by simulation (tests/test_family.py): at
+    hundreds of documents is not widened by 3 seeds' quantile. Measured by simulation (tests/stats/test_family.py): at
     least 95% coverage where each domain has 7 or more held-out documents, about 60% of the width of one quantile
     at the seeds' df; a single Welch-Satterthwaite df for both terms covered 93% where seeds dominate."""
     return math.hypot(quantile(df_seeds, level, family) * se_seeds, quantile(df_docs, level, family) * se_docs)

@@ -51,7 +51,7 @@ def test_original_doremi_format_and_shipped_pile_mixtures(tmp_path):
         tmp_path, {"train_domain_weights": {"b": 0.75, "a": 0.25}, "eval_domain_weights": {"a": 0.5, "b": 0.5}}
     )
     assert load_mixture(path) == {"a": 0.25, "b": 0.75}
-    shipped = Path(__file__).resolve().parents[1] / "mixtures"
+    shipped = Path(__file__).resolve().parents[2] / "mixtures"
     doremi = load_mixture(shipped / "pile_doremi_280m.json")
     baseline = load_mixture(shipped / "pile_baseline.json")
     assert len(doremi) == len(baseline) == 22

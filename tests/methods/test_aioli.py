@@ -1,5 +1,5 @@
 """Aioli: its math against planted answers, and in the final run: related domains gain weight and a killed run
-resumes bit for bit (replay is the shared online callback's, tested with ODM in tests/test_online.py)."""
+resumes bit for bit (replay is the shared online callback's, tested with ODM in tests/methods/test_online.py)."""
 
 import json
 

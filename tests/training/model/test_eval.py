@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.model.test_hf import hf_cfg
+from tests.training.model.test_hf import hf_cfg
 
 TASK = """task: doremi_local_choice
 dataset_path: json

@@ -1,6 +1,6 @@
 """doremi.stats.family by simulation against planted truths: an interval's two terms each at its own quantile,
 Welch-Satterthwaite, Stein's rule with the documents' term. The compare's whole decision path (intervals,
-family, recommendation, Stein's second stage) is simulated in tests/test_simulate.py."""
+family, recommendation, Stein's second stage) is simulated in tests/compare/test_simulate.py."""
 
 import numpy as np
 import pytest
