@@ -85,8 +85,11 @@ def cli_page() -> str:
         "`python -m doremi -m ...` is Hydra's multirun (sweeps, launchers). Exit codes: 0 done, 2 refused (one line on",
         "stderr naming the file, key or stage), 128 + signal when stopped by one (143 for SIGTERM).",
         "",
+        "Every setting, its type, default and bounds: [Settings](settings.md) (`python -m doremi --help` prints them",
+        "too, after what follows).",
+        "",
         "```text",
-        help_text(),
+        help_text(settings=False),
         "```",
         "",
     ])  # fmt: skip

@@ -188,7 +188,7 @@ def check_command_line(argv: list[str]) -> DictConfig | None:
     return cfg
 
 
-def help_text() -> str:
+def help_text(settings: bool = True) -> str:
     """`python -m doremi --help`: the stages of the stage table, then every setting of the schema with its
     default and its doc."""
     from doremi.config.settings import fields
@@ -202,8 +202,8 @@ def help_text() -> str:
     from doremi.sft.methods import known as sft_known
 
     lines += ["SFT set methods (sft.method=, sft.compare.methods=): " + ", ".join(sft_known()), ""]
-    lines += ["Settings (key = default   # what it does; doremi/config/schema.py):"]
-    for key, f, _ in fields():
+    lines += ["Settings (key = default   # what it does; doremi/config/schema.py):"] if settings else []
+    for key, f, _ in fields() if settings else ():
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         shown = "null" if default is None else str(default).replace("'", "")
         if isinstance(default, bool):
