@@ -82,7 +82,7 @@ class Setup:
     baselines: tuple[str, str] = decide.BASELINES
     stage: str = "compare"
     replicates: int = 2000
-    split: bool = False  # single design: judge on the second half (a fit scored on the first is among them)
+    split: bool = False  # single design: judge on the deciding part (a fit scored on the screen's is among them)
     quiet: bool = False  # say nothing (the simulator)
 
     def say(self, line: str) -> None:
@@ -139,10 +139,10 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
     shared = shared_models(contestants)
     raw: dict = {}
     scored = np.asarray(setup.docs.doc_tokens) > 0  # a document with no scored token (a truncated chat) says nothing
-    halves = decide.split_documents(setup.docs.doc_domain, scored)
+    parts = decide.split_documents(setup.docs.doc_domain, scored)
     if design.kind == "single":
         train_on(contestants, design.seeds, raw, shared)
-        documents = halves[1] if setup.split else (None if scored.all() else scored)
+        documents = parts[1] if setup.split else (None if scored.all() else scored)
         stein = second_stage(contestants, raw, shared, setup, design, resolution, documents) if resolution else None
         trials = as_trials(raw, shared, setup)
         verdicts = judge(trials, setup, documents, stein)
@@ -154,16 +154,16 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
             {n: "single" for n in names},
             family_of(names, shared, control),
             design,
-            {"judged": "second half" if setup.split else "all"},
+            {"judged": "the deciding three quarters" if setup.split else "all"},
             None,
             stein,
         )
     train_on(contestants, design.seeds, raw, shared)
-    screened = judge(as_trials(raw, shared, setup), setup, halves[0])
+    screened = judge(as_trials(raw, shared, setup), setup, parts[0])
     sharing_control = {n for n, owner in shared.items() if owner == control}  # the control's models: nothing to confirm
     picked = decide.screen_pick(screened, setup.key, control, design.top, {*excluded, *sharing_control})
     setup.say(
-        f"[{setup.stage}] screen ({len(design.seeds)} seed(s), first half of the documents): confirming "
+        f"[{setup.stage}] screen ({len(design.seeds)} seed(s), a quarter of the documents): confirming "
         + (", ".join(f"{n} {screened[n][control][setup.key]['difference']:+.4f}" for n in picked) or "nothing")
         + f" on {len(design.confirm)} new seed(s)"
     )
@@ -172,7 +172,7 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
     train_on([c for c in contestants if c.name in owners], design.confirm, raw, shared)
     names = [c.name for c in confirmed]
     confirm_trials = as_trials(raw, {n: o for n, o in shared.items() if n in names}, setup, names, design.confirm)
-    decided = judge(confirm_trials, setup, halves[1])
+    decided = judge(confirm_trials, setup, parts[1])
     # a confirmed contestant is decided against the control on the confirmation; against a baseline that was not
     # confirmed with it, the screen's verdict describes it
     verdicts = {n: {**screened[n], **decided.get(n, {})} for n in screened}
@@ -185,7 +185,7 @@ def run(contestants: list, design: decide.Design, setup: Setup, excluded=(), res
         stage,
         [n for n in picked if n in decided],
         design,
-        {"screen": "first half", "confirm": "second half"},
+        {"screen": "a quarter", "confirm": "the other three quarters"},
         {"seeds": design.seeds, "picked": picked},
     )
 

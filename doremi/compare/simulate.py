@@ -1,6 +1,6 @@
 """A simulator of a compare's whole decision path: simulated contestants trained by the compare engine itself
-(doremi.compare.engine.run: the design's seeds, the screen's pick on the first half of the documents, the
-confirmation on new seeds and the other half, or one stage, or Stein's two stages), judged by
+(doremi.compare.engine.run: the design's seeds, the screen's pick on a quarter of the documents, the
+confirmation on new seeds and the rest, or one stage, or Stein's two stages), judged by
 doremi.stats.decide.judging and decided by doremi.stats.decide.recommend, so that every statistical promise the
 README makes is measured where it is made.
 

@@ -64,7 +64,7 @@ def model_preset(cfg: DictConfig, key: str) -> None:
 class Design:
     """How a compare spends its runs (compare.*, sft.compare.*): doremi.stats.decide.plan_design."""
 
-    design: str = s("screen", "screen: every contestant on screen_seeds judged on half the held-out documents (dev set), the best confirm_top and the control retrained on new seeds and decided on the other half, within the single design's runs | single: every contestant on the same seeds, all decided together", choices=("screen", "single"))  # fmt: skip
+    design: str = s("screen", "screen: every contestant on screen_seeds judged on a quarter of the held-out documents (dev set), the best confirm_top and the control retrained on new seeds and decided on the other three quarters, within the single design's runs | single: every contestant on the same seeds, all decided together", choices=("screen", "single"))  # fmt: skip
     screen_seeds: int = s(1, "design=screen: seeds per contestant in the screen (its point estimates pick the confirmed)", ge=1)  # fmt: skip
     confirm_seeds: Optional[int] = s(None, "design=screen: new seeds for each confirmed contestant and the control (null: the most that keeps the runs within the single design's, at least 3)", ge=2)  # fmt: skip
     confirm_top: int = s(2, "design=screen: contestants confirmed (the best of the screen by point estimate)", ge=1)

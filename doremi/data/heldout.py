@@ -55,9 +55,9 @@ class HeldOut:
             "whole_split": all(int(r) == a for r, a in zip(rows, self.available)),
         }
 
-    def halves(self) -> tuple[np.ndarray, np.ndarray]:
-        """The two fixed halves of the documents that hold a scored token (doremi.stats.decide.split_documents):
-        the first scores the swarm's fits and a compare's screen, the second decides."""
+    def parts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The two fixed parts of the documents that hold a scored token (doremi.stats.design.split_documents): the
+        first (a quarter) scores the swarm's fits and a compare's screen, the second (the rest) decides."""
         from doremi.stats.design import split_documents
 
         return split_documents(self.doc_domain, self.doc_tokens > 0)

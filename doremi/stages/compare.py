@@ -176,8 +176,8 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
         )
     common = engine.finish(rows, outcome, setup, "sampling", summary)
     fitted = [n for n, m in mixtures.items() if m["provenance"].get("fit")]
-    if fitted:  # the swarm scores its runs on the first half (stage=swarm); the decision never reads it
-        common["design"]["fits_scored_on"] = {"methods": fitted, "documents": "first half", "decided_on": "second half"}
+    if fitted:  # the swarm scores its runs on the screen's quarter (stage=swarm); the decision never reads it
+        common["design"]["fits_scored_on"] = {"methods": fitted, "documents": "the screen's quarter", "decided_on": "the other three quarters"}
     if outcome.stein:
         common["resolution"] = {**outcome.stein, "extra_flops": outcome.stein["extra_runs"] * one_run}
     return {

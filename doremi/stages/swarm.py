@@ -84,7 +84,7 @@ def spec_base(cfg: DictConfig, data, steps: int, model: dict | None = None) -> d
         "eval_chunks": cfg.final.eval_chunks,
         "threads": int(s.threads),
         "prepared": read_json(stage_dir(cfg, "prepare") / "done.json", "rerun stage=prepare")["fingerprint"],
-        "scored_on": "first half of the held-out documents",  # a compare decides on the other half
+        "scored_on": "the screen's quarter of the held-out documents",  # a compare decides on the rest
     }
 
 
@@ -155,7 +155,7 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
         kind,
         indices,
         int(cfg.seed),
-        heldout.halves()[0],  # the documents the swarm scores on, as its losses above
+        heldout.parts()[0],  # the documents the swarm scores on, as its losses above
     )
     out = {
         "preset": str(cfg.swarm.check_scale),
@@ -204,7 +204,7 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, document
         module = fit_lm(small, data, weights, stage, partial, f"swarm:{spec['index']}", seed=int(spec["seed"]))
         model = trained(module)
         _, per_document = heldout_scores(model, heldout)
-        losses = heldout.losses_on(per_document, heldout.halves()[0])  # never the documents a compare decides on
+        losses = heldout.losses_on(per_document, heldout.parts()[0])  # never the documents a compare decides on
     parameters = model.num_params()
     tokens = spec["steps"] * spec["batch_size"] * data.seq_len
     result = {

@@ -117,11 +117,12 @@ def test_natural_is_offered_only_where_it_ties_stratified():
     assert "(or natural" not in worse["line"] and "(or natural, which ties it)" in alike["line"]
 
 
-def test_the_halves_are_disjoint_within_each_group_and_a_single_document_is_in_both():
+def test_the_parts_are_disjoint_within_each_group_a_quarter_screens_and_a_single_document_is_in_both():
     group = np.array([0] * 7 + [1] * 1 + [2] * 4)
     first, second = decide.split_documents(group)
     assert not (first & second)[group != 1].any() and (first | second).all()
     assert first[group == 1].all() and second[group == 1].all()
-    assert first[group == 0].sum() == 3 and second[group == 0].sum() == 4
+    assert first[group == 0].sum() == 2 and second[group == 0].sum() == 5  # round(7 / 4)
+    assert first[group == 2].sum() == 1 and second[group == 2].sum() == 3
     again = decide.split_documents(group)
     assert (again[0] == first).all()

@@ -52,10 +52,10 @@ def test_the_set_is_the_same_for_every_call(prepared):
     assert batch["doc"].shape == batch["target"].shape
 
 
-def test_the_swarm_s_half_is_disjoint_from_the_deciding_half_and_its_losses_are_read_there(prepared):
+def test_the_swarm_s_part_is_disjoint_from_the_deciding_part_and_its_losses_are_read_there(prepared):
     cfg, data = prepared
     held = heldout_set(data, None, EOD, ByteTokenizer().token_bytes())
-    first, second = held.halves()
+    first, second = held.parts()
     many = np.bincount(held.doc_domain) > 1
     assert not (first & second)[many[held.doc_domain]].any() and (first | second)[held.doc_tokens > 0].all()
     sums = held.doc_tokens * (1.0 + held.doc_domain) + np.where(first, 0.5, 0.0) * held.doc_tokens
