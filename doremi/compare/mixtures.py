@@ -76,9 +76,10 @@ def probe_rows(data, per_domain: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return np.array(ids), np.concatenate(rows)
 
 
-def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_to: Path | None) -> dict:
+def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_to: Path | None, target=None) -> dict:
     """Train and score one mixture with one seed; its result (history with per-document sums), also written
-    to where/result.json. An online candidate writes where/schedule.jsonl."""
+    to where/result.json. An online candidate writes where/schedule.jsonl. With `target` (doremi.data.target), the
+    final model is also scored on the target's documents (result["target"])."""
     started = time.perf_counter()
     part = online_part(candidate, data, where, cfg, seed)
     callbacks = [part] if part is not None else None
@@ -106,6 +107,12 @@ def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_
         result["schedule"] = part.schedule
         result["online_seconds"] = part.seconds
     model = trained(module)
+    if target is not None:
+        from doremi.data.target import target_loss
+        from doremi.training.lm import heldout_scores
+
+        _, sums = heldout_scores(model, target.heldout)
+        result["target"] = {"digest": target.digest, "documents": sums.tolist(), "loss": target_loss(sums, target)}
     if save_to is not None:
         save_lm(save_to, model, cfg, data, candidate.weights)
     save_hf_beside(cfg, model, where / "hf", data)  # every mixture and seed
@@ -117,7 +124,7 @@ def train_one(cfg, data, candidate: Candidate, seed, heldout, where: Path, save_
 NOT_A_TRIALS = ("final.seeds", "final.mixture", "final.baselines")
 
 
-def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
+def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int, target: str | None = None) -> str:
     """The fingerprint of one trial: the final stage's settings, the prepared data, the mixture (weights and
     online settings) and the seed. The same trial has the same id in every run of a run_dir, whoever trains it."""
     settings = flat_settings(cfg, FINAL_SETTINGS)
@@ -130,6 +137,8 @@ def trial_id(cfg: DictConfig, data, candidate: Candidate, seed: int) -> str:
         "online": candidate.online,
         "seed": int(seed),
     }
+    if target:  # scored on a target too (its digest): a trial without one keeps its id
+        spec["target"] = target
     return f"{candidate.name}-seed-{seed}-{digest(spec)}"
 
 
@@ -139,7 +148,9 @@ def trials_dir(cfg: DictConfig) -> Path:
     return Path(cfg.run_dir) / "trials"
 
 
-def train_seeds(cfg, data, candidate: Candidate, seeds, heldout, folder: Path, save_to=None, shared_trials=False):
+def train_seeds(
+    cfg, data, candidate: Candidate, seeds, heldout, folder: Path, save_to=None, shared_trials=False, target=None
+):
     """Every seed of one mixture under folder/<name>/seed-<s>/, reusing seeds trained before (an interruption,
     resume=auto); `save_to`: where the first seed's model.pt goes. With `shared_trials`, each seed trains in
     <run_dir>/trials/<trial id>/ (reused when finished there) and its result and schedule are copied in."""
@@ -147,11 +158,13 @@ def train_seeds(cfg, data, candidate: Candidate, seeds, heldout, folder: Path, s
     out = {}
     for seed in seeds:
         where = folder / candidate.name / f"seed-{seed}"
-        trained_in = trials_dir(cfg) / trial_id(cfg, data, candidate, seed) if shared_trials else where
+        mark = target.digest if target is not None else None
+        trained_in = trials_dir(cfg) / trial_id(cfg, data, candidate, seed, mark) if shared_trials else where
 
         def train(seed=seed, trained_in=trained_in):
             say(f"[{stage}] training on the {candidate.name} mixture, seed {seed}")
-            return train_one(cfg, data, candidate, seed, heldout, trained_in, save_to if seed == seeds[0] else None)
+            first = save_to if seed == seeds[0] else None
+            return train_one(cfg, data, candidate, seed, heldout, trained_in, first, target)
 
         if shared_trials:
             out[seed] = train_once(cfg.run_dir, trained_in, train, is_main_process())
@@ -171,13 +184,15 @@ class MixtureContestant:
     """A mixture in a compare (doremi.compare.engine's contestant): each seed one fingerprinted trial under
     <run_dir>/trials/, its result copied into the stage's folder; equal fixed weights share their trials."""
 
-    def __init__(self, cfg, data, candidate: Candidate, heldout, folder: Path, cost: float = 0.0):
+    def __init__(self, cfg, data, candidate: Candidate, heldout, folder: Path, cost: float = 0.0, target=None):
         self.cfg, self.data, self.candidate, self.heldout, self.folder = cfg, data, candidate, heldout, folder
+        self.target = target
         self.name, self.cost = candidate.name, cost
         self.key = None if candidate.online else digest([round(w, 12) for w in candidate.weights])
 
     def train(self, seed: int) -> dict:
-        return train_seeds(self.cfg, self.data, self.candidate, [seed], self.heldout, self.folder, shared_trials=True)[
+        one = [seed]
+        return train_seeds(self.cfg, self.data, self.candidate, one, self.heldout, self.folder, None, True, self.target)[
             seed
         ]
 
@@ -185,6 +200,11 @@ class MixtureContestant:
 def history(result: dict) -> list:
     """A mixture trial's evaluations, each with its per-document sums."""
     return result["history"]
+
+
+def target_history(result: dict) -> list:
+    """A mixture trial's score on the user's target (doremi.data.target): one evaluation, the final model's."""
+    return [{"step": result["history"][-1]["step"], "documents": result["target"]["documents"]}]
 
 
 def same_weights(a: Candidate, b: Candidate) -> bool:

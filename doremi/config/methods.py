@@ -34,7 +34,7 @@ class Dro:
 class Learn:
     """stage=learn, for every method."""
 
-    target: Any = s("average", "what the target-optimizing methods minimize: average | worst | a list of domains")
+    target: Any = s("average", "what the target-optimizing methods minimize and stage=compare decides on: average | worst | a list of domains | external (target.paths; chosen when they are given)")
     feasible: bool = s(False, "true: project the learned weights through plan.* (max_epochs at the final run's budget, pin, min/max)")  # fmt: skip
     temperature: Number = s(3.3, "method=temperature: natural shares to the power 1/temperature (multilingual pretraining: ~3.3)", gt=0)  # fmt: skip
 
@@ -44,7 +44,9 @@ class Learn:
         if not isinstance(target, str) and not (
             hasattr(target, "__len__") and len(target) and all(isinstance(d, str) for d in target)
         ):
-            raise DoremiError(f"learn.target={target}: expected average, worst or a list of domains like [wiki,code]")
+            raise DoremiError(
+                f"learn.target={target}: expected average, worst, external or a list of domains like [wiki,code]"
+            )
 
 
 def model_preset(cfg: DictConfig, key: str) -> None:

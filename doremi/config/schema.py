@@ -243,6 +243,29 @@ class Data:
 
 
 @dataclass
+class Target:
+    """Your own target documents: every model of stage=compare is scored on them and the recommendation reads them
+    (learn.target=external, the default when paths are given); the target-aware methods aim at them."""
+
+    paths: Any = s(None, "[files or globs] of target documents (any format data.paths takes), never trained on: token-identical training documents are dropped and counted")  # fmt: skip
+    text_field: str = s("text", "field holding a target document's text (dotted paths allowed)")
+
+    @staticmethod
+    def validate(cfg: DictConfig) -> None:
+        paths = cfg.target.paths
+        if paths is not None and (isinstance(paths, str) or not all(isinstance(p, str) for p in paths)):
+            raise DoremiError(f"target.paths={paths}: expected a list of files or globs like 'target.paths=[my/*.jsonl]'")
+        for pattern in paths or []:  # a missing file stops here, before anything is prepared or trained
+            import glob
+            from pathlib import Path
+
+            if not any(Path(f).is_file() for f in glob.glob(str(pattern), recursive=True)):
+                raise DoremiError(f"target.paths: no file matches {pattern!r}; check the path (relative to {Path.cwd()})")
+        if cfg.learn.target == "external" and not paths:
+            raise DoremiError("learn.target=external needs target.paths=[files of your target documents]")
+
+
+@dataclass
 class Tokenizer:
     """tokenizer=byte (the default) | bpe | pretrained."""
 
@@ -324,6 +347,7 @@ class Config:
     out: Optional[str] = s(None, "stage=export: the output file (default: beside the mixture)")
     export: Export = section(Export, "stage=export")
     data: Data = section(Data, "where documents come from (data=default)")
+    target: Target = section(Target, "your own target documents (target.paths)")
     tokenizer: Tokenizer = section(Tokenizer, "tokenizer=byte | bpe | pretrained")
     model: Model = section(Model, "model=tiny | small | hf | hf-120m | hf-280m")
 

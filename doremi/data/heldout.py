@@ -103,33 +103,42 @@ def spread_rows(available: int, cap: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, available - 1, cap).round().astype(np.int64))
 
 
+def scored_rows(chunks: np.ndarray, picked: np.ndarray, eod_id: int, token_bytes: np.ndarray, offset: int) -> tuple:
+    """The picked rows of one group's packed chunks, with each target token's document (numbered from `offset`) and
+    each document's scored tokens and bytes: (rows, doc index per target, documents, doc_tokens, doc_bytes)."""
+    chunk_len = chunks.shape[1]
+    stream = np.asarray(chunks).reshape(-1)
+    ends_before = np.cumsum(stream == eod_id)  # end-of-document ids up to and including each position
+    # target j of chunk c sits at c*chunk_len + 1 + j; its document = ends strictly before it
+    positions = picked[:, None] * chunk_len + np.arange(chunk_len - 1)[None, :]
+    local = ends_before[positions]
+    used, dense = np.unique(local, return_inverse=True)
+    dense = dense.reshape(local.shape)
+    targets = np.asarray(chunks[picked])[:, 1:].astype(np.int64)
+    doc_tokens = np.bincount(dense.reshape(-1), minlength=len(used))
+    doc_bytes = np.bincount(dense.reshape(-1), weights=token_bytes[targets].reshape(-1), minlength=len(used))
+    return np.asarray(chunks[picked]), dense + offset, len(used), doc_tokens, doc_bytes
+
+
 def heldout_set(data: PackedData, per_domain: int | None, eod_id: int, token_bytes: np.ndarray) -> HeldOut:
     """The evaluation set of a prepared run (see the module docstring).
 
     token_bytes: UTF-8 bytes of each token id (0 for the end-of-document id).
     """
-    chunk_len = data.seq_len + 1
     rows, row_domain, row_doc, doc_domain, doc_tokens, doc_bytes, available = [], [], [], [], [], [], []
     offset = 0
     for i, domain in enumerate(data.domains):
         chunks = data.chunks("val", domain)
         available.append(len(chunks))
         picked = spread_rows(len(chunks), per_domain)
-        stream = np.asarray(chunks).reshape(-1)
-        ends_before = np.cumsum(stream == eod_id)  # end-of-document ids up to and including each position
-        # target j of chunk c sits at c*chunk_len + 1 + j; its document = ends strictly before it
-        positions = picked[:, None] * chunk_len + np.arange(data.seq_len)[None, :]
-        local = ends_before[positions]
-        used, dense = np.unique(local, return_inverse=True)
-        dense = dense.reshape(local.shape)
-        targets = np.asarray(chunks[picked])[:, 1:].astype(np.int64)
-        rows.append(np.asarray(chunks[picked]))
+        mine, doc, used, tokens, nbytes = scored_rows(chunks, picked, eod_id, token_bytes, offset)
+        rows.append(mine)
         row_domain.append(np.full(len(picked), i, dtype=np.int64))
-        row_doc.append(dense + offset)
-        doc_domain.append(np.full(len(used), i, dtype=np.int64))
-        doc_tokens.append(np.bincount(dense.reshape(-1), minlength=len(used)))
-        doc_bytes.append(np.bincount(dense.reshape(-1), weights=token_bytes[targets].reshape(-1), minlength=len(used)))
-        offset += len(used)
+        row_doc.append(doc)
+        doc_domain.append(np.full(used, i, dtype=np.int64))
+        doc_tokens.append(tokens)
+        doc_bytes.append(nbytes)
+        offset += used
     return HeldOut(
         domains=list(data.domains),
         tokens=np.concatenate(rows),

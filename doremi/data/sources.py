@@ -32,6 +32,16 @@ class Document:
     origin: str
 
 
+PIECE_CHARS = 1 << 20  # documents longer than this are tokenized in pieces
+
+
+def pieces(text: str) -> list[str]:
+    """A document cut into pieces of at most PIECE_CHARS characters, so huge documents stay in bounded memory."""
+    if len(text) <= PIECE_CHARS:
+        return [text]
+    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
+
+
 def document_hash(text: str) -> int:
     """A 64-bit hash of a document's text: it fixes the split, shard and cap sampling of the document."""
     return int.from_bytes(hashlib.sha256(text.encode("utf-8", "replace")).digest()[:8], "big")

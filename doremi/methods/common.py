@@ -38,10 +38,14 @@ def mixture_for(ctx, weights, provenance: dict) -> dict:
 
 
 def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | None]:
-    """learn.target: ('average', None), ('worst', None) or ('target', domain indices)."""
+    """learn.target: ('average', None), ('worst', None), ('target', domain indices) or ('external', None): the
+    documents of target.paths, chosen when they are given and learn.target is left at average."""
     from doremi.config.errors import DoremiError
 
     value = cfg.learn.target
+    given = bool(cfg.get("target") is not None and cfg.target.get("paths"))
+    if value == "external" or (value == "average" and given):
+        return "external", None
     if isinstance(value, str) and value in ("average", "worst"):
         return value, None
     names = [value] if isinstance(value, str) else list(OmegaConf.to_container(value) if value is not None else [])

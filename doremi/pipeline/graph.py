@@ -249,7 +249,8 @@ def _sft_compare_first(cfg: DictConfig) -> tuple[str, ...]:
 def _compare_settings(cfg: DictConfig) -> tuple[str, ...]:
     """The final stage's settings, and those of every listed method (its learned mixture follows from them)."""
     keys = [key for e in methods.entries(cfg.compare.methods) if e.method for key in method_settings(e.method)]
-    return tuple(dict.fromkeys(("compare", "learn", *FINAL_SETTINGS, *keys)))
+    target = ("target",) if cfg.get("target") is not None and cfg.target.get("paths") else ()  # else: ids as before
+    return tuple(dict.fromkeys(("compare", "learn", *target, *FINAL_SETTINGS, *keys)))
 
 
 def learned_or_published(cfg: DictConfig) -> Path:

@@ -20,10 +20,11 @@ from omegaconf import DictConfig, open_dict
 
 from doremi.compare import engine
 from doremi.compare.judge import noise_lines
-from doremi.compare.mixtures import Candidate, MixtureContestant, history, summaries, train_seeds
+from doremi.compare.mixtures import Candidate, MixtureContestant, history, summaries, target_history, train_seeds
 from doremi.config.errors import DoremiError
 from doremi.config.settings import seeds_of
 from doremi.data.mixture import resolve_mixture
+from doremi.data.target import GROUP, target_for
 from doremi.methods import Entry, entries, resolve
 from doremi.methods.common import final_tokens, target_of
 from doremi.outputs.plan import training_flops
@@ -81,6 +82,15 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     rows = entries(cfg.compare.methods)
     rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
     data = load_prepared(cfg)
+    kind, indices = target_of(cfg, data.domains)
+    target = target_for(cfg, data)  # read, checked and deduplicated before anything trains
+    if target is not None:
+        said = target.describe()
+        say(
+            f"[compare] your target: {said['documents']} documents, {said['tokens']:,} tokens from "
+            f"{', '.join(target.paths)}; {target.overlapped} of {target.read} dropped as training documents"
+            + ("; the decision reads it" if kind == "external" else f"; scored beside learn.target={kind}")
+        )
     mixtures = {}
     for entry in rows:
         say(
@@ -103,22 +113,25 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     if trial is None and out is None:
         return summary_text(read_json(locate(cfg, "leaderboard"), ""))
     folder = out.tmp if out is not None else stage_dir(cfg, "compare")
-    contestants = [MixtureContestant(cfg, data, c, heldout, folder) for c in candidates]
+    contestants = [MixtureContestant(cfg, data, c, heldout, folder, target=target) for c in candidates]
     design = design_of(cfg, len(engine.distinct(contestants)))
     if trial is not None:
         return engine.one_trial(contestants, design, int(trial), "compare", "compare.trial")
     one_run = training_flops(count_params(model_config(cfg, data)), final_tokens(cfg, data))
     say(f"[compare] design: {design.describe()}; {design.runs * one_run:.3g} FLOPs")
-    kind, indices = target_of(cfg, data.domains)
     fitted = [n for n, m in mixtures.items() if m["provenance"].get("fit")]
-    docs = decide.Documents(data.domains, heldout.doc_domain, heldout.doc_tokens)
-    setup = engine.Setup(docs, history, kind, indices, int(cfg.seed), split=bool(fitted))
+    if kind == "external":  # judged on the target's documents alone: one group, its loss the target statistic
+        docs = decide.Documents([GROUP], target.heldout.doc_domain, target.heldout.doc_tokens)
+        setup = engine.Setup(docs, target_history, "target", [0], int(cfg.seed), split=bool(fitted))
+    else:
+        docs = decide.Documents(data.domains, heldout.doc_domain, heldout.doc_tokens)
+        setup = engine.Setup(docs, history, kind, indices, int(cfg.seed), split=bool(fitted))
     untrusted = [n for n, m in mixtures.items() if m["provenance"].get("fit", {}).get("warning")]
     outcome = engine.run(contestants, design, setup, untrusted, stein_settings(cfg, one_run))
     if not is_main_process():
         commit(out)
         return None
-    board = leaderboard(cfg, data, mixtures, outcome, setup, heldout)
+    board = leaderboard(cfg, data, mixtures, outcome, setup, heldout, target)
     if cfg.compare.check_scale:
         board["scale_check"] = scale_check(cfg, data, board, candidates, outcome.trials, heldout, out.tmp / "scale")
     if publish:
@@ -152,7 +165,7 @@ def stein_settings(cfg: DictConfig, one_run: float) -> dict | None:
     return {"half_width": resolution, "most": most, "say_cost": say_cost}
 
 
-def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setup, heldout) -> dict:
+def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setup, heldout, target=None) -> dict:
     domains = data.domains
     one_run = training_flops(count_params(model_config(cfg, data)), final_tokens(cfg, data))
     summary, warnings = summaries(cfg, domains, outcome.raw, heldout, "compare")
@@ -169,6 +182,7 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
                 "cost": {"flops": flops, "share_of_final_run": flops / one_run},
                 "average": summary[name]["average"],
                 "worst": summary[name]["worst"],
+                **({"target_loss": target_mean(outcome.raw[name])} if target is not None else {}),
                 "epochs": summary[name]["passes"],
                 "vs": {b: v for b, v in outcome.verdicts[name].items() if b in BASELINES},
                 "notes": notes_of(mixture["provenance"], outcome.raw[name]),
@@ -183,7 +197,12 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
     return {
         "domains": domains,
         "seeds": outcome.trials.seeds["stratified"],
-        "target": {"kind": setup.key, "domains": [domains[i] for i in setup.indices] if setup.indices else None},
+        "target": {
+            "kind": setup.key,
+            "domains": [domains[i] for i in setup.indices] if setup.indices and target is None else None,
+            **({"external": target.describe(), "decided_on": setup.key == "target" and setup.docs.groups == [GROUP]}
+               if target is not None else {}),
+        },
         "budget": {
             "steps": int(cfg.final.max_steps),
             "batch_size": int(cfg.final.batch_size),
@@ -195,6 +214,11 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
         "repetition_warnings": warnings,
         **common,
     }
+
+
+def target_mean(per_seed: dict) -> float:
+    """A mixture's loss on the user's target, averaged over its seeds."""
+    return float(np.mean([r["target"]["loss"] for r in per_seed.values()]))
 
 
 def scale_check(cfg, data, board: dict, candidates, trials: decide.Trials, heldout, folder: Path) -> dict:

@@ -23,7 +23,6 @@ from doremi.pipeline.common import commit, say, stage_dir, start
 from doremi.store.files import write_json_atomic
 
 BATCH_DOCUMENTS = 512
-PIECE_CHARS = 1 << 20  # documents longer than this are tokenized in pieces
 
 
 def build_tokenizer(cfg: DictConfig) -> Tokenizer:
@@ -94,13 +93,6 @@ def _check_domains(cfg: DictConfig, splits: dict, seq_len: int) -> list[str]:
     return domains
 
 
-def _pieces(text: str) -> list[str]:
-    """A document cut into pieces of at most PIECE_CHARS characters, so huge documents stay in bounded memory."""
-    if len(text) <= PIECE_CHARS:
-        return [text]
-    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
-
-
 def cap_thresholds(cfg: DictConfig, tokenizer: Tokenizer) -> dict[str, int] | None:
     """Per domain, the largest document hash kept under data.max_documents / data.max_tokens.
 
@@ -116,7 +108,7 @@ def cap_thresholds(cfg: DictConfig, tokenizer: Tokenizer) -> dict[str, int] | No
     stream = iter(sources.documents(cfg.data))
     while batch := list(itertools.islice(stream, BATCH_DOCUMENTS)):
         lengths = (
-            [sum(len(ids) for ids in tokenizer.encode_batch(_pieces(d.text))) + 1 for d in batch]
+            [sum(len(ids) for ids in tokenizer.encode_batch(sources.pieces(d.text))) + 1 for d in batch]
             if max_tokens
             else [1] * len(batch)
         )
@@ -181,7 +173,7 @@ def tokenized_documents(
         for doc in batch:
             doc_hash = sources.document_hash(doc.text)
             if doc_hash % num_shards == shard and (thresholds is None or doc_hash <= thresholds[doc.domain]):
-                rows.append((position, doc, doc_hash, _pieces(doc.text)))
+                rows.append((position, doc, doc_hash, sources.pieces(doc.text)))
             position += 1
         encoded = iter(tokenizer.encode_batch([p for row in rows for p in row[3]]))
         for pos, doc, doc_hash, pieces in rows:

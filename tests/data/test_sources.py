@@ -100,7 +100,7 @@ def test_huge_document_is_tokenized_in_pieces_with_the_same_result(tmp_path, mak
     files = synthetic_domains(tmp_path / "src", {"a": "words", "b": "digits"}, n_docs=60)
     prepare.run(make_cfg(domains_override(files)))
     whole = (tmp_path / "run" / "prepare" / "train" / "0000.bin").read_bytes()
-    monkeypatch.setattr(prepare, "PIECE_CHARS", 7)
+    monkeypatch.setattr(sources, "PIECE_CHARS", 7)
     prepare.run(make_cfg(domains_override(files), "overwrite=true"))
     assert (tmp_path / "run" / "prepare" / "train" / "0000.bin").read_bytes() == whole
 

@@ -1,0 +1,110 @@
+"""Your target (target.paths): read, deduplicated against the training data, scored by every model of a compare, and
+what the recommendation reads; bad target files refused in one line before anything trains."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from doremi.config.errors import DoremiError
+from doremi.data.packing import PackedData
+from doremi.data.target import load_target
+from doremi.data.tokenizer import ByteTokenizer
+from doremi.stages import run_stage
+from tests.conftest import digits_text, domains_override, synthetic_domains, write_jsonl
+
+
+def corpus(tmp_path):
+    return synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits", "more": "words"}, seed=1)
+
+
+def digits_target(tmp_path, n: int = 24):
+    """New documents of the `numbers` domain's kind (another seed: none is a training document)."""
+    rng = random.Random("target-digits")
+    return write_jsonl(tmp_path / "target" / "mine.jsonl", [{"body": digits_text(rng, 80)} for _ in range(n)])
+
+
+def training_texts(tmp_path, domain: str, n: int) -> list[str]:
+    """The first `n` training documents of a prepared domain, decoded (the byte tokenizer is exact)."""
+    data = PackedData(tmp_path / "run" / "prepare")
+    stream = np.asarray(data.chunks("train", domain)).reshape(-1)
+    ends = np.flatnonzero(stream == ByteTokenizer().eod_id)
+    starts = np.concatenate([[0], ends + 1])
+    return [bytes(stream[a:b].astype(np.uint8).tolist()).decode() for a, b in zip(starts[1:n], ends[1:n])]
+
+
+def test_the_target_is_packed_and_its_training_duplicates_are_dropped_and_counted(tmp_path, make_cfg):
+    files = corpus(tmp_path)
+    run_stage(make_cfg(domains_override(files), "stage=prepare"))
+    data = PackedData(tmp_path / "run" / "prepare")
+    copies = training_texts(tmp_path, "prose", 4)
+    mine = [{"text": t} for t in copies] + [{"text": digits_text(random.Random(i), 50)} for i in range(5)]
+    mine.append({"text": "   "})
+    path = write_jsonl(tmp_path / "t.jsonl", mine)
+    target = load_target([str(path)], "text", data, ByteTokenizer())
+    said = target.describe()
+    assert (said["documents_read"], said["overlapping_training"], said["empty"], said["documents"]) == (9, 3, 1, 5)
+    # every kept document's scored tokens: its bytes and its end-of-document id, less the first token of each row
+    # that starts inside it (context only); the filler that completes the last row is scored nowhere
+    tokens = target.heldout.doc_tokens
+    assert (tokens[:5] > 0).all() and (tokens[5:] == 0).all()
+    assert tokens.sum() <= 5 * 51 and tokens.sum() >= 5 * 51 - len(target.heldout.tokens)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda tmp: str(tmp / "nowhere" / "*.jsonl"), r"target.paths: no file matches .*nowhere"),
+        (lambda tmp: str(write_jsonl(tmp / "empty.jsonl", [{"text": ""}])), r"target.paths: .*holds no document with text"),
+        (lambda tmp: str(write_jsonl(tmp / "other.jsonl", [{"body": "x"}])), r"other.jsonl:1: record has no field 'text'"),
+        (
+            lambda tmp: str(write_jsonl(tmp / "copies.jsonl", [{"text": t} for t in training_texts(tmp, "numbers", 6)])),
+            r"target.paths: all 5 target documents are also training documents",
+        ),
+    ],
+)
+def test_a_bad_target_is_one_line_before_anything_trains(tmp_path, make_cfg, make, match):
+    files = corpus(tmp_path)
+    run_stage(make_cfg(domains_override(files), "stage=prepare"))
+    path = make(tmp_path)
+    with pytest.raises(DoremiError, match=match):
+        run_stage(make_cfg(domains_override(files), "stage=compare", f"target.paths=[{path}]"))
+    assert not (tmp_path / "run" / "trials").exists() and not (tmp_path / "run" / "learn").exists()
+
+
+def test_learn_target_external_needs_target_paths(make_cfg):
+    with pytest.raises(DoremiError, match=r"learn.target=external needs target.paths"):
+        run_stage(make_cfg("stage=compare", "learn.target=external"))
+
+
+@pytest.mark.slow
+def test_a_mixture_leaning_to_the_target_s_kind_is_decided_better_on_it(tmp_path, make_cfg):
+    """Planted: the target is the `numbers` domain's kind of text; a mixture giving it 80% must beat stratified (a
+    third) on the target, and the compare, judging on the target alone, recommends it and publishes it."""
+    files = corpus(tmp_path)
+    lean = tmp_path / "lean.json"
+    lean.write_text(json.dumps({"weights": {"prose": 0.1, "numbers": 0.8, "more": 0.1}}))
+    target = digits_target(tmp_path)
+    cfg = make_cfg(
+        domains_override(files),
+        "stage=compare",
+        f"compare.methods=[stratified,{lean}]",
+        f"target.paths=[{target}]",
+        "target.text_field=body",
+        "final.seeds=3",
+        "trainer.max_steps=40",
+    )
+    run_stage(cfg)
+    board = json.loads((tmp_path / "run" / "compare" / "leaderboard.json").read_text())
+    assert board["target"]["external"]["documents"] == 24 and board["target"]["external"]["overlapping_training"] == 0
+    assert board["target"]["decided_on"] is True
+    rows = {r["method"]: r for r in board["rows"]}
+    assert rows["lean"]["target_loss"] < rows["stratified"]["target_loss"]
+    assert rows["lean"]["decision"]["better"] and rows["lean"]["decision"]["bound"] < 0
+    assert board["recommendation"]["method"] == "lean"
+    published = json.loads((tmp_path / "mixtures" / "demo.json").read_text())
+    assert published["weights"]["numbers"] == pytest.approx(0.8, abs=1e-3)
+    # every trial was scored on the same target documents
+    trials = list((tmp_path / "run" / "trials").glob("*/result.json"))
+    assert trials and all(json.loads(t.read_text())["target"]["digest"] == board["target"]["external"]["digest"] for t in trials)
