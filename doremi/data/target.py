@@ -146,15 +146,23 @@ def load_target(
     return Target(heldout, digest, [str(p) for p in paths], len(texts), overlapped, len(texts) - len(kept_text), origins)
 
 
+_LOADED: dict = {}
+
+
 def target_for(cfg, data) -> Target | None:
-    """The run's target (target.paths), or None when none is given."""
+    """The run's target (target.paths), or None when none is given; read once per process for the same files and
+    prepared data."""
     from doremi.data.tokenizer import load_saved
 
-    paths = list(cfg.target.paths or [])
+    paths = list(cfg.target.paths or []) if cfg.get("target") is not None else []
     if not paths:
         return None
-    tokenizer = load_saved(Path(data.dir), str(cfg.tokenizer.kind))
-    return load_target(paths, str(cfg.target.text_field), data, tokenizer, str(cfg.data.invalid_utf8))
+    key = (tuple(map(str, paths)), str(cfg.target.text_field), str(data.dir), str(data.manifest.get("data_hash")))
+    if key not in _LOADED:
+        tokenizer = load_saved(Path(data.dir), str(cfg.tokenizer.kind))
+        _LOADED[key] = load_target(paths, str(cfg.target.text_field), data, tokenizer, str(cfg.data.invalid_utf8))
+    return _LOADED[key]
+
 
 
 def target_loss(doc_sums, target: Target, documents: np.ndarray | None = None) -> float:

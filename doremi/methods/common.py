@@ -58,6 +58,15 @@ def target_of(cfg: DictConfig, domains: list[str]) -> tuple[str, list[int] | Non
     return "target", [domains.index(str(n)) for n in names]
 
 
+def aimed_at(cfg: DictConfig, data):
+    """The target a target-aware method aims at (doremi.data.target): target.paths when learn.target is external
+    (chosen when they are given), else None."""
+    from doremi.data.target import target_for
+
+    kind, _ = target_of(cfg, data.domains)
+    return target_for(cfg, data) if kind == "external" else None
+
+
 def constraints(cfg: DictConfig, data) -> dict:
     """The plan's constraints at the final run's budget, as doremi.outputs.plan.plan and doremi.outputs.plan.bounds take them:
     available tokens per domain, budget, max_epochs, pinned, min_weight, max_weight."""

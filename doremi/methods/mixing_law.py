@@ -1,5 +1,6 @@
 """Data Mixing Laws (Ye et al., 2024): per-domain L_i(r) = c_i + k_i·exp(Σ_j t_ij·r_j) fitted on the swarm by
-least squares, then the target minimized over the constrained simplex."""
+least squares, then the target minimized over the constrained simplex. For your own target (target.paths,
+learn.target=external) one law is fitted to the target's loss itself, as Ye et al. fit a validation set's loss."""
 
 from __future__ import annotations
 
@@ -50,12 +51,15 @@ class MixingLaw:
     def predict(self, X: np.ndarray) -> np.ndarray:
         from doremi.methods.swarm.runs import target_values
 
+        if self.kind == "external":  # one law, fitted to the target's loss
+            return self.predict_domains(X)[:, 0]
         return target_values(self.predict_domains(X), self.kind, self.indices)
 
-    def described(self, domains: list[str]) -> dict:
+    def described(self, domains: list[str], laws: list[str] | None = None) -> dict:
+        """Each law's constants, named by `laws` (default: the domains), its t by the mixture's domains."""
         return {
             d: {"c": float(p[0]), "k": float(np.exp(p[1])), "t": dict(zip(domains, map(float, p[2:])))}
-            for d, p in zip(domains, self.params)
+            for d, p in zip(laws or domains, self.params)
         }
 
 
@@ -88,14 +92,16 @@ def learn(ctx: LearnContext) -> dict:
 
     make = lambda: MixingLaw(swarm.kind, swarm.indices)  # noqa: E731
     # fitted on every domain's loss (y is the (runs, domains) table), judged on the target it predicts
-    predicted = fits.cross_validated(make, swarm.weights, swarm.losses, int(ctx.cfg.swarm.folds), seed)
-    law = make().fit(swarm.weights, swarm.losses)
+    losses = swarm.target[:, None] if swarm.kind == "external" else swarm.losses
+    predicted = fits.cross_validated(make, swarm.weights, losses, int(ctx.cfg.swarm.folds), seed)
+    law = make().fit(swarm.weights, losses)
     weights = minimize_law(law.predict, swarm.prior, swarm.lo, swarm.hi, seed, kl_reg=float(ctx.cfg.swarm.kl_reg))
     fit = fit_quality(ctx, swarm, predicted)
     extra = scale_of(ctx, swarm, weights)
     fit["kl_from_prior"] = float(fits.kl_from(weights, swarm.prior)[0])
     fit["predicted_target_of_mixture"] = float(law.predict(weights[None, :])[0])
-    return mixture_for(ctx, weights, {**swarm.provenance, **extra, "fit": fit, "law": law.described(ctx.data.domains)})
+    laws = ["target"] if swarm.kind == "external" else None
+    return mixture_for(ctx, weights, {**swarm.provenance, **extra, "fit": fit, "law": law.described(ctx.data.domains, laws)})
 
 
 METHOD = Method(

@@ -171,7 +171,10 @@ def method_settings(method: methods.Method) -> tuple[str, ...]:
 
 def _learn_settings(cfg: DictConfig) -> tuple[str, ...]:
     feasible = ("plan", "final.max_steps", "final.batch_size") if cfg.learn.get("feasible") else ()
-    return ("method", "learn.feasible", *method_settings(methods.resolve(method_of(cfg))), *feasible)
+    keys = method_settings(methods.resolve(method_of(cfg)))
+    given = cfg.get("target") is not None and cfg.target.get("paths")
+    target = ("target",) if given and "learn.target" in keys else ()  # a method aimed at target.paths
+    return ("method", "learn.feasible", *keys, *target, *feasible)
 
 
 def _prepare_settings(cfg: DictConfig) -> tuple[str, ...]:

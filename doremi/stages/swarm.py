@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from doremi.config.errors import DoremiError
 from doremi.config.files import MODEL_PRESETS
 from doremi.data.mixture import resolve_mixture
+from doremi.methods.common import aimed_at
 from doremi.methods.swarm.runs import read_runs, run_id, sample_mixture
 from doremi.outputs.plan import training_flops
 from doremi.pipeline.common import heldout_for, load_prepared, model_config
@@ -75,7 +76,9 @@ def spec_base(cfg: DictConfig, data, steps: int, model: dict | None = None) -> d
     """What every run of one size shares; `model`: keys of the run's model changed instead of swarm.model
     (the scale check's larger runs)."""
     s = cfg.swarm
+    target = aimed_at(cfg, data)
     return {
+        **({"target": target.digest} if target is not None else {}),  # also scored on the target (its screen part)
         "steps": int(steps),
         "batch_size": int(s.batch_size),
         "model": model_config(swarm_config(cfg, model), data),
@@ -142,7 +145,8 @@ def scale_check(cfg: DictConfig, data, predicted, kind: str, indices, found: lis
             if result is None or (size == "large" and "documents" not in result):  # judged: needs its documents
                 result = train_run(cfg, data, spec, folder, heldout, documents=size == "large")
             losses = np.array([[result["losses"][d] for d in data.domains]])
-            sizes[size][name] = float(target_values(losses, kind, indices)[0])
+            value = result["target_loss"] if kind == "external" else target_values(losses, kind, indices)[0]
+            sizes[size][name] = float(value)
             if size == "large":
                 at_size[name] = {0: {"history": [{"step": spec["steps"], "documents": result["documents"]}]}}
     names = list(chosen)
@@ -205,6 +209,12 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, document
         model = trained(module)
         _, per_document = heldout_scores(model, heldout)
         losses = heldout.losses_on(per_document, heldout.parts()[0])  # never the documents a compare decides on
+        target = aimed_at(cfg, data) if spec.get("target") else None
+        if target is not None:  # the target's screen part: a compare judging on the target decides on the rest
+            from doremi.data.target import target_loss
+
+            _, sums = heldout_scores(model, target.heldout)
+            target_value = target_loss(sums, target, target.heldout.parts()[0])
     parameters = model.num_params()
     tokens = spec["steps"] * spec["batch_size"] * data.seq_len
     result = {
@@ -212,6 +222,7 @@ def train_run(cfg: DictConfig, data, spec: dict, folder: Path, heldout, document
         "id": spec["id"],
         "weights": spec["weights"],
         "losses": losses,
+        **({"target_loss": target_value} if target is not None else {}),
         "seed": spec["seed"],
         "steps": spec["steps"],
         "batch_size": spec["batch_size"],

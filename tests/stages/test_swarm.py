@@ -84,3 +84,24 @@ def test_hydra_launchers_give_the_sequential_runs(tmp_path, make_cfg, launcher):
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert results(launched) == results(tmp_path / "run") and len(results(launched)) == 2
+
+
+@pytest.mark.slow
+def test_the_fits_aim_at_your_target_when_target_paths_are_given(tmp_path, make_cfg):
+    """Planted: two domains of equal size, words and digits; the target is new digits text. Fitted to the target's
+    loss (each swarm run scored on the target's screen part), both fits give the digits domain the larger weight."""
+    import random
+
+    from tests.conftest import digits_text, write_jsonl
+
+    files = synthetic_domains(tmp_path / "src", {"prose": "words", "numbers": "digits"}, seed=1)
+    rng = random.Random("target")
+    target = write_jsonl(tmp_path / "mine.jsonl", [{"text": digits_text(rng, 80)} for _ in range(24)])
+    base = [domains_override(files), *SWARM, f"target.paths=[{target}]"]
+    run_stage(make_cfg(*base, "stage=prepare"))
+    for method in ("regmix", "mixing_law"):
+        run_stage(make_cfg(*base, "stage=learn", f"method={method}", f"mixtures_dir={tmp_path / method}"))
+        mixture = json.loads((tmp_path / "run" / "learn" / method / "mixture.json").read_text())
+        assert mixture["provenance"]["target"]["kind"] == "external"
+        assert mixture["weights"]["numbers"] > mixture["weights"]["prose"], (method, mixture["weights"])
+    assert all("target_loss" in r for r in results(tmp_path / "run"))

@@ -67,7 +67,12 @@ def swarm_of(ctx: LearnContext) -> Swarm:
         },
         "cost": {"flops": flops, "what": f"{len(found)} swarm runs of {int(found[0]['parameters']):,} parameters"},
     }
-    return Swarm(weights, losses, target_values(losses, kind, indices), kind, indices, prior, lo, hi, provenance, found)
+    if kind == "external":  # fitted to the user's target: each run's loss on the target's screen part
+        values = np.array([float(r["target_loss"]) for r in found])
+        provenance["target"]["external"] = "target.paths: each run scored on the target's screen part"
+    else:
+        values = target_values(losses, kind, indices)
+    return Swarm(weights, losses, values, kind, indices, prior, lo, hi, provenance, found)
 
 
 def scale_of(ctx: LearnContext, swarm: Swarm, weights) -> dict:

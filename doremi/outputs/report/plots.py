@@ -127,8 +127,11 @@ def leaderboard(board: dict, path: Path) -> Path:
     """Each method's average loss minus stratified's and natural's, with intervals; best first."""
     rows = board["rows"]
     sft = board.get("kind") == "sft"  # stage=sft_compare's: SFT sets against random and stratified, on its target
+    yours = board.get("target", {}).get("decided_on", False)  # stage=compare judged on target.paths: that is what it shows
     baselines, key = (
-        (("random", "stratified"), board["target"]["kind"]) if sft else (("stratified", "natural"), "average")
+        (("random", "stratified"), board["target"]["kind"])
+        if sft
+        else (("stratified", "natural"), "target" if yours else "average")
     )
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
     y = np.arange(len(rows))
@@ -150,7 +153,7 @@ def leaderboard(board: dict, path: Path) -> Path:
         ax.axvspan(-width, width, color="grey", alpha=0.15, label=f"±{width:.3f} ({what})")
     ax.set_yticks(y, [r["method"] for r in rows])
     ax.invert_yaxis()
-    loss = f"{key} dev loss on response tokens" if sft else "average held-out loss"
+    loss = f"{key} dev loss on response tokens" if sft else "your target's loss" if yours else "average held-out loss"
     ax.set_xlabel(f"{loss} minus the baseline's (nats/token); left of 0 = better")
     resolves = f"; resolves ±{width:.3f} nats/token" if width else ""
     ax.set_title(

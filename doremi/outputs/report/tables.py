@@ -93,15 +93,19 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
     two-sided intervals for description, its cost."""
     kind = board["target"]["kind"]
     control = board.get("control", "stratified")
+    yours = "external" in board["target"]  # target.paths: each row's loss on it beside the average
+    label = "your target" if board["target"].get("decided_on") else kind
     header = [
         "method",
         "average loss",
-        *[f"{h} ({kind} vs {control})" if h == "estimate" else h for h in DECISION_HEADER],
+        *(["target loss"] if yours else []),
+        *[f"{h} ({label} vs {control})" if h == "estimate" else h for h in DECISION_HEADER],
     ]
     header += ["vs natural (average, description)", "domains better/worse", "cost (FLOPs)", "most epochs"]
     rows = []
     for row in board["rows"]:
-        cells = [row["method"], f"{row['average']:.4f}", *decision_cells(row, control, kind)]
+        cells = [row["method"], f"{row['average']:.4f}", *([f"{row['target_loss']:.4f}"] if yours else [])]
+        cells += decision_cells(row, control, kind)
         other = row["vs"].get("natural", {}).get("average")
         cells.append(
             f"{signed(other['difference'])} {span(other['interval'])} {other['verdict']}" if other else "(itself)"
