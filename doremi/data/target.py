@@ -38,6 +38,18 @@ class Target:
     overlapped: int  # dropped: token-identical to a training document
     empty: int  # dropped: no text
     origins: list[str] = field(default_factory=list)
+    docs: list = field(default_factory=list)  # each kept document's token ids
+
+    def screen_rows(self) -> np.ndarray:
+        """(rows, seq_len + 1) token rows of the target's screen part alone (doremi.stats.design.split_documents):
+        what a method aiming at the target may train its weights on, never the documents a compare decides on."""
+        first, _ = self.heldout.parts()
+        kept = [d for d, keep in zip(self.docs, first[: len(self.docs)]) if keep]
+        seq_len = self.heldout.tokens.shape[1] - 1
+        vocab = int(max(int(self.heldout.tokens.max()), self.eod_id)) + 1
+        return pack_documents(kept or self.docs[:1], seq_len, self.eod_id, np.zeros(vocab)).tokens
+
+    eod_id: int = -1
 
     def describe(self) -> dict:
         return {
@@ -143,7 +155,10 @@ def load_target(
         )
     heldout = pack_documents(docs, data.seq_len, tokenizer.eod_id, tokenizer.token_bytes())
     digest = hashlib.sha256(b"".join(token_hash(d) for d in docs)).hexdigest()[:16]
-    return Target(heldout, digest, [str(p) for p in paths], len(texts), overlapped, len(texts) - len(kept_text), origins)
+    return Target(
+        heldout, digest, [str(p) for p in paths], len(texts), overlapped, len(texts) - len(kept_text), origins, docs,
+        tokenizer.eod_id,
+    )
 
 
 _LOADED: dict = {}

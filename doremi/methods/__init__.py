@@ -28,7 +28,7 @@ from doremi.methods.base import LearnContext, Method, OnlineSetup, ReportContext
 
 
 def _builtins() -> list[Method]:
-    from doremi.methods import aioli, baselines, doremi, mixing_law, odm, regmix
+    from doremi.methods import aioli, baselines, doge, doremi, mixing_law, odm, regmix
 
     return [
         doremi.METHOD,
@@ -37,6 +37,7 @@ def _builtins() -> list[Method]:
         mixing_law.METHOD,
         odm.METHOD,
         aioli.METHOD,
+        doge.METHOD,
         *doremi.VARIANTS,
     ]
 

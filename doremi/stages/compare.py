@@ -83,6 +83,9 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     rows += [Entry(b, method=resolve(b)) for b in BASELINES if b not in [e.name for e in rows]]
     data = load_prepared(cfg)
     kind, indices = target_of(cfg, data.domains)
+    if kind == "external" and not any(e.method and "learn.target" in e.method.settings for e in rows):
+        say("[compare] your target: no listed method aims at it; doge joins the compare (list methods to choose)")
+        rows.append(Entry("doge", method=resolve("doge")))
     target = target_for(cfg, data)  # read, checked and deduplicated before anything trains
     if target is not None:
         said = target.describe()

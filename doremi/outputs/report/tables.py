@@ -101,7 +101,8 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
         *(["target loss"] if yours else []),
         *[f"{h} ({label} vs {control})" if h == "estimate" else h for h in DECISION_HEADER],
     ]
-    header += ["vs natural (average, description)", "domains better/worse", "cost (FLOPs)", "most epochs"]
+    described = "your target" if board["target"].get("decided_on") else "average"
+    header += [f"vs natural ({described}, description)", "domains better/worse", "cost (FLOPs)", "most epochs"]
     rows = []
     for row in board["rows"]:
         cells = [row["method"], f"{row['average']:.4f}", *([f"{row['target_loss']:.4f}"] if yours else [])]
