@@ -41,8 +41,11 @@ class Sets:
     """Every method's set, selected once per (method settings, pools, budget, base) and kept under
     <run_dir>/trials/sft-sets/<method>-<key>/ (trial jobs and reruns read it)."""
 
-    def __init__(self, cfg: DictConfig, data, pool: dict, base: tuple[dict, Path], pool_key: str, context, write_jsonl):
+    def __init__(
+        self, cfg: DictConfig, data, pool: dict, base: tuple[dict, Path], pool_key: str, context, write_jsonl, target=()
+    ):
         self.cfg, self.data, self.pool, self.base, self.pool_key = cfg, data, pool, base, pool_key
+        self.target = list(target)  # sft.target.paths's examples: the target-aware methods' aim
         self.context, self.write_jsonl = context, write_jsonl  # the stage's services (a method's context, a set's file)
         self.base_key = file_digest(str(base[1]))  # the base model's content, hashed once
         self.root = Path(cfg.run_dir) / "trials" / "sft-sets"
@@ -52,6 +55,8 @@ class Sets:
         spec.update(
             method=method.name, pool=self.pool_key, budget=int(self.cfg.sft.budget), seed=int(self.cfg.sft.seed)
         )
+        if method.uses_target:
+            spec["target"] = digest([ex.id for ex in self.target])
         if method.uses_base:
             spec["base"] = self.base_key
             spec["base learned"] = str(self.cfg.sft.learn.base)
@@ -73,7 +78,7 @@ class Sets:
                 return self.get(method)
             say(f"[sft_compare] {method.name}: selecting {self.cfg.sft.budget} examples")
             started = time.perf_counter()
-            chosen = method.select(self.context(self.cfg, self.data, self.pool, folder, self.base))
+            chosen = method.select(self.context(self.cfg, self.data, self.pool, folder, self.base, self.target))
             record = {
                 "method": method.name,
                 "set": digest([ex.id for ex in chosen.examples]),

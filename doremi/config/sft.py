@@ -67,6 +67,21 @@ class SftCompare(Design):
 
 
 @dataclass
+class SftTarget:
+    """Your own target examples: stage=sft_compare judges every set on them (instead of the pools' dev set), and the
+    target-aware methods (less, nearest) select toward them."""
+
+    paths: Any = s(None, "[files or globs] of target examples (prompt/response or messages records), never trained on: pool examples with the same chat are dropped and counted")  # fmt: skip
+
+
+@dataclass
+class SftLess:
+    """sft.method=less (doremi.sft.methods.less)."""
+
+    dim: Optional[int] = s(None, "the gradient features' dimension, a count sketch of the whole gradient (null: 1,024; LESS: 8,192 of LoRA's)", ge=8)  # fmt: skip
+
+
+@dataclass
 class Sft:
     """stage=sft_mix (a LIMA-style set) and stage=sft (fine-tuning the final model on it)."""
 
@@ -98,6 +113,8 @@ class Sft:
     learn: SftLearn = section(SftLearn, "sft.mixture=learned")
     lora: SftLora = section(SftLora, "LoRA (peft) instead of full fine-tuning")
     compare: SftCompare = section(SftCompare, "stage=sft_compare")
+    target: SftTarget = section(SftTarget, "your own target examples (sft.target.paths)")
+    less: SftLess = section(SftLess, "sft.method=less")
     epochs: int = s(15, "LIMA: 15", ge=1)
     batch_size: int = s(16, "chats per step", ge=1)
     lr: Number = s(3.0e-4, "LIMA: 1e-5 for 7B-65B models; small models take larger steps", gt=0)

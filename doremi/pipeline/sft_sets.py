@@ -19,7 +19,7 @@ from doremi.outputs.export.formats import llama_factory_dataset_info
 from doremi.pipeline.common import load_checkpoint, say, stage_dir
 from doremi.sft.demo import demo_pool
 from doremi.sft.devset import hold_out
-from doremi.sft.examples import Example, read_pools
+from doremi.sft.examples import Example, read_pools, read_target
 from doremi.sft.methods import SetContext
 from doremi.store.files import safe_file_name, write_json_atomic
 
@@ -93,8 +93,11 @@ def sft_optim(cfg: DictConfig) -> dict:
     }
 
 
-def context(cfg: DictConfig, data, pool: dict, folder: Path, scoring_base: tuple[dict, Path] | None) -> SetContext:
-    """A method's context; the base model (for scoring) and the learned quotas' base are loaded on first use."""
+def context(
+    cfg: DictConfig, data, pool: dict, folder: Path, scoring_base: tuple[dict, Path] | None, target=None
+) -> SetContext:
+    """A method's context; the base model (for scoring) and the learned quotas' base are loaded on first use;
+    `target`: sft.target.paths's examples (read_target), for the methods that aim at them."""
     from doremi.training.train import device_for
 
     cache: dict = {}
@@ -130,7 +133,9 @@ def context(cfg: DictConfig, data, pool: dict, folder: Path, scoring_base: tuple
             seed=int(cfg.seed),
         )
 
-    return SetContext(cfg, pool, int(cfg.sft.budget), int(cfg.sft.seed), folder, scorer, learn_quotas)
+    if target is None:
+        target = read_target(cfg.sft)
+    return SetContext(cfg, pool, int(cfg.sft.budget), int(cfg.sft.seed), folder, scorer, learn_quotas, list(target))
 
 
 def write_jsonl(path: Path, examples: list[Example]) -> None:

@@ -80,10 +80,27 @@ def to_example(record: dict, source: str | None, cfg: Any, where: str) -> Exampl
     )
 
 
-def _records(path: str) -> Iterator[tuple[dict, str]]:
-    for file in expand_paths(path, "sft.pools"):
+def _records(path: str, key: str = "sft.pools") -> Iterator[tuple[dict, str]]:
+    for file in expand_paths(path, key):
         for i, record in enumerate(records(file)):
             yield record, f"{file}:{i + 1}"
+
+
+def read_target(cfg: Any) -> list[Example]:
+    """The examples of sft.target.paths (prompt/response or messages records), their source "target"; [] when none
+    is given; one line when the files hold none."""
+    paths = list(cfg.target.paths or [])
+    if not paths:
+        return []
+    out = [to_example(r, "target", cfg, w) for path in paths for r, w in _records(str(path), "sft.target.paths")]
+    if not out:
+        raise DoremiError(f"sft.target.paths: {', '.join(map(str, paths))} holds no example; give files of target chats")
+    return out
+
+
+def same_chat(ex: Example) -> str:
+    """What makes two examples the same chat whatever their source."""
+    return "\x1e".join(f"{m['role']}\x1f{m['content'].strip()}" for m in ex.messages)
 
 
 def read_pools(cfg: Any) -> list[Example]:

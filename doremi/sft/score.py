@@ -81,6 +81,33 @@ class Scorer:
         return n
 
 
+    def gradient_features(self, chats: list[list[dict]], dim: int, seed: int) -> np.ndarray:
+        """(examples, dim): each chat's gradient of its mean response-token loss over every trainable parameter,
+        count-sketched to `dim` (each parameter added, with a random sign, to one of `dim` buckets fixed by `seed`: a
+        random projection that keeps inner products in expectation) and made unit length; zero where no response
+        token fits. One forward and one backward pass per chat (counted as two forward passes)."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        total = sum(p.numel() for p in params)
+        draw = torch.Generator().manual_seed(int(seed))
+        bucket = torch.randint(0, int(dim), (total,), generator=draw)
+        sign = torch.randint(0, 2, (total,), generator=draw).double() * 2 - 1
+        out = np.zeros((len(chats), int(dim)))
+        with torch.enable_grad():
+            for s in range(0, len(chats), self.batch_size):
+                tokens, mask = self.rows(chats[s : s + self.batch_size])
+                for i, (row, keep) in enumerate(zip(tokens.to(self.device), mask.to(self.device))):
+                    scored = keep[1:].double()
+                    if scored.sum() == 0:
+                        continue
+                    losses = self.model.token_losses(row[None, :-1], row[None, 1:])[0].double()
+                    grads = torch.autograd.grad((losses * scored).sum() / scored.sum(), params, allow_unused=True)
+                    flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
+                    sketch = torch.zeros(int(dim), dtype=torch.float64).index_add_(0, bucket, sign * flat.double().cpu())
+                    out[s + i] = (sketch / sketch.norm().clamp_min(1e-12)).numpy()
+                self.forward_passes += 2 * len(tokens)
+        return out
+
+
 def ifd(scorer: Scorer, examples: list[Example]) -> np.ndarray:
     """Instruction-following difficulty (Li et al., 2024, arXiv 2308.12032): the response's loss given the prompt
     over its loss alone (a ratio of perplexities' logs); near or above 1 the prompt does not help predict the

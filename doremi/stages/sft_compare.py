@@ -23,6 +23,7 @@ from doremi.outputs.plan import training_flops
 from doremi.outputs.report.sft import summary_text
 from doremi.pipeline.common import commit, heldout_for, is_main_process, load_prepared, say, start
 from doremi.pipeline.sft_sets import check_budget, context, load_base, pools_and_dev, write_jsonl, write_set
+from doremi.sft.examples import read_target
 from doremi.sft.methods import BASELINES, SetMethod, entries
 from doremi.sft.tune import check_lora, encode, steps_of
 from doremi.stats import decide
@@ -53,6 +54,8 @@ def design_of(cfg: DictConfig, distinct: int) -> decide.Design:
 def run(cfg: DictConfig, runner=None) -> str | None:
     from doremi.pipeline.graph import TABLE, locate, names, stage_dir
 
+    target = read_target(cfg.sft)  # read and checked before anything trains
+    methods = aimed(entries(cfg.sft.compare.methods), bool(target), list(cfg.sft.compare.methods))
     for stage in names(TABLE["sft_compare"].runs_first, cfg):  # a first compare on a fresh run_dir is one command
         if not (stage_dir(cfg, stage) / "done.json").is_file() and runner is not None:
             if cfg.sft.compare.get("trial") is not None:
@@ -60,7 +63,6 @@ def run(cfg: DictConfig, runner=None) -> str | None:
                     f"sft.compare.trial={cfg.sft.compare.trial}: run `stage=sft_compare sft.compare.trial=-1` once first"
                 )
             runner(cfg, stage)
-    methods = entries(cfg.sft.compare.methods)
     data = load_prepared(cfg)
     base = load_base(cfg, data, str(cfg.sft.base), "sft.base")
     check_lora(base[0]["model_config"], cfg.sft.lora)
@@ -71,40 +73,50 @@ def run(cfg: DictConfig, runner=None) -> str | None:
         if out is None:
             return summary_text(read_json(locate(cfg, "sft_leaderboard"), ""))
     pool, dev, held = pools_and_dev(cfg, "sft_compare")
-    check_budget(cfg, pool)
     sources = sorted(set(pool) | {ex.source for ex in dev})
-    kind, indices = target_of(cfg, sources)
+    kind, indices = ("target", [0]) if target else target_of(cfg, sources)
+    judged, groups = dev, sources
+    if target:  # judged on your target alone; a pool chat equal to a target chat is never trained on
+        pool, dropped = without(pool, target)
+        say(
+            f"[sft_compare] your target: {len(target)} examples from {', '.join(map(str, cfg.sft.target.paths))}; "
+            f"{dropped} pool example(s) with the same chat dropped; the decision reads it"
+        )
+        judged, groups = target, ["target"]
+    check_budget(cfg, pool)
     pool_key = digest(sorted(ex.id for v in pool.values() for ex in v))
-    sets = Sets(cfg, data, pool, base, pool_key, context, write_jsonl)
+    sets = Sets(cfg, data, pool, base, pool_key, context, write_jsonl, target)
     say_cost(cfg, methods, pool, base[0])
     chosen = {m.name: sets.get(m) for m in methods}
     tokenizer = load_saved(data.dir, data.tokenizer["kind"])
     length = int(base[0]["model_config"]["seq_len"])
-    dev_rows = encode(tokenizer, [ex.to_record() for ex in dev], length)
+    dev_rows = encode(tokenizer, [ex.to_record() for ex in judged], length)
     heldout = heldout_for(cfg, data)
-    trainer = TrialTrainer(cfg, base, dev_rows, heldout, tokenizer, length, digest([ex.id for ex in dev]))
+    trainer = TrialTrainer(cfg, base, dev_rows, heldout, tokenizer, length, digest([ex.id for ex in judged]))
     contestants = [SetContestant(name, examples, record, trainer) for name, (examples, record) in chosen.items()]
     design = design_of(cfg, len(engine.distinct(contestants)))
     if trial is not None:
         return engine.one_trial(contestants, design, int(trial), "sft_compare", "sft.compare.trial")
     say(f"[sft_compare] design: {design.describe()}")
-    owner = np.array([sources.index(s) for s in dev_rows.sources])
+    owner = np.array([groups.index(s) for s in dev_rows.sources])
     tokens = np.asarray(dev_tokens(dev_rows), dtype=np.float64)
-    empty = [g for i, g in enumerate(sources) if tokens[owner == i].sum() == 0 and (owner == i).any()]
+    empty = [g for i, g in enumerate(groups) if tokens[owner == i].sum() == 0 and (owner == i).any()]
     if empty:
         raise DoremiError(
             f"sft.dev_size: no response token of the dev set's {', '.join(empty)} examples fits the base model's "
             f"{length} tokens (model.seq_len): every prompt fills it; raise model.seq_len or give shorter chats"
         )
     setup = engine.Setup(
-        decide.Documents(sources, owner, tokens), dev_history, kind, indices, int(cfg.seed), BASELINES, "sft_compare"
+        decide.Documents(groups, owner, tokens), dev_history, kind, indices, int(cfg.seed), BASELINES, "sft_compare"
     )
     outcome = engine.run(contestants, design, setup, (), stein_settings(cfg))
     if not is_main_process():
         commit(out)
         return None
-    board = leaderboard(cfg, data, chosen, outcome, setup, heldout, base[0])
+    board = leaderboard(cfg, data, chosen, outcome, setup, heldout, base[0], sources)
     board["dev_set"] = held
+    if target:
+        board["target"]["external"] = {"paths": [str(p) for p in cfg.sft.target.paths], "examples": len(target)}
     recommended = board["recommendation"]["method"]
     write_set(
         out.tmp / "recommended",
@@ -124,6 +136,29 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     commit(out)
     say(f"[sft_compare] wrote {out.final / 'leaderboard.json'}")
     return summary_text(board)
+
+
+def aimed(methods: list[SetMethod], target: bool, listed: list) -> list[SetMethod]:
+    """The methods that can run: without sft.target.paths, `all` leaves out those that select toward a target, and
+    naming one is refused in one line."""
+    if target:
+        return methods
+    needing = [m.name for m in methods if m.uses_target]
+    if needing and [str(n) for n in listed] != ["all"]:
+        raise DoremiError(
+            f"sft.compare.methods has {', '.join(needing)}, which select toward your target: give "
+            "sft.target.paths=[files of target chats] or leave them out"
+        )
+    return [m for m in methods if not m.uses_target]
+
+
+def without(pool: dict, target: list) -> tuple[dict, int]:
+    """The pool less every example whose chat is a target example's; how many were dropped."""
+    from doremi.sft.examples import same_chat
+
+    seen = {same_chat(ex) for ex in target}
+    kept = {s: [ex for ex in v if same_chat(ex) not in seen] for s, v in pool.items()}
+    return kept, sum(len(v) for v in pool.values()) - sum(len(v) for v in kept.values())
 
 
 def dev_tokens(dev_rows) -> np.ndarray:
@@ -167,8 +202,9 @@ def stein_settings(cfg: DictConfig) -> dict | None:
     return {"half_width": resolution, "most": most, "say_cost": say_cost}
 
 
-def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup, heldout, base: dict) -> dict:
-    sources, kind, indices = setup.docs.groups, setup.key, setup.indices
+def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup, heldout, base: dict, pool=None) -> dict:
+    groups, kind, indices = setup.docs.groups, setup.key, setup.indices
+    sources = pool or groups  # the pools' sources (the judged groups: those, or your target)
     seeds_of = outcome.trials.seeds
     dev_losses = {
         n: {s: group_losses(r["history"][0]["documents"], setup.docs) for s, r in per.items()}
@@ -201,7 +237,7 @@ def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup,
                 "seeds": seeds_of[name],
                 "cost": {**cost, "flops": flops, "share_of_final_run": flops / one_tune},
                 "average": float(np.mean(averages)),
-                "losses": {s: float(np.mean([losses[s] for losses in per_seed.values()])) for s in sources},
+                "losses": {s: float(np.mean([losses[s] for losses in per_seed.values()])) for s in groups},
                 "forgetting": {
                     "before": before,
                     "after": float(np.mean(after)),
@@ -223,7 +259,7 @@ def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup,
         "kind": "sft",
         "sources": sources,
         "seeds": seeds_of["random"],
-        "target": {"kind": kind, "sources": [sources[i] for i in indices] if indices else None},
+        "target": {"kind": kind, "sources": [groups[i] for i in indices] if indices else None},
         "budget": {
             "examples": int(cfg.sft.budget),
             "epochs": int(cfg.sft.epochs),

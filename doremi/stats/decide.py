@@ -183,7 +183,7 @@ def decision(rows: list[dict], key: str, control: str = "stratified", family: li
     return better
 
 
-LABELS = {"average": "average loss", "worst": "worst-domain loss", "target": "the target's loss"}
+LABELS = {"average": "average loss", "worst": "worst-domain loss", "target": "target's loss"}
 
 
 def recommend(

@@ -204,3 +204,44 @@ def test_sft_compare_reaches_for_a_resolution_with_steins_rule(base_run, tmp_pat
     assert stein["seeds"]["random"] == max(stein["seeds"].values())
     for row in board["rows"]:
         assert len(row["seeds"]) == stein["seeds"][row["method"]]
+
+
+def other_task(n: int) -> list[dict]:
+    """The same keys asked another way and answered by another code table: another kind of task."""
+    from tests.planted_sft import KEYS, codes
+
+    table = codes(1)
+    return [{"prompt": f"code of {KEYS[i % len(KEYS)]} #{i:05d}", "response": table[KEYS[i % len(KEYS)]], "source": "other"}
+            for i in range(n)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sets_chosen_for_your_target_keep_its_kind_of_task_and_beat_random_on_it(base_run, tmp_path):
+    """Planted: the target is new examples of the `mine` source's task; less and nearest keep mostly that source and
+    the compare, judged on the target alone, decides one better than random."""
+    root, settings = fresh(base_run, tmp_path, "target")
+    pool = write_jsonl(tmp_path / "pool.jsonl", lookup(160, "mine", 0) + other_task(160))
+    mine = write_jsonl(tmp_path / "target.jsonl", lookup(24, "whatever", 0, start=9000))
+    sft = [*SFT, f"sft.paths=[{pool}]", f"sft.target.paths=[{mine}]", "sft.budget=64", "sft.epochs=15",
+           "sft.dropout_top=0.1", "sft.compare.seeds=5", "sft.compare.methods=[less,nearest]"]  # fmt: skip
+    run_stage(compose_in(root, *settings, *sft, "stage=sft_compare"))
+    board = board_of(root)
+    assert board["target"]["external"]["examples"] == 24 and board["target"]["kind"] == "target"
+    rows = {r["method"]: r for r in board["rows"]}
+    for name in ("less", "nearest"):
+        assert rows[name]["sources"]["mine"] > 0.75 * 64, (name, rows[name]["sources"])
+    assert board["recommendation"]["method"] in ("less", "nearest"), board["recommendation"]["line"]
+    assert rows[board["recommendation"]["method"]]["decision"]["better"]
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["sft.compare.methods=[less]"], r"sft.compare.methods has less, which select toward your target"),
+        (["sft.target.paths=[/nowhere/t.jsonl]"], r"sft.target.paths: no file matches '/nowhere/t.jsonl'"),
+    ],
+)
+def test_a_target_method_without_a_target_or_a_missing_target_file_is_one_line(tmp_path, extra, match):
+    with pytest.raises(DoremiError, match=match):
+        run_stage(compose_in(tmp_path, "stage=sft_compare", *extra))
+    assert not (tmp_path / "run" / "prepare").exists() and not (tmp_path / "run" / "trials").exists()

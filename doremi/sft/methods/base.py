@@ -26,6 +26,7 @@ class SetContext:
     folder: Path
     scorer: Callable[[], object] = None
     learn_quotas: Callable[[dict], dict] = None
+    target: list[Example] = field(default_factory=list)  # sft.target.paths: the examples a target-aware method aims at
 
     @property
     def sources(self) -> list[str]:
@@ -54,7 +55,29 @@ class SetMethod:
     passes: int = 0  # base-model forward passes per pool example (its cost, said before a compare trains)
     fits: int = 0  # classifier fits
     learns_quotas: bool = False  # fine-tunes a reference and a proxy from sft.learn.base (sft.learn.steps each)
+    uses_target: bool = False  # selects toward sft.target.paths (refused without them)
     sections: tuple[tuple[str, type, str], ...] = ()  # its settings sections: (key, dataclass, doc), in the schema
+
+
+def round_robin(similarity: np.ndarray, budget: int) -> list[int]:
+    """Pool rows chosen toward a target: each target example (a column of the (pool, target) `similarity`) in turn
+    takes its most similar pool example not yet taken, until `budget`; so the set covers every kind of example the
+    target holds (the top of a mean over the target favours its most common kind, and a lookup task with eight keys
+    learned from four of them fails on the other four)."""
+    pool, targets = similarity.shape
+    order = np.argsort(-similarity, axis=0, kind="stable")  # each column: pool rows, most similar first
+    taken: set[int] = set()
+    chosen: list[int] = []
+    depth = [0] * targets
+    while len(chosen) < min(budget, pool):
+        for t in range(targets):
+            while depth[t] < pool and int(order[depth[t], t]) in taken:
+                depth[t] += 1
+            if depth[t] < pool and len(chosen) < budget:
+                row = int(order[depth[t], t])
+                taken.add(row)
+                chosen.append(row)
+    return chosen
 
 
 def top(examples: list[Example], scores, budget: int) -> list[Example]:
