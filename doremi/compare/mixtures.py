@@ -192,9 +192,9 @@ class MixtureContestant:
 
     def train(self, seed: int) -> dict:
         one = [seed]
-        return train_seeds(self.cfg, self.data, self.candidate, one, self.heldout, self.folder, None, True, self.target)[
-            seed
-        ]
+        return train_seeds(
+            self.cfg, self.data, self.candidate, one, self.heldout, self.folder, None, True, self.target
+        )[seed]
 
 
 def history(result: dict) -> list:

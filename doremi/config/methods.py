@@ -34,7 +34,10 @@ class Dro:
 class Learn:
     """stage=learn, for every method."""
 
-    target: Any = s("average", "what the target-optimizing methods minimize and stage=compare decides on: average | worst | a list of domains | external (target.paths; chosen when they are given)")
+    target: Any = s(
+        "average",
+        "what the target-optimizing methods minimize and stage=compare decides on: average | worst | a list of domains | external (target.paths; chosen when they are given)",
+    )
     feasible: bool = s(False, "true: project the learned weights through plan.* (max_epochs at the final run's budget, pin, min/max)")  # fmt: skip
     temperature: Number = s(3.3, "method=temperature: natural shares to the power 1/temperature (multilingual pretraining: ~3.3)", gt=0)  # fmt: skip
 

@@ -91,7 +91,9 @@ def read_texts(paths: list[str], text_field: str, key: str, invalid_utf8: str = 
             for i, record in enumerate(records(path, invalid_utf8)):
                 text = field_of(record, text_field)
                 if text is not None and not isinstance(text, str):
-                    raise DoremiError(f"{path}:{i + 1}: field {text_field!r} is not text; set {key.rsplit('.', 1)[0]}.text_field")
+                    raise DoremiError(
+                        f"{path}:{i + 1}: field {text_field!r} is not text; set {key.rsplit('.', 1)[0]}.text_field"
+                    )
                 if text is None:
                     raise DoremiError(
                         f"{path}:{i + 1}: record has no field {text_field!r}; set "
@@ -131,14 +133,21 @@ def pack_documents(docs: list[np.ndarray], seq_len: int, eod_id: int, token_byte
 
 
 def load_target(
-    paths: list[str], text_field: str, data: PackedData, tokenizer, invalid_utf8: str = "error", key: str = "target.paths"
+    paths: list[str],
+    text_field: str,
+    data: PackedData,
+    tokenizer,
+    invalid_utf8: str = "error",
+    key: str = "target.paths",
 ) -> Target:
     """The target of target.paths for a prepared run (see the module docstring). Refused in one line: no file, no
     document with text, or every document a training document."""
     texts = read_texts(list(paths), text_field, key, invalid_utf8)
     kept_text = [(t, o) for t, o in texts if t.strip()]
     if not kept_text:
-        raise DoremiError(f"{key}: {', '.join(map(str, paths))} holds no document with text; give files of target documents")
+        raise DoremiError(
+            f"{key}: {', '.join(map(str, paths))} holds no document with text; give files of target documents"
+        )
     seen = training_hashes(data, tokenizer.eod_id)
     docs, origins, overlapped = [], [], 0
     for text, origin in kept_text:
@@ -156,7 +165,14 @@ def load_target(
     heldout = pack_documents(docs, data.seq_len, tokenizer.eod_id, tokenizer.token_bytes())
     digest = hashlib.sha256(b"".join(token_hash(d) for d in docs)).hexdigest()[:16]
     return Target(
-        heldout, digest, [str(p) for p in paths], len(texts), overlapped, len(texts) - len(kept_text), origins, docs,
+        heldout,
+        digest,
+        [str(p) for p in paths],
+        len(texts),
+        overlapped,
+        len(texts) - len(kept_text),
+        origins,
+        docs,
         tokenizer.eod_id,
     )
 
@@ -177,7 +193,6 @@ def target_for(cfg, data) -> Target | None:
         tokenizer = load_saved(Path(data.dir), str(cfg.tokenizer.kind))
         _LOADED[key] = load_target(paths, str(cfg.target.text_field), data, tokenizer, str(cfg.data.invalid_utf8))
     return _LOADED[key]
-
 
 
 def target_loss(doc_sums, target: Target, documents: np.ndarray | None = None) -> float:

@@ -101,7 +101,9 @@ def learn(ctx: LearnContext) -> dict:
     fit["kl_from_prior"] = float(fits.kl_from(weights, swarm.prior)[0])
     fit["predicted_target_of_mixture"] = float(law.predict(weights[None, :])[0])
     laws = ["target"] if swarm.kind == "external" else None
-    return mixture_for(ctx, weights, {**swarm.provenance, **extra, "fit": fit, "law": law.described(ctx.data.domains, laws)})
+    return mixture_for(
+        ctx, weights, {**swarm.provenance, **extra, "fit": fit, "law": law.described(ctx.data.domains, laws)}
+    )
 
 
 METHOD = Method(

@@ -94,7 +94,9 @@ def read_target(cfg: Any) -> list[Example]:
         return []
     out = [to_example(r, "target", cfg, w) for path in paths for r, w in _records(str(path), "sft.target.paths")]
     if not out:
-        raise DoremiError(f"sft.target.paths: {', '.join(map(str, paths))} holds no example; give files of target chats")
+        raise DoremiError(
+            f"sft.target.paths: {', '.join(map(str, paths))} holds no example; give files of target chats"
+        )
     return out
 
 

@@ -80,7 +80,6 @@ class Scorer:
             n -= 1
         return n
 
-
     def gradient_features(self, chats: list[list[dict]], dim: int, seed: int) -> np.ndarray:
         """(examples, dim): each chat's gradient of its mean response-token loss over every trainable parameter,
         count-sketched to `dim` (each parameter added, with a random sign, to one of `dim` buckets fixed by `seed`: a
@@ -101,8 +100,12 @@ class Scorer:
                         continue
                     losses = self.model.token_losses(row[None, :-1], row[None, 1:])[0].double()
                     grads = torch.autograd.grad((losses * scored).sum() / scored.sum(), params, allow_unused=True)
-                    flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
-                    sketch = torch.zeros(int(dim), dtype=torch.float64).index_add_(0, bucket, sign * flat.double().cpu())
+                    flat = torch.cat(
+                        [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)]
+                    )
+                    sketch = torch.zeros(int(dim), dtype=torch.float64).index_add_(
+                        0, bucket, sign * flat.double().cpu()
+                    )
                     out[s + i] = (sketch / sketch.norm().clamp_min(1e-12)).numpy()
                 self.forward_passes += 2 * len(tokens)
         return out

@@ -194,7 +194,11 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
     common = engine.finish(rows, outcome, setup, "sampling", summary)
     fitted = [n for n, m in mixtures.items() if m["provenance"].get("fit")]
     if fitted:  # the swarm scores its runs on the screen's quarter (stage=swarm); the decision never reads it
-        common["design"]["fits_scored_on"] = {"methods": fitted, "documents": "the screen's quarter", "decided_on": "the other three quarters"}
+        common["design"]["fits_scored_on"] = {
+            "methods": fitted,
+            "documents": "the screen's quarter",
+            "decided_on": "the other three quarters",
+        }
     if outcome.stein:
         common["resolution"] = {**outcome.stein, "extra_flops": outcome.stein["extra_runs"] * one_run}
     return {
@@ -203,8 +207,11 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
         "target": {
             "kind": setup.key,
             "domains": [domains[i] for i in setup.indices] if setup.indices and target is None else None,
-            **({"external": target.describe(), "decided_on": setup.key == "target" and setup.docs.groups == [GROUP]}
-               if target is not None else {}),
+            **(
+                {"external": target.describe(), "decided_on": setup.key == "target" and setup.docs.groups == [GROUP]}
+                if target is not None
+                else {}
+            ),
         },
         "budget": {
             "steps": int(cfg.final.max_steps),

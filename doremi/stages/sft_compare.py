@@ -202,7 +202,9 @@ def stein_settings(cfg: DictConfig) -> dict | None:
     return {"half_width": resolution, "most": most, "say_cost": say_cost}
 
 
-def leaderboard(cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup, heldout, base: dict, pool=None) -> dict:
+def leaderboard(
+    cfg, data, chosen, outcome: engine.Outcome, setup: engine.Setup, heldout, base: dict, pool=None
+) -> dict:
     groups, kind, indices = setup.docs.groups, setup.key, setup.indices
     sources = pool or groups  # the pools' sources (the judged groups: those, or your target)
     seeds_of = outcome.trials.seeds

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 SCREEN_SHARE = 0.25
 """The share of each group's held-out documents that the screen (and the swarm's fits) read; the confirmation
 decides on the rest. Measured through the engine (doremi.compare.simulate, 9 mixtures, 27 runs, the better method

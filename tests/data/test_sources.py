@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from doremi.config.errors import DoremiError
+from doremi.data import sources
 from doremi.data.packing import PackedData
 from doremi.stages import prepare, run_stage
 from tests.conftest import digits_text, domains_override, synthetic_domains, words_text, write_jsonl

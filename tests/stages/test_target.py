@@ -56,10 +56,18 @@ def test_the_target_is_packed_and_its_training_duplicates_are_dropped_and_counte
     "make, match",
     [
         (lambda tmp: str(tmp / "nowhere" / "*.jsonl"), r"target.paths: no file matches .*nowhere"),
-        (lambda tmp: str(write_jsonl(tmp / "empty.jsonl", [{"text": ""}])), r"target.paths: .*holds no document with text"),
-        (lambda tmp: str(write_jsonl(tmp / "other.jsonl", [{"body": "x"}])), r"other.jsonl:1: record has no field 'text'"),
         (
-            lambda tmp: str(write_jsonl(tmp / "copies.jsonl", [{"text": t} for t in training_texts(tmp, "numbers", 6)])),
+            lambda tmp: str(write_jsonl(tmp / "empty.jsonl", [{"text": ""}])),
+            r"target.paths: .*holds no document with text",
+        ),
+        (
+            lambda tmp: str(write_jsonl(tmp / "other.jsonl", [{"body": "x"}])),
+            r"other.jsonl:1: record has no field 'text'",
+        ),
+        (
+            lambda tmp: str(
+                write_jsonl(tmp / "copies.jsonl", [{"text": t} for t in training_texts(tmp, "numbers", 6)])
+            ),
             r"target.paths: all 5 target documents are also training documents",
         ),
     ],
@@ -114,4 +122,6 @@ def test_a_mixture_leaning_to_the_target_s_kind_is_decided_better_on_it(tmp_path
     assert published["weights"]["numbers"] > 0.5
     # every trial was scored on the same target documents
     trials = list((tmp_path / "run" / "trials").glob("*/result.json"))
-    assert trials and all(json.loads(t.read_text())["target"]["digest"] == board["target"]["external"]["digest"] for t in trials)
+    assert trials and all(
+        json.loads(t.read_text())["target"]["digest"] == board["target"]["external"]["digest"] for t in trials
+    )

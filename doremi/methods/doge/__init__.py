@@ -20,7 +20,9 @@ def learn(ctx: LearnContext) -> dict:
     cfg, data = ctx.cfg, ctx.data
     kind, indices = target_of(cfg, data.domains)
     if kind == "worst":
-        raise DoremiError("method=doge aims at a target: learn.target=worst has none; use average, domains or target.paths")
+        raise DoremiError(
+            "method=doge aims at a target: learn.target=worst has none; use average, domains or target.paths"
+        )
     target = aimed_at(cfg, data)
     rows = target.screen_rows() if target is not None else None
     result = train(cfg, data, rows, indices, ctx.name)
@@ -32,7 +34,10 @@ def learn(ctx: LearnContext) -> dict:
             **({"external": target.describe()} if target is not None else {}),
         },
         "doge": {"last": dict(zip(data.domains, result["last"])), "steps": len(result["trajectory"])},
-        "cost": {"flops": result["flops"], "what": f"a proxy of {int(cfg.doge.steps)} steps, {k + (rows is not None)} batches each"},
+        "cost": {
+            "flops": result["flops"],
+            "what": f"a proxy of {int(cfg.doge.steps)} steps, {k + (rows is not None)} batches each",
+        },
     }
     return mixture_for(ctx, result["weights"], provenance)
 

@@ -64,7 +64,9 @@ def train(cfg, data, target_rows: np.ndarray | None, chosen: list[int] | None, l
         grads = []
         for rows in pools:
             batch = draw(rows, b, rng)
-            grads.append(flat_grad(model, model.token_losses(batch[:, :-1], batch[:, 1:]).mean(), float(d.max_grad_norm)))
+            grads.append(
+                flat_grad(model, model.token_losses(batch[:, :-1], batch[:, 1:]).mean(), float(d.max_grad_norm))
+            )
         grads = torch.stack(grads).double()
         if target_rows is not None:
             batch = draw(target_rows, b, rng)

@@ -127,7 +127,9 @@ def leaderboard(board: dict, path: Path) -> Path:
     """Each method's average loss minus stratified's and natural's, with intervals; best first."""
     rows = board["rows"]
     sft = board.get("kind") == "sft"  # stage=sft_compare's: SFT sets against random and stratified, on its target
-    yours = board.get("target", {}).get("decided_on", False)  # stage=compare judged on target.paths: that is what it shows
+    yours = board.get("target", {}).get(
+        "decided_on", False
+    )  # stage=compare judged on target.paths: that is what it shows
     baselines, key = (
         (("random", "stratified"), board["target"]["kind"])
         if sft

@@ -18,7 +18,17 @@ BASELINES = ("random", "stratified")
 def _builtins() -> list[SetMethod]:
     from doremi.sft.methods import baselines, diverse, ifd, learned, less, lima, longest, nearest, quality
 
-    return [*baselines.METHODS, lima.METHOD, longest.METHOD, ifd.METHOD, quality.METHOD, diverse.METHOD, learned.METHOD, less.METHOD, nearest.METHOD]
+    return [
+        *baselines.METHODS,
+        lima.METHOD,
+        longest.METHOD,
+        ifd.METHOD,
+        quality.METHOD,
+        diverse.METHOD,
+        learned.METHOD,
+        less.METHOD,
+        nearest.METHOD,
+    ]
 
 
 REGISTRY = Registry("SFT set method", "doremi.sft_methods", _builtins)
