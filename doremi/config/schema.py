@@ -257,14 +257,6 @@ class Target:
             raise DoremiError(
                 f"target.paths={paths}: expected a list of files or globs like 'target.paths=[my/*.jsonl]'"
             )
-        for pattern in paths or []:  # a missing file stops here, before anything is prepared or trained
-            import glob
-            from pathlib import Path
-
-            if not any(Path(f).is_file() for f in glob.glob(str(pattern), recursive=True)):
-                raise DoremiError(
-                    f"target.paths: no file matches {pattern!r}; check the path (relative to {Path.cwd()})"
-                )
         if cfg.learn.target == "external" and not paths:
             raise DoremiError("learn.target=external needs target.paths=[files of your target documents]")
 

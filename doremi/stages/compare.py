@@ -24,6 +24,7 @@ from doremi.compare.mixtures import Candidate, MixtureContestant, history, summa
 from doremi.config.errors import DoremiError
 from doremi.config.settings import seeds_of
 from doremi.data.mixture import resolve_mixture
+from doremi.data.sources import expand_paths
 from doremi.data.target import GROUP, target_for
 from doremi.methods import Entry, entries, resolve
 from doremi.methods.common import final_tokens, target_of
@@ -75,6 +76,8 @@ def design_of(cfg: DictConfig, distinct: int) -> decide.Design:
 
 
 def run(cfg: DictConfig, runner=None) -> str | None:
+    for pattern in (cfg.target.paths or []) if cfg.get("target") is not None else []:  # before anything runs
+        expand_paths(str(pattern), "target.paths")
     if not (stage_dir(cfg, "prepare") / "done.json").is_file():  # a first comparison is one command
         if cfg.compare.get("trial") is not None and cfg.compare.trial >= 0:
             raise DoremiError(f"compare.trial={cfg.compare.trial}: run `stage=compare compare.trial=-1` once first")
