@@ -66,3 +66,4 @@ class Method:
     made_by: str | None = None  # a stage whose finished output is also its learned mixture (DoReMi: a bare stage=proxy)
     online: Callable[[OnlineSetup], object] | None = None  # the training-time part: a Lightning callback
     overrides: Callable[[DictConfig], dict] | None = None  # a variant's settings
+    joins_target: bool = False  # joins a compare judged on target.paths when no listed method aims at the target

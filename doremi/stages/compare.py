@@ -26,7 +26,7 @@ from doremi.config.settings import seeds_of
 from doremi.data.mixture import resolve_mixture
 from doremi.data.sources import expand_paths
 from doremi.data.target import GROUP, target_for
-from doremi.methods import Entry, entries, resolve
+from doremi.methods import Entry, entries, known, resolve
 from doremi.methods.common import final_tokens, target_of
 from doremi.outputs.plan import training_flops
 from doremi.pipeline.common import commit, heldout_for, is_main_process, load_prepared, model_config, say, start
@@ -87,8 +87,12 @@ def run(cfg: DictConfig, runner=None) -> str | None:
     data = load_prepared(cfg)
     kind, indices = target_of(cfg, data.domains)
     if kind == "external" and not any(e.method and "learn.target" in e.method.settings for e in rows):
-        say("[compare] your target: no listed method aims at it; doge joins the compare (list methods to choose)")
-        rows.append(Entry("doge", method=resolve("doge")))
+        joining = [m for m in (resolve(n) for n in known()) if m.joins_target]
+        say(
+            f"[compare] your target: no listed method aims at it; {', '.join(m.name for m in joining)} join(s) the "
+            "compare (list methods to choose)"
+        )
+        rows += [Entry(m.name, method=m) for m in joining]
     target = target_for(cfg, data)  # read, checked and deduplicated before anything trains
     if target is not None:
         said = target.describe()

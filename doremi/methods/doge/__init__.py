@@ -48,4 +48,5 @@ METHOD = Method(
     learn=learn,
     settings=("doge", "learn.target", "model", "optim"),
     sections=(SECTION,),
+    joins_target=True,
 )
