@@ -36,15 +36,28 @@ def preflight(cfg: DictConfig) -> None:
 
     check(cfg)
     if stage in ("learn", "all", "compare"):
-        from doremi.methods import entries, resolve
+        from doremi.methods import entries, known, resolve
+        from doremi.pipeline.graph import method_settings
 
-        resolve(str(cfg.method))
+        method = resolve(str(cfg.method))
         if stage == "compare":
             entries(cfg.compare.methods)
+        if stage == "learn" and cfg.target.paths and "learn.target" not in method_settings(method):
+            aiming = [m for m in known() if "learn.target" in resolve(m).settings]
+            raise DoremiError(
+                f"method={method.name} does not aim at a target: target.paths is read by stage=compare (which judges "
+                f"every method on it) and by {', '.join(aiming)}; drop target.paths or choose one of those"
+            )
     if stage in ("sft_mix", "sft_compare"):
         from doremi.sft import methods as sft_methods
 
-        sft_methods.resolve("learned" if cfg.sft.mixture == "learned" else str(cfg.sft.method))
+        chosen = sft_methods.resolve("learned" if cfg.sft.mixture == "learned" else str(cfg.sft.method))
+        if stage == "sft_mix" and cfg.sft.target.paths and not chosen.uses_target:
+            aiming = [m for m in sft_methods.known() if sft_methods.resolve(m).uses_target]
+            raise DoremiError(
+                f"sft.method={chosen.name} does not select toward a target: sft.target.paths is read by "
+                f"stage=sft_compare (which judges every set on it) and by {', '.join(aiming)}; drop it or choose one"
+            )
         if stage == "sft_compare":
             sft_methods.entries(cfg.sft.compare.methods)
     if stage != "all" and not TABLE[stage].light:  # a missing or unfinished input stage, named before anything is made

@@ -125,3 +125,12 @@ def test_a_mixture_leaning_to_the_target_s_kind_is_decided_better_on_it(tmp_path
     assert trials and all(
         json.loads(t.read_text())["target"]["digest"] == board["target"]["external"]["digest"] for t in trials
     )
+
+
+def test_a_target_for_a_method_that_cannot_use_it_is_one_line(tmp_path, make_cfg):
+    target = digits_target(tmp_path)
+    with pytest.raises(DoremiError, match=r"method=stratified does not aim at a target: .*doge"):
+        run_stage(make_cfg("stage=learn", "method=stratified", f"target.paths=[{target}]"))
+    with pytest.raises(DoremiError, match=r"sft.method=lima does not select toward a target"):
+        run_stage(make_cfg("stage=sft_mix", "sft.method=lima", f"sft.target.paths=[{target}]"))
+    assert not (tmp_path / "run" / "prepare").exists()
