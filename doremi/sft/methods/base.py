@@ -80,6 +80,25 @@ def round_robin(similarity: np.ndarray, budget: int) -> list[int]:
     return chosen
 
 
+def toward_target(ctx: SetContext, name: str, features: Callable) -> Selection:
+    """A set chosen toward the target examples by `features(scorer, chats)` (unit rows): the pool's cosines with
+    each target example's, taken in turn (`round_robin`); refused in one line without sft.target.paths."""
+    if not ctx.target:
+        from doremi.config.errors import DoremiError
+
+        raise DoremiError(f"{name} selects toward your target: give sft.target.paths=[files of target chats]")
+    scorer = ctx.scorer()
+    pool = sorted(ctx.everything(), key=lambda ex: ex.id)
+    before = scorer.forward_passes
+    similarity = features(scorer, [ex.messages for ex in pool]) @ features(scorer, [ex.messages for ex in ctx.target]).T
+    rows = round_robin(similarity, ctx.budget)
+    best = similarity.max(axis=1)
+    notes = {"similarity": {"kept_mean": float(best[rows].mean()), "pool_mean": float(best.mean())}}
+    return Selection(
+        [pool[i] for i in sorted(rows)], {"forward_passes": scorer.forward_passes - before, "fits": 0}, notes
+    )
+
+
 def top(examples: list[Example], scores, budget: int) -> list[Example]:
     """The `budget` examples with the highest scores (ties: the smaller id), NaN scores last."""
     values = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)

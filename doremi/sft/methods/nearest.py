@@ -4,21 +4,11 @@ its nearest not yet taken (doremi.sft.methods.base.round_robin). One forward pas
 
 from __future__ import annotations
 
-from doremi.sft.methods.base import Selection, SetContext, SetMethod, round_robin
+from doremi.sft.methods.base import Selection, SetContext, SetMethod, toward_target
 
 
 def nearest_set(ctx: SetContext) -> Selection:
-    if not ctx.target:
-        from doremi.config.errors import DoremiError
-
-        raise DoremiError("nearest selects toward your target: give sft.target.paths=[files of target chats]")
-    scorer = ctx.scorer()
-    pool = sorted(ctx.everything(), key=lambda ex: ex.id)
-    before = scorer.forward_passes
-    points = scorer.representations([ex.messages for ex in pool])
-    aims = scorer.representations([ex.messages for ex in ctx.target])
-    rows = round_robin(points @ aims.T, ctx.budget)
-    return Selection([pool[i] for i in sorted(rows)], {"forward_passes": scorer.forward_passes - before, "fits": 0})
+    return toward_target(ctx, "nearest", lambda scorer, chats: scorer.representations(chats))
 
 
 METHOD = SetMethod(
