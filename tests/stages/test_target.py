@@ -134,3 +134,14 @@ def test_a_target_for_a_method_that_cannot_use_it_is_one_line(tmp_path, make_cfg
     with pytest.raises(DoremiError, match=r"sft.method=lima does not select toward a target"):
         run_stage(make_cfg("stage=sft_mix", "sft.method=lima", f"sft.target.paths=[{target}]"))
     assert not (tmp_path / "run" / "prepare").exists()
+
+
+def test_the_report_says_the_ranking_reads_your_target():
+    from doremi.outputs.report.document import target_words
+
+    said = {"paths": ["mine.jsonl"], "documents": 24}
+    assert target_words({"kind": "target", "domains": None, "external": said, "decided_on": True}).startswith(
+        "your target (24 documents of mine.jsonl"
+    )
+    assert target_words({"kind": "target", "domains": ["a", "b"]}) == "target (a, b)"
+    assert target_words({"kind": "average", "domains": None}) == "average"

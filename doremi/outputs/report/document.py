@@ -153,6 +153,14 @@ def intro(name: str, mixture: dict, words: tuple[str | None, str | None] = (None
     return text
 
 
+def target_words(target: dict) -> str:
+    """What the ranking reads: the average, the worst domain, named domains, or your target's documents."""
+    if target.get("decided_on"):
+        said = target["external"]
+        return f"your target ({said['documents']} documents of {', '.join(said['paths'])}, never trained on)"
+    return target["kind"] + (f" ({', '.join(target['domains'])})" if target.get("domains") else "")
+
+
 def leaderboard_section(board: dict) -> tuple[str, list]:
     seeds = ", ".join(map(str, board["seeds"]))
     budget = board["budget"]
@@ -162,7 +170,7 @@ def leaderboard_section(board: dict) -> tuple[str, list]:
         f"of {budget['batch_size']} sequences ({budget['tokens']:,} tokens); differences are held-out loss in "
         "nats/token, 95% intervals, negative = lower loss than the baseline. Cost: FLOPs of learning the mixture "
         "(and its share of one final run). Best first, by the difference from stratified on the "
-        f"{board['target']['kind']}{' (' + ', '.join(board['target']['domains']) + ')' if board['target']['domains'] else ''}.",
+        f"{target_words(board['target'])}.",
         leaderboard_table(board),
         {"src": "leaderboard.png", "alt": "each method's average loss difference from stratified, with intervals"},
     ]
