@@ -60,9 +60,36 @@ def averages(root: Path, name: str, weights: Path, seeds: list[int], steps: int)
     return np.array(out[0]) - np.array(out[1])
 
 
+def calibrate(root: Path, steps: int, n_calibrate: int, n_truth: int) -> dict | None:
+    """The planted mixture (root/planted.json) and its measured truth, or None when no direction helps."""
+    stratified = dict.fromkeys(DOMAINS, 0.2)
+    lean = {**stratified, "c_headers": 0.4, "docstrings": 0.4}  # the two domains with the highest loss on the demo
+    away = {**stratified, "code": 0.4, "tests": 0.4}
+    best = None
+    for name, weights in (("lean", lean), ("away", away)):
+        mixture = write_mixture(root / f"{name}.json", weights)
+        diffs = averages(root, f"calibrate-{name}", mixture, list(range(n_calibrate)), steps)
+        print(f"[planted] calibration {name}: {diffs.mean():+.4f} (paired SD {diffs.std(ddof=1):.4f})", flush=True)
+        if diffs.mean() < 0 and (best is None or diffs.mean() < best[1].mean()):
+            best = (weights, diffs)
+    if best is None:
+        return None
+    weights, diffs = best
+    share = float(min(1.0, 2 * diffs.std(ddof=1) / -diffs.mean()))
+    planted = {d: (1 - share) * stratified[d] + share * weights[d] for d in DOMAINS}
+    planted_file = write_mixture(root / "planted.json", planted)
+    truth = averages(root, "truth", planted_file, list(range(100, 100 + n_truth)), steps)
+    sigma = float(truth.std(ddof=1))
+    effect = {"share": share, "weights": planted, "difference": float(truth.mean()), "sigma": sigma,
+              "in_sigma": float(-truth.mean() / sigma), "se": sigma / float(np.sqrt(len(truth))), "seeds": len(truth)}  # fmt: skip
+    (root / "effect.json").write_text(json.dumps(effect))
+    return effect
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--compares", type=int, default=20)
+    parser.add_argument("--first", type=int, default=0, help="the first compare's number (parallel jobs: 0, 10, ...)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--calibrate", type=int, default=6)
     parser.add_argument("--truth", type=int, default=8)
@@ -72,50 +99,33 @@ def main() -> None:
     root = args.root
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    stratified = dict.fromkeys(DOMAINS, 0.2)
-    lean = {**stratified, "c_headers": 0.4, "docstrings": 0.4}  # the two domains with the highest loss on the demo
-    away = {**stratified, "code": 0.4, "tests": 0.4}
-    best = None
-    for name, weights in (("lean", lean), ("away", away)):
-        diffs = averages(
-            root,
-            f"calibrate-{name}",
-            write_mixture(root / f"{name}.json", weights),
-            list(range(args.calibrate)),
-            args.steps,
-        )
-        print(f"[planted] calibration {name}: {diffs.mean():+.4f} (paired SD {diffs.std(ddof=1):.4f})", flush=True)
-        if diffs.mean() < 0 and (best is None or diffs.mean() < best[1].mean()):
-            best = (weights, diffs)
-    if best is None:
+    if (root / "effect.json").is_file():
+        effect = json.loads((root / "effect.json").read_text())
+    else:
+        effect = calibrate(root, args.steps, args.calibrate, args.truth)
+    if effect is None:
         print("[planted] neither direction lowers the average loss at this scale: no effect to plant", flush=True)
         return
-    weights, diffs = best
-    share = float(min(1.0, 2 * diffs.std(ddof=1) / -diffs.mean()))
-    planted = {d: (1 - share) * stratified[d] + share * weights[d] for d in DOMAINS}
-    planted_file = write_mixture(root / "planted.json", planted)
-    truth_seeds = list(range(100, 100 + args.truth))
-    truth = averages(root, "truth", planted_file, truth_seeds, args.steps)
-    sigma = truth.std(ddof=1)
-    effect = {"share": share, "difference": float(truth.mean()), "sigma": float(sigma), "in_sigma": float(-truth.mean() / sigma),
-              "se": float(sigma / np.sqrt(len(truth)))}  # fmt: skip
-    print(f"[planted] planted: {share:.2f} of the way; truth over {len(truth)} seeds {effect['difference']:+.4f} "
-          f"(SE {effect['se']:.4f}), paired SD {sigma:.4f}: {effect['in_sigma']:.2f} sigma", flush=True)  # fmt: skip
+    print(f"[planted] planted: {effect['share']:.2f} of the way; truth over {effect['seeds']} seeds "
+          f"{effect['difference']:+.4f} (SE {effect['se']:.4f}), paired SD {effect['sigma']:.4f}: "
+          f"{effect['in_sigma']:.2f} sigma", flush=True)  # fmt: skip
+    stratified = dict.fromkeys(DOMAINS, 0.2)
     decoys = [write_mixture(root / "decoy_up.json", {**stratified, "code": 0.22, "tests": 0.18}),
               write_mixture(root / "decoy_down.json", {**stratified, "code": 0.18, "tests": 0.22})]  # fmt: skip
-    chosen = []
-    for i in range(args.compares):
+    for i in range(args.first, args.first + args.compares):
         run_dir = root / f"compare-{i}"
         extra = [f"trainer.max_steps={args.steps}", f"seed={1000 * (i + 1)}",
-                 f"compare.methods=[stratified,{planted_file},{decoys[0]},{decoys[1]}]", "stage=compare"]  # fmt: skip
+                 f"compare.methods=[stratified,{root / 'planted.json'},{decoys[0]},{decoys[1]}]", "stage=compare"]  # fmt: skip
         run_stage(config(run_dir, extra))
         board = json.loads((run_dir / "compare" / "leaderboard.json").read_text())
-        chosen.append(board["recommendation"]["method"])
-        print(f"[planted] compare {i + 1}/{args.compares}: {chosen[-1]}", flush=True)
-    found = chosen.count("planted") / len(chosen)
-    false = sum(c not in ("planted", "stratified") for c in chosen) / len(chosen)
-    print(json.dumps({"effect": effect, "compares": len(chosen), "found": found, "other": false, "recommended": chosen,
-                      "minutes": (time.perf_counter() - started) / 60}), flush=True)  # fmt: skip
+        print(f"[planted] compare {i}: {board['recommendation']['method']}", flush=True)
+    chosen = [
+        json.loads(b.read_text())["recommendation"]["method"]
+        for b in sorted(root.glob("compare-*/compare/leaderboard.json"))
+    ]
+    print(json.dumps({"effect": effect, "compares": len(chosen), "found": chosen.count("planted") / len(chosen),
+                      "other": sum(c not in ("planted", "stratified") for c in chosen) / len(chosen),
+                      "recommended": chosen, "minutes": (time.perf_counter() - started) / 60}), flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
