@@ -77,6 +77,7 @@ def calibrate(root: Path, steps: int, n_calibrate: int, n_truth: int) -> dict | 
     weights, diffs = best
     share = float(min(1.0, 2 * diffs.std(ddof=1) / -diffs.mean()))
     planted = {d: (1 - share) * stratified[d] + share * weights[d] for d in DOMAINS}
+    planted = {d: w / sum(planted.values()) for d, w in planted.items()}
     planted_file = write_mixture(root / "planted.json", planted)
     truth = averages(root, "truth", planted_file, list(range(100, 100 + n_truth)), steps)
     sigma = float(truth.std(ddof=1))
