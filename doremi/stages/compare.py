@@ -199,6 +199,7 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
             }
         )
     common = engine.finish(rows, outcome, setup, "sampling", summary)
+    spread = target_spread(rows, domains) if target is not None else None
     fitted = [n for n, m in mixtures.items() if m["provenance"].get("fit")]
     if fitted:  # the swarm scores its runs on the screen's quarter (stage=swarm); the decision never reads it
         common["design"]["fits_scored_on"] = {
@@ -215,7 +216,11 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
             "kind": setup.key,
             "domains": [domains[i] for i in setup.indices] if setup.indices and target is None else None,
             **(
-                {"external": target.describe(), "decided_on": setup.key == "target" and setup.docs.groups == [GROUP]}
+                {
+                    "external": target.describe(),
+                    "decided_on": setup.key == "target" and setup.docs.groups == [GROUP],
+                    "spread": spread,
+                }
                 if target is not None
                 else {}
             ),
@@ -231,6 +236,21 @@ def leaderboard(cfg, data, mixtures, outcome: engine.Outcome, setup: engine.Setu
         "repetition_warnings": warnings,
         **common,
     }
+
+
+def target_spread(rows: list[dict], domains: list[str]) -> dict:
+    """How much the mixtures moved your target's loss: its range over the trained mixtures, and per domain the slope
+    of the target's loss on that domain's weight across them (least squares; nats/token per unit of weight): a
+    target no mixture moves (flat slopes, a range within the noise) is why nothing beats stratified on it."""
+    trained = [r for r in rows if not r.get("same_models_as")]
+    losses = np.array([r["target_loss"] for r in trained])
+    weights = np.array([[r["weights"][d] for d in domains] for r in trained])
+    slopes = {}
+    for i, d in enumerate(domains):
+        spread = weights[:, i] - weights[:, i].mean()
+        if float((spread**2).sum()) > 1e-12:
+            slopes[d] = float((spread * (losses - losses.mean())).sum() / (spread**2).sum())
+    return {"low": float(losses.min()), "high": float(losses.max()), "range": float(np.ptp(losses)), "slopes": slopes}
 
 
 def target_mean(per_seed: dict) -> float:
@@ -341,6 +361,14 @@ def summary_text(board: dict) -> str:
         lines.append(f"Note: {board['caveat']}.")
     lines += [f"warning: {w}" for w in board.get("repetition_warnings", [])]
     lines += noise_lines(board)
+    spread = board.get("target", {}).get("spread")
+    if spread:
+        steep = max(spread["slopes"].items(), key=lambda x: abs(x[1]), default=None)
+        lines.append(
+            f"Your target's loss over the mixtures: {spread['low']:.4f} to {spread['high']:.4f} (a range of "
+            f"{spread['range']:.4f} nats/token)"
+            + (f"; steepest per unit of a domain's weight: {steep[0]} {steep[1]:+.3f}" if steep else "")
+        )
     lines.append(board["recommendation"]["line"])
     if board.get("published"):
         lines.append(f"published: {board['published']} (the recommended mixture, for other trainers to import)")

@@ -110,6 +110,7 @@ def test_a_mixture_leaning_to_the_target_s_kind_is_decided_better_on_it(tmp_path
     assert board["target"]["decided_on"] is True
     rows = {r["method"]: r for r in board["rows"]}
     assert "doge" in rows  # no listed method aimed at the target: DoGE joined
+    assert board["target"]["spread"]["range"] > 0.2 and board["target"]["spread"]["slopes"]["numbers"] < 0
     assert rows["lean"]["target_loss"] < rows["stratified"]["target_loss"]
     assert rows["lean"]["decision"]["better"] and rows["lean"]["decision"]["bound"] < 0
     assert board["recommendation"]["method"] in ("lean", "doge")  # the cheapest of those decided better
@@ -145,3 +146,31 @@ def test_the_report_says_the_ranking_reads_your_target():
     )
     assert target_words({"kind": "target", "domains": ["a", "b"]}) == "target (a, b)"
     assert target_words({"kind": "average", "domains": None}) == "average"
+
+
+@pytest.mark.slow
+def test_a_target_no_mixture_moves_ends_with_the_control_and_says_how_flat_it_is(tmp_path, make_cfg):
+    """Planted null: two domains of the same kind of text (words, two draws) and a target of that kind (a third draw):
+    leaning to either domain cannot change the target's loss, so no mixture is decided better, and the summary says
+    the target's loss barely moved while the planted case's moved by far more."""
+    files = synthetic_domains(tmp_path / "src", {"one": "words"}, seed=1)
+    files["two"] = synthetic_domains(tmp_path / "src2", {"two": "words"}, seed=2)["two"]
+    rng = random.Random("flat")
+    from tests.conftest import words_text
+
+    target = write_jsonl(tmp_path / "t.jsonl", [{"text": words_text(rng, 50)} for _ in range(24)])
+    lean = tmp_path / "lean.json"
+    lean.write_text(json.dumps({"weights": {"one": 0.8, "two": 0.2}}))
+    cfg = make_cfg(domains_override(files), "stage=compare", f"compare.methods=[stratified,{lean}]", "doge.steps=10",
+                   f"target.paths=[{target}]", "final.seeds=3", "trainer.max_steps=40")  # fmt: skip
+    summary = run_stage_summary(cfg)
+    board = json.loads((tmp_path / "run" / "compare" / "leaderboard.json").read_text())
+    assert board["recommendation"]["method"] == "stratified"
+    spread = board["target"]["spread"]
+    assert spread["range"] < 0.05 and "Your target's loss over the mixtures" in summary
+
+
+def run_stage_summary(cfg) -> str:
+    from doremi.stages.run import run_recipe
+
+    return run_recipe(cfg, "compare")
