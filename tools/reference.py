@@ -43,6 +43,14 @@ def bounds_of(f: dataclasses.Field) -> str:
     return _span(bounds) if bounds else ""
 
 
+def main_settings() -> list[str]:
+    """The settings most runs change, with what they do (tools/main_settings.md, written by hand), as the page's
+    first section."""
+    text = (Path(__file__).resolve().parent / "main_settings.md").read_text().splitlines()
+    body = [line for line in text if not line.startswith("# ")]
+    return ["## The main settings", *body, ""]
+
+
 def settings_page() -> str:
     from doremi.config.settings import fields
 
@@ -53,8 +61,10 @@ def settings_page() -> str:
         "",
         "Every setting, as `python -m doremi --help` lists it: pass any of them on the command line in Hydra's",
         "syntax (`key=value`, `'key=[a,b]'`, `'key={a: 1}'`). Types are checked by OmegaConf, bounds and choices by",
-        "the schema, before any work: a wrong value is one line naming the key.",
+        "the schema, before any work: a wrong value is one line naming the key. The main ones come first; then",
+        "every setting, section by section.",
         "",
+        *main_settings(),
     ]
     section = None
     for key, f, hint in fields():
