@@ -60,13 +60,17 @@ def averages(root: Path, name: str, weights: Path, seeds: list[int], steps: int)
     return np.array(out[0]) - np.array(out[1])
 
 
-def calibrate(root: Path, steps: int, n_calibrate: int, n_truth: int) -> dict | None:
-    """The planted mixture (root/planted.json) and its measured truth, or None when no direction helps."""
+def calibrate(root: Path, steps: int, n_calibrate: int, n_truth: int, direction: Path | None = None) -> dict | None:
+    """The planted mixture (root/planted.json) and its measured truth, or None when no direction helps. `direction`:
+    a mixture file tried instead of the two fixed directions (e.g. a learned DoReMi mixture)."""
     stratified = dict.fromkeys(DOMAINS, 0.2)
     lean = {**stratified, "c_headers": 0.4, "docstrings": 0.4}  # the two domains with the highest loss on the demo
     away = {**stratified, "code": 0.4, "tests": 0.4}
+    tried = [("lean", lean), ("away", away)]
+    if direction is not None:
+        tried = [("given", json.loads(direction.read_text())["weights"])]
     best = None
-    for name, weights in (("lean", lean), ("away", away)):
+    for name, weights in tried:
         mixture = write_mixture(root / f"{name}.json", weights)
         diffs = averages(root, f"calibrate-{name}", mixture, list(range(n_calibrate)), steps)
         print(f"[planted] calibration {name}: {diffs.mean():+.4f} (paired SD {diffs.std(ddof=1):.4f})", flush=True)
@@ -95,6 +99,7 @@ def main() -> None:
     parser.add_argument("--calibrate", type=int, default=6)
     parser.add_argument("--truth", type=int, default=8)
     parser.add_argument("--root", type=Path, default=Path("runs/bench-planted"))
+    parser.add_argument("--direction", type=Path, default=None, help="a mixture file: the direction to plant along")
     args = parser.parse_args()
     quiet_lightning()
     root = args.root
@@ -103,7 +108,7 @@ def main() -> None:
     if (root / "effect.json").is_file():
         effect = json.loads((root / "effect.json").read_text())
     else:
-        effect = calibrate(root, args.steps, args.calibrate, args.truth)
+        effect = calibrate(root, args.steps, args.calibrate, args.truth, args.direction)
     if effect is None:
         print("[planted] neither direction lowers the average loss at this scale: no effect to plant", flush=True)
         return
