@@ -6,8 +6,9 @@ with the demo's model and `--steps` steps a run:
 
 1. Calibration: stratified and a "lean" mixture (the weights of the domains with the highest held-out loss doubled,
    then renormalized; which way helps is measured, not assumed: the mixture moved the other way is tried if the first
-   is not lower) train on `--calibrate` seeds. The planted mixture is stratified moved toward the better one by the
-   share lambda that makes its expected gain 2 paired seed-SDs (linear in lambda); its truth is then measured on
+   is not lower; or `--direction`, a mixture file such as a learned DoReMi mixture) train on `--calibrate` seeds. The
+   planted mixture is stratified moved toward the better one by the share lambda (at most 2: past it, each weight at
+   least 0.02) that makes its expected gain 2 paired seed-SDs (linear in lambda); its truth is then measured on
    `--truth` further seeds (the mean paired difference and its SD: the planted effect in units of sigma, stated).
 2. Compares: `--compares` default compares (seeds 1000 i, 1000 i + 1, ...; the screen's and the confirmation's
    seeds fresh each time) of stratified, natural, the planted mixture and two decoys (stratified with 2% moved between
@@ -79,8 +80,8 @@ def calibrate(root: Path, steps: int, n_calibrate: int, n_truth: int, direction:
     if best is None:
         return None
     weights, diffs = best
-    share = float(min(1.0, 2 * diffs.std(ddof=1) / -diffs.mean()))
-    planted = {d: (1 - share) * stratified[d] + share * weights[d] for d in DOMAINS}
+    share = float(min(2.0, 2 * diffs.std(ddof=1) / -diffs.mean()))  # past the direction's end if need be
+    planted = {d: max((1 - share) * stratified[d] + share * weights[d], 0.02) for d in DOMAINS}
     planted = {d: w / sum(planted.values()) for d, w in planted.items()}
     planted_file = write_mixture(root / "planted.json", planted)
     truth = averages(root, "truth", planted_file, list(range(100, 100 + n_truth)), steps)
