@@ -39,6 +39,7 @@ class Target:
     empty: int  # dropped: no text
     origins: list[str] = field(default_factory=list)
     docs: list = field(default_factory=list)  # each kept document's token ids
+    eod_id: int = -1  # the tokenizer's end-of-document id (screen_rows packs with it)
 
     def screen_rows(self) -> np.ndarray:
         """(rows, seq_len + 1) token rows of the target's screen part alone (doremi.stats.design.split_documents):
@@ -49,7 +50,6 @@ class Target:
         vocab = int(max(int(self.heldout.tokens.max()), self.eod_id)) + 1
         return pack_documents(kept or self.docs[:1], seq_len, self.eod_id, np.zeros(vocab)).tokens
 
-    eod_id: int = -1
 
     def describe(self) -> dict:
         return {
